@@ -1,0 +1,181 @@
+"""Specs: loading, every API rule checked locally at once, secrets kept out of sight."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN
+from workflow.errors import SpecError
+from workflow.spec import load_documents, parse_documents, parse_spec
+from workflow.validation import SHORT_NAME_RULE
+
+
+def _paths(exc: SpecError) -> dict[str, list[str]]:
+    return exc.as_details()
+
+
+def test_every_sample_is_valid(samples: dict[str, dict[str, Any]], today: date) -> None:
+    """The demo's specs pass every rule."""
+    for raw in samples.values():
+        assert parse_spec(raw, today=today).key == raw["key"]
+
+
+def test_bad_spec_reports_every_problem_at_once(today: date) -> None:
+    """One spec with many faults yields all of them, each under its field path."""
+    raw = {
+        "key": "bad key!",
+        "profile": {
+            "short_name": "x",
+            "billing_model": "organization",
+            "payment_details": {"card_number": "12", "expiry": "2027-09", "cvc": "1", "zip_code": ""},
+            "unknown_field": 1,
+        },
+        "brand": {"contact": {}, "compliance": {"vertical": "SPACE"}},
+        "campaigns": [
+            {"name": "c", "description": "d", "type": "App", "useCases": []},
+            {
+                "name": "c2", "description": "d", "type": "App",
+                "useCases": [{"messagingUseCaseUs": "MARKETING", "sampleMessages": ["x" * 1025]}],
+            },
+        ],
+    }  # fmt: skip
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, today=today)
+    details = _paths(caught.value)
+    assert details["profile.name"] == ["Profile name is required"]
+    assert details["profile.short_name"] == [SHORT_NAME_RULE]
+    assert details["profile.payment_details.expiry"] == [
+        "payment_details.expiry must be in MM/YY format (e.g. '09/27')"
+    ]
+    assert "profile.payment_details" in details  # not allowed with billing_model organization
+    assert "profile.payment_details.card_number" in details
+    assert "profile.payment_details.cvc" in details
+    assert "profile.payment_details.zip_code" in details
+    assert details["brand"] == ["Cannot provide brand data when inherit_tcr_brand is true."]
+    assert "brand.contact.name" in details
+    assert "brand.compliance.vertical" in details
+    assert "brand.compliance.brandRelationship" in details
+    assert "campaigns[0].useCases" in details
+    assert "campaigns[1].useCases[0].sampleMessages[0]" in details
+    assert "key" in details
+    assert details["profile.unknown_field"] == ["unknown field"]
+
+
+@pytest.mark.parametrize(
+    ("short_name", "ok"),
+    [("SALES", True), ("Mkt 2", True), ("Support1", True), ("ab", False), ("123", False),
+     ("twelve chars", False), ("a-b-c", False), ("abc", True), ("elevenchars", True)],
+)  # fmt: skip
+def test_short_name_rule(short_name: str, ok: bool, today: date) -> None:
+    """short_name is 3-11 letters, digits and spaces with at least one letter."""
+    raw = {
+        "key": "k",
+        "profile": {"name": "n", "short_name": short_name, "billing_model": "organization"},
+    }
+    if ok:
+        parse_spec(raw, today=today)
+    else:
+        with pytest.raises(SpecError) as caught:
+            parse_spec(raw, today=today)
+        assert _paths(caught.value) == {"profile.short_name": [SHORT_NAME_RULE]}
+
+
+def test_expiry_in_the_past_is_refused(today: date) -> None:
+    """A card that expired before today is refused before any API call."""
+    raw = {
+        "key": "k",
+        "profile": {
+            "name": "n", "billing_contact": {"name": "a", "email": "b@c.d"},
+            "payment_details": {"card_number": CARD_NUMBER, "expiry": "04/26", "cvc": CVC, "zip_code": "1"},
+        },
+    }  # fmt: skip
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, today=today)
+    assert _paths(caught.value) == {
+        "profile.payment_details.expiry": ["payment_details.expiry must not be in the past"]
+    }
+    raw["profile"]["payment_details"]["expiry"] = "05/26"  # type: ignore[index]
+    parse_spec(raw, today=today)
+
+
+def test_billing_contact_required_for_profile_billing(today: date) -> None:
+    """billing_model defaults to 'profile', which needs a billing contact."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"key": "k", "profile": {"name": "n"}}, today=today)
+    assert list(_paths(caught.value)) == ["profile.billing_contact"]
+
+
+def test_brand_allowed_when_not_inheriting(today: date, samples: dict[str, dict[str, Any]]) -> None:
+    """Brand with inherit_tcr_brand omitted is refused (the API default is true)."""
+    raw = samples["demo-main-country"]
+    del raw["profile"]["inherit_tcr_brand"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, today=today)
+    assert _paths(caught.value) == {
+        "brand": ["Cannot provide brand data when inherit_tcr_brand is true."]
+    }
+
+
+def test_secrets_never_show(secret_spec: dict[str, Any], today: date) -> None:
+    """Card data and the WhatsApp token stay out of repr, str, storable dumps and errors."""
+    spec = parse_spec(secret_spec, today=today)
+    for text in (repr(spec), str(spec), json.dumps(spec.storable()), spec.model_dump_json()):
+        assert CARD_NUMBER not in text
+        assert CVC not in text.replace('"cvc"', "")
+        assert WHATSAPP_TOKEN not in text
+    stored = spec.storable()
+    assert "payment_details" not in stored["profile"]
+    assert "access_token" not in stored["profile"]["whatsapp_business_account"]
+    assert spec.profile.payment_details is not None
+    assert spec.profile.payment_details.last4 == CARD_NUMBER[-4:]
+    assert spec.secret_values()["whatsapp_access_token"] == WHATSAPP_TOKEN
+    body = spec.create_body(spec.secret_values())
+    assert body["payment_details"]["card_number"] == CARD_NUMBER
+    assert body["whatsapp_business_account"]["access_token"] == WHATSAPP_TOKEN
+    assert "payment_details" not in spec.create_body()
+
+    bad = dict(secret_spec, profile=dict(secret_spec["profile"], short_name="x"))
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad, today=today)
+    assert CARD_NUMBER not in str(caught.value)
+    assert WHATSAPP_TOKEN not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_fingerprint_tells_specs_apart(samples: dict[str, dict[str, Any]], today: date) -> None:
+    """The same spec has the same fingerprint; a changed field changes it."""
+    raw = samples["demo-inherited"]
+    first = parse_spec(raw, today=today).fingerprint()
+    assert parse_spec(raw, today=today).fingerprint() == first
+    raw["profile"]["description"] = "changed"
+    assert parse_spec(raw, today=today).fingerprint() != first
+
+
+def test_load_json_yaml_single_and_list(
+    tmp_path: Path, samples: dict[str, dict[str, Any]], today: date
+) -> None:
+    """A file holds one spec or a list, in JSON or YAML."""
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(samples["demo-inherited"]))
+    many = tmp_path / "many.yml"
+    many.write_text(yaml.safe_dump(list(samples.values())))
+    assert len(load_documents(one)) == 1
+    assert len(load_documents(many)) == len(samples)
+    specs, errors = parse_documents([one, many], today=today)
+    assert (len(specs), errors) == (len(samples) + 1, [])
+
+
+def test_unreadable_file_is_a_spec_error(tmp_path: Path, today: date) -> None:
+    """A missing or malformed file is reported with its path, not a traceback."""
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    specs, errors = parse_documents([broken, tmp_path / "missing.yaml"], today=today)
+    assert specs == []
+    assert [e.problems[0].path for e in errors] == ["file", "file"]
+    assert "broken.json" in str(errors[0])

@@ -1,0 +1,56 @@
+"""``onboarding validate`` and ``onboarding diagram``: commands that need no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workflow import diagram
+from workflow.cli import app
+from workflow.clock import SystemClock
+from workflow.spec import parse_documents
+
+
+@app.command()
+def validate(
+    specs: Annotated[
+        list[Path], typer.Argument(help="Spec files (.json, .yaml): one spec or a list.")
+    ],
+) -> None:
+    """Check specs against every API rule; print each problem with its field path.
+
+    Exits 1 when any spec has a problem, 0 when all are valid. Nothing is sent anywhere.
+    """
+    valid, errors = parse_documents(specs, today=SystemClock().now().date())
+    for error in errors:
+        typer.echo(f"{error.source}: {len(error.problems)} problem(s)")
+        for problem in error.problems:
+            typer.echo(f"  {problem.path}: {problem.message}")
+    for spec in valid:
+        typer.echo(f"{spec.key}: valid")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command("diagram")
+def diagram_command(
+    directory: Annotated[Path, typer.Option(help="Where the diagrams live.")] = Path("diagrams"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the committed diagram is stale.")
+    ] = False,
+) -> None:
+    """Write the state machine diagram (Mermaid, plus SVG when Graphviz is installed)."""
+    if check:
+        if not diagram.check(directory):
+            typer.echo(
+                f"{directory / diagram.MARKDOWN_NAME} is stale: run 'onboarding diagram' "
+                "and commit the result",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"{directory / diagram.MARKDOWN_NAME} is up to date")
+        return
+    for path in diagram.write(directory):
+        typer.echo(f"wrote {path}")
