@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from workflow.sandbox import Sandbox, ServerThread
+from workflow.sent_client import HttpxSentApi
 from workflow.spec import load_documents
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
@@ -45,3 +48,25 @@ def secret_spec(samples: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def postgres_url() -> str | None:
     """The PostgreSQL URL tests may use, from ONBOARDING_TEST_POSTGRES_URL."""
     return os.environ.get("ONBOARDING_TEST_POSTGRES_URL") or None
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh sandbox with the default organization (brand, campaigns, WhatsApp account)."""
+    box = Sandbox()
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def sandbox_url(sandbox: Sandbox) -> Iterator[str]:
+    """The sandbox served over real HTTP on loopback."""
+    with ServerThread(sandbox.app) as server:
+        yield server.url
+
+
+@pytest.fixture
+def api(sandbox_url: str) -> Iterator[HttpxSentApi]:
+    """Our client, pointed at the served sandbox."""
+    with HttpxSentApi(sandbox_url, "sandbox-key", timeout=10) as client:
+        yield client

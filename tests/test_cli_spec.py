@@ -59,3 +59,35 @@ def test_diagram_check_fails_on_a_stale_diagram(tmp_path: Path) -> None:
     result = runner.invoke(app, ["diagram", "--check", "--directory", str(tmp_path)])
     assert result.exit_code == 1
     assert "stale" in result.output
+
+
+def test_sandbox_serve_runs_the_sandbox_with_faults() -> None:
+    """'onboarding sandbox serve' answers on its port with the faults it was given."""
+    import time
+
+    import httpx
+
+    from workflow.sandbox import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflow", "sandbox", "serve", "--port", str(port), "--error-rate", "503=1.0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": "sandbox-key"}
+        ) as client:
+            while True:
+                try:
+                    response = client.get("/v3/profiles")
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "sandbox did not start"
+                    time.sleep(0.1)
+            assert response.status_code == 503
+            assert client.get("/_sandbox/faults").json()["error_rates"] == {"503": 1.0}
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)

@@ -16,10 +16,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from workflow.cli import sandbox_commands as _sandbox_commands  # noqa: E402
 from workflow.cli import spec_commands as _spec_commands  # noqa: E402
 
 __all__ = ["app", "main"]
-_REGISTERED = (_spec_commands,)
+_REGISTERED = (_sandbox_commands, _spec_commands)
 
 
 def main() -> None:

@@ -1,0 +1,91 @@
+"""``onboarding sandbox serve``: the fake Sent API on loopback, with faults on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workflow.cli import app
+
+sandbox_app = typer.Typer(
+    help="The Sent sandbox: a faithful fake of the v3 profile API.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def _rates(values: list[str]) -> dict[int, float]:
+    rates: dict[int, float] = {}
+    for value in values:
+        status, _, rate = value.partition("=")
+        try:
+            rates[int(status)] = float(rate)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{value!r}: expected STATUS=RATE, e.g. 503=0.1") from exc
+    return rates
+
+
+@sandbox_app.command("serve")
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    api_key: Annotated[
+        list[str] | None, typer.Option(help="Accepted x-api-key (repeatable).")
+    ] = None,
+    error_rate: Annotated[
+        list[str] | None, typer.Option(help="STATUS=RATE, e.g. 503=0.1 (repeatable).")
+    ] = None,
+    retry_after: Annotated[float, typer.Option(help="Retry-After seconds on 429.")] = 1.0,
+    lost_response_rate: Annotated[float, typer.Option(help="Executed, then answered 502.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Added to every request.")] = 0.0,
+    hang_rate: Annotated[float, typer.Option(help="Requests that hang --hang-seconds.")] = 0.0,
+    hang_seconds: Annotated[float, typer.Option()] = 30.0,
+    callback_drop_rate: Annotated[float, typer.Option()] = 0.0,
+    callback_duplicate_rate: Annotated[float, typer.Option()] = 0.0,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per key (0: none).")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for repeatable faults.")] = None,
+    org_brand: Annotated[bool, typer.Option(help="The organization has a brand.")] = True,
+    org_brand_tcr: Annotated[bool, typer.Option(help="Its brand is a TCR application.")] = True,
+    org_campaigns: Annotated[bool, typer.Option(help="The organization has campaigns.")] = True,
+    org_whatsapp: Annotated[bool, typer.Option(help="It has a WhatsApp account.")] = True,
+    completion_delay: Annotated[float, typer.Option(help="Seconds a completion takes.")] = 0.2,
+    signing_secret: Annotated[
+        str | None, typer.Option(envvar="ONBOARDING_SANDBOX_SIGNING_SECRET", help="Sign callbacks.")
+    ] = None,
+) -> None:
+    """Serve the sandbox until interrupted. Inspect it at /_sandbox/state."""
+    import uvicorn
+
+    from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox
+
+    box = Sandbox(
+        OrganizationConfig(
+            api_keys=api_key or ["sandbox-key"],
+            has_brand=org_brand,
+            brand_is_tcr_application=org_brand_tcr,
+            has_campaigns=org_campaigns,
+            has_whatsapp_account=org_whatsapp,
+            completion_delay_seconds=completion_delay,
+        ),
+        FaultConfig(
+            error_rates=_rates(error_rate or []),
+            retry_after=retry_after,
+            lost_response_rate=lost_response_rate,
+            latency_ms=latency_ms,
+            hang_rate=hang_rate,
+            hang_seconds=hang_seconds,
+            callback_drop_rate=callback_drop_rate,
+            callback_duplicate_rate=callback_duplicate_rate,
+            rate_limit_per_second=rate_limit,
+            seed=seed,
+        ),
+        signing_secret=signing_secret,
+    )
+    keys = ", ".join(box.state.organization.api_keys)
+    typer.echo(f"Sent sandbox on http://{host}:{port} (x-api-key: {keys})")
+    try:
+        uvicorn.run(box.app, host=host, port=port, log_level="warning", lifespan="off")
+    finally:
+        box.close()

@@ -1,0 +1,108 @@
+"""Typed views of Sent's v3 responses, tolerant of unknown fields and of both key casings."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ApiMeta",
+    "Brand",
+    "Campaign",
+    "CompleteResult",
+    "ProfileDetail",
+    "SentResponse",
+]
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+def _both(snake: str, camel: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+class ApiMeta(_Tolerant):
+    """``meta``: the request id to quote to Sent, and when it answered."""
+
+    request_id: str | None = None
+    timestamp: str | None = None
+    version: str | None = None
+
+
+class Brand(_Tolerant):
+    """The response ``brand`` (snake_case; ``destination_countries`` items keep ``isMain``)."""
+
+    id: str | None = None
+    tcr_brand_id: str | None = _both("tcr_brand_id", "tcrBrandId")
+    status: str | None = None
+    submitted_to_tcr: bool | None = _both("submitted_to_tcr", "submittedToTcr")
+    is_inherited: bool | None = _both("is_inherited", "isInherited")
+    contact: dict[str, Any] | None = None
+    business: dict[str, Any] | None = None
+    compliance: dict[str, Any] | None = None
+
+    @property
+    def is_tcr_application(self) -> bool:
+        """Whether the brand is a TCR application (either key casing)."""
+        compliance = self.compliance or {}
+        value = compliance.get("is_tcr_application", compliance.get("isTcrApplication"))
+        return bool(value)
+
+
+class ProfileDetail(_Tolerant):
+    """``ProfileDetail``: what create, get, update and list return for a profile."""
+
+    id: str
+    organization_id: str | None = _both("organization_id", "organizationId")
+    name: str | None = None
+    short_name: str | None = _both("short_name", "shortName")
+    description: str | None = None
+    status: str | None = None
+    inherit_tcr_brand: bool | None = _both("inherit_tcr_brand", "inheritTcrBrand")
+    inherit_tcr_campaign: bool | None = _both("inherit_tcr_campaign", "inheritTcrCampaign")
+    billing_model: str | None = _both("billing_model", "billingModel")
+    sending_phone_number: str | None = _both("sending_phone_number", "sendingPhoneNumber")
+    whatsapp_phone_number: str | None = _both("whatsapp_phone_number", "whatsappPhoneNumber")
+    sending_phone_number_profile_id: str | None = _both(
+        "sending_phone_number_profile_id", "sendingPhoneNumberProfileId"
+    )
+    sending_whatsapp_number_profile_id: str | None = _both(
+        "sending_whatsapp_number_profile_id", "sendingWhatsappNumberProfileId"
+    )
+    waba_id: str | None = _both("waba_id", "wabaId")
+    brand: Brand | None = None
+
+
+class Campaign(_Tolerant):
+    """A campaign (``TcrCampaignWithUseCases``, camelCase on the wire)."""
+
+    id: str
+    name: str | None = None
+    status: str | None = None
+    brand_id: str | None = _both("brand_id", "brandId")
+    submitted_to_tcr: bool | None = _both("submitted_to_tcr", "submittedToTCR")
+    tcr_campaign_id: str | None = _both("tcr_campaign_id", "tcrCampaignId")
+    use_cases: list[dict[str, Any]] | None = _both("use_cases", "useCases")
+
+
+class CompleteResult(_Tolerant):
+    """``/complete``'s answer: ``status`` is set when the profile was already done."""
+
+    message: str | None = None
+    status: str | None = None
+
+
+T = TypeVar("T")
+
+
+class SentResponse(BaseModel, Generic[T]):
+    """A parsed success: the data, the HTTP status and Sent's request id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: T
+    status: int
+    request_id: str | None = None
