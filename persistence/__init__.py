@@ -1,3 +1,33 @@
-"""SQL persistence of onboardings: checkpoints, the append-only audit log and step attempts."""
+"""SQL persistence of onboardings: checkpoints, the append-only audit log and step attempts.
 
-__all__: list[str] = []
+All SQL of the project lives in this package: :class:`SqlStore` (SQLite by default, PostgreSQL
+when several workers share the work), the ``*Row`` tables, and Alembic migrations.
+"""
+
+from persistence.db import DEFAULT_URL, database_url, make_engine
+from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
+from persistence.models import (
+    CallbackEventRow,
+    OnboardingRow,
+    SecretRow,
+    StepAttemptRow,
+    TransitionRow,
+)
+from persistence.store import SqlStore, StoreError
+
+__all__ = [
+    "DEFAULT_URL",
+    "CallbackEventRow",
+    "OnboardingRow",
+    "SecretRow",
+    "SqlStore",
+    "StepAttemptRow",
+    "StoreError",
+    "TransitionRow",
+    "current_revision",
+    "database_url",
+    "ensure_current",
+    "head_revision",
+    "make_engine",
+    "upgrade",
+]

@@ -16,11 +16,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from workflow.cli import ops_commands as _ops_commands  # noqa: E402
+from workflow.cli import run_commands as _run_commands  # noqa: E402
 from workflow.cli import sandbox_commands as _sandbox_commands  # noqa: E402
 from workflow.cli import spec_commands as _spec_commands  # noqa: E402
+from workflow.cli import wiring as _wiring  # noqa: E402  (global options first)
 
 __all__ = ["app", "main"]
-_REGISTERED = (_sandbox_commands, _spec_commands)
+_REGISTERED = (_wiring, _run_commands, _ops_commands, _sandbox_commands, _spec_commands)
 
 
 def main() -> None:

@@ -1,0 +1,126 @@
+"""The tables. Only these ``*Row`` classes touch the database.
+
+``OnboardingRow`` is the checkpoint (one row per onboarding, guarded by ``version``);
+``TransitionRow`` is the append-only audit log; ``StepAttemptRow`` records every API attempt;
+``CallbackEventRow`` every accepted completion callback; ``SecretRow`` holds encrypted secrets
+until the step that sends them succeeds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CallbackEventRow",
+    "OnboardingRow",
+    "SecretRow",
+    "StepAttemptRow",
+    "TransitionRow",
+]
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(JSON, **kwargs))
+
+
+class OnboardingRow(SQLModel, table=True):
+    """The checkpoint of one onboarding."""
+
+    __tablename__ = "onboardings"
+    __table_args__ = (Index("ix_onboardings_due", "state", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    key: str = Field(unique=True, index=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    spec: dict[str, Any] = _json(nullable=False)
+    state: str = Field(max_length=32, index=True)
+    paused_from: str | None = Field(default=None, max_length=32)
+    profile_id: str | None = Field(default=None, max_length=64, index=True)
+    progress: dict[str, Any] = _json(nullable=False)
+    generation: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when(nullable=True)
+    step_started_at: datetime | None = _when(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_expires_at: datetime | None = _when(nullable=True)
+    version: int = 0
+    last_error: dict[str, Any] | None = _json(nullable=True)
+    predicted_outcome: str | None = Field(default=None, max_length=16)
+    predicted_rule: int | None = None
+    actual_outcome: str | None = Field(default=None, max_length=16)
+    completion_deadline: datetime | None = _when(nullable=True)
+    has_secrets: bool = False
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
+    finished_at: datetime | None = _when(nullable=True)
+
+
+class TransitionRow(SQLModel, table=True):
+    """One audited transition; rows are only ever inserted."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
+    seq: int
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str = Field(max_length=32)
+    trigger: str = Field(max_length=32)
+    actor: str = Field(max_length=128)
+    reason: str | None = None
+    at: datetime = _when(nullable=False)
+    request_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] | None = _json(nullable=True)
+
+
+class StepAttemptRow(SQLModel, table=True):
+    """One API call made by a step, successful or not."""
+
+    __tablename__ = "step_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
+    step: str = Field(max_length=32)
+    attempt: int
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=255)
+    http_status: int | None = None
+    error_code: str | None = Field(default=None, max_length=64)
+    request_id: str | None = Field(default=None, max_length=64)
+    latency_ms: float
+    outcome: str = Field(max_length=16)
+    message: str | None = None
+    at: datetime = _when(nullable=False)
+
+
+class CallbackEventRow(SQLModel, table=True):
+    """A completion callback that passed authentication."""
+
+    __tablename__ = "callback_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
+    webhook_id: str | None = Field(default=None, max_length=128, unique=True)
+    received_at: datetime = _when(nullable=False)
+    status: str | None = Field(default=None, max_length=32)
+    payload: dict[str, Any] | None = _json(nullable=True)
+
+
+class SecretRow(SQLModel, table=True):
+    """Encrypted secrets of one onboarding, deleted once sent (or when it ends)."""
+
+    __tablename__ = "secrets"
+
+    onboarding_id: str = Field(foreign_key="onboardings.id", primary_key=True, max_length=32)
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _when(nullable=False)

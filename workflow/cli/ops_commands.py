@@ -1,0 +1,273 @@
+"""Operator and auditor commands: list, stuck, show, history, export, resume, retry, rewind,
+cancel, and ``db upgrade``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from persistence.models import OnboardingRow
+from workflow.cli import app
+from workflow.cli.wiring import fail, open_store, open_vault, settings
+from workflow.clock import SystemClock
+from workflow.errors import OnboardingError
+from workflow.machine import PATH
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _summary(row: OnboardingRow) -> dict[str, Any]:
+    data = row.model_dump(exclude={"spec"})
+    return {k: _iso(v) for k, v in data.items()}
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    from persistence.db import make_engine
+    from persistence.migrate import upgrade
+
+    revision = upgrade(make_engine(settings().db))
+    typer.echo(f"schema at revision {revision} ({settings().db})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and the one this code needs."""
+    from persistence.db import make_engine
+    from persistence.migrate import current_revision, head_revision
+
+    typer.echo(
+        f"database: {current_revision(make_engine(settings().db)) or 'empty'}; "
+        f"code: {head_revision()}"
+    )
+
+
+@app.command("list")
+def list_command(
+    state: Annotated[list[str] | None, typer.Option(help="Only these states (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
+) -> None:
+    """List onboardings, oldest first."""
+    rows = open_store().list_onboardings(states=state)
+    _print_rows(rows, as_json)
+
+
+@app.command()
+def stuck(
+    older_than: Annotated[float, typer.Option(help="Minutes without progress.")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Onboardings that need a person: paused, retrying, or not moved for --older-than minutes."""
+    now = SystemClock().now()
+    limit = now - timedelta(minutes=older_than)
+    rows = [
+        r
+        for r in open_store().list_onboardings(states=[*PATH, "needs_attention"])
+        if r.state == "needs_attention" or r.attempts > 0 or r.updated_at < limit
+    ]
+    _print_rows(rows, as_json)
+    if not rows and not as_json:
+        typer.echo("nothing is stuck")
+
+
+def _print_rows(rows: list[OnboardingRow], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(_summary(row)))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "key", "state", "profile", "attempts", "next attempt", "last error")
+    for r in rows:
+        error = (r.last_error or {}).get("reason") or (r.last_error or {}).get("message") or ""
+        table.add_row(
+            r.id, r.key, r.state + (f" (from {r.paused_from})" if r.paused_from else ""),
+            r.profile_id or "", str(r.attempts), _iso(r.next_attempt_at) or "", str(error)[:80],
+        )  # fmt: skip
+    Console().print(table)
+
+
+@app.command()
+def show(
+    onboarding: Annotated[str, typer.Argument(help="Onboarding id or key.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One onboarding's checkpoint: state, profile, progress, prediction, last error."""
+    store = open_store()
+    try:
+        row = store.find(onboarding)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+    data = _summary(row)
+    data["spec"] = row.spec
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        typer.echo(f"{key:>20}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+
+
+@app.command()
+def history(
+    onboarding: Annotated[str, typer.Argument(help="Onboarding id or key.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    attempts: Annotated[bool, typer.Option("--attempts", help="Also every API attempt.")] = False,
+) -> None:
+    """The audit log of one onboarding: every transition, who, why, when."""
+    store = open_store()
+    try:
+        row = store.find(onboarding)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+    entries = [_transition(t) for t in store.history(row.id)]
+    tries = (
+        [{k: _iso(v) for k, v in a.model_dump().items()} for a in store.attempts(row.id)]
+        if attempts
+        else []
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"onboarding": row.id, "key": row.key, "transitions": entries, "attempts": tries},
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "#",
+        "at",
+        "trigger",
+        "from",
+        "to",
+        "actor",
+        "reason / details",
+        title=f"{row.key} ({row.id})",
+    )
+    for e in entries:
+        note = e["reason"] or (json.dumps(e["details"]) if e["details"] else "")
+        table.add_row(
+            str(e["seq"]),
+            e["at"],
+            e["trigger"],
+            e["from_state"] or "",
+            e["to_state"],
+            e["actor"],
+            note[:100],
+        )
+    Console().print(table)
+    if attempts:
+        tries_table = Table(
+            "step", "try", "method", "path", "status", "code", "ms", "outcome", "request"
+        )
+        for a in tries:
+            tries_table.add_row(
+                a["step"], str(a["attempt"]), a["method"], a["path"], str(a["http_status"] or ""),
+                a["error_code"] or "", f"{a['latency_ms']:.0f}", a["outcome"],
+                a["request_id"] or "",
+            )  # fmt: skip
+        Console().print(tries_table)
+
+
+def _transition(row: Any) -> dict[str, Any]:
+    return {k: _iso(v) for k, v in row.model_dump(exclude={"id", "onboarding_id"}).items()}
+
+
+@app.command()
+def export(
+    onboarding: Annotated[
+        list[str] | None, typer.Argument(help="Ids or keys (default: all).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+) -> None:
+    """Export the audit log (every transition of every onboarding) to stdout."""
+    store = open_store()
+    rows = [store.find(o) for o in onboarding] if onboarding else store.list_onboardings()
+    records = [
+        {"onboarding_id": r.id, "key": r.key, "profile_id": r.profile_id, **_transition(t)}
+        for r in rows
+        for t in store.history(r.id)
+    ]
+    if fmt == "jsonl":
+        for record in records:
+            typer.echo(json.dumps(record))
+    elif fmt == "csv":
+        fields = [
+            "onboarding_id", "key", "profile_id", "seq", "at", "trigger", "from_state",
+            "to_state", "actor", "reason", "request_id", "details",
+        ]  # fmt: skip
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        for record in records:
+            writer.writerow(
+                {**record, "details": json.dumps(record["details"]) if record["details"] else ""}
+            )
+    else:
+        raise fail(f"--format must be jsonl or csv, not {fmt!r}")
+
+
+def _operator(action: str, onboarding: str, reason: str, actor: str, **kwargs: Any) -> None:
+    from workflow.engine import Engine
+
+    store = open_store()
+    engine = Engine(store, _NoApi(), open_vault())
+    try:
+        row = getattr(engine, action)(onboarding, actor=actor, reason=reason, **kwargs)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"{row.key} ({row.id}): now {row.state}")
+
+
+class _NoApi:
+    """Operator commands only change the checkpoint; the worker does the API calls."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"operator commands never call Sent ({name})")
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
+Actor = Annotated[str, typer.Option("--actor", envvar="USER", help="Who (kept in the audit log).")]
+Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
+
+
+@app.command()
+def resume(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
+    """Resume a paused onboarding in the state it paused from."""
+    _operator("resume", onboarding, reason, actor)
+
+
+@app.command()
+def retry(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
+    """Run the current step again now (resumes a paused onboarding)."""
+    _operator("retry", onboarding, reason, actor)
+
+
+@app.command()
+def rewind(
+    onboarding: Target,
+    to: Annotated[str, typer.Option("--to", help=f"An earlier state: {', '.join(PATH)}.")],
+    reason: Reason,
+    actor: Actor = "operator",
+) -> None:
+    """Go back to an earlier state; the steps after it run again with new idempotency keys."""
+    _operator("rewind", onboarding, reason, actor, target=to)
+
+
+@app.command()
+def cancel(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
+    """Cancel an onboarding for good (its stored secrets are deleted)."""
+    _operator("cancel", onboarding, reason, actor)
