@@ -4,7 +4,7 @@ All SQL of the project lives in this package: :class:`SqlStore` (SQLite by defau
 when several workers share the work), the ``*Row`` tables, and Alembic migrations.
 """
 
-from persistence.db import DEFAULT_URL, database_url, make_engine
+from persistence.db import database_url, make_engine
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
 from persistence.models import (
     CallbackEventRow,
@@ -16,7 +16,6 @@ from persistence.models import (
 from persistence.store import SqlStore, StoreError
 
 __all__ = [
-    "DEFAULT_URL",
     "CallbackEventRow",
     "OnboardingRow",
     "SecretRow",
