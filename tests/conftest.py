@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import random
+from dataclasses import dataclass
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -11,9 +13,18 @@ from typing import Any
 
 import pytest
 
-from workflow.sandbox import Sandbox, ServerThread
+from persistence.db import make_engine
+from persistence.migrate import upgrade
+from persistence.store import SqlStore
+from workflow.clock import FakeClock
+from workflow.engine import Engine, EngineConfig
+from workflow.retry import RetryPolicy
+from workflow.runner import Worker, drive_until_idle
+from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
+from workflow.secrets import FernetVault
 from workflow.sent_client import HttpxSentApi
-from workflow.spec import load_documents
+from workflow.spec import OrganizationFacts, load_documents, parse_spec
+from workflow.webhook import create_callback_app
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 CARD_NUMBER = "4111111111111111"
@@ -70,3 +81,108 @@ def api(sandbox_url: str) -> Iterator[HttpxSentApi]:
     """Our client, pointed at the served sandbox."""
     with HttpxSentApi(sandbox_url, "sandbox-key", timeout=10) as client:
         yield client
+
+
+def _reset_postgres(url: str) -> None:
+    """Drop every table of ours (the database is the CI's shared 'test')."""
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    import persistence.models  # noqa: F401
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        SQLModel.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url_for_test(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a SQLite file in tmp_path, or the PostgreSQL under test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'onboarding.db'}"
+    else:
+        url = postgres_url() or ""
+        if not url:
+            pytest.skip("ONBOARDING_TEST_POSTGRES_URL is not set")
+        _reset_postgres(url)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def store(database_url_for_test: str) -> Iterator[SqlStore]:
+    """The store on each backend."""
+    sql = SqlStore(make_engine(database_url_for_test))
+    yield sql
+    sql.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    """The store on a migrated SQLite file (for tests that scan the file)."""
+    url = f"sqlite:///{tmp_path / 'onboarding.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    sql = SqlStore(make_engine(url))
+    yield sql
+    sql.engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock starting at the sandbox's real 'now', so card expiry checks agree."""
+    from datetime import UTC, datetime
+
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@dataclass
+class Harness:
+    """Engine + worker + served sandbox + callback receiver, driven on a fake clock."""
+
+    engine: Engine
+    worker: Worker
+    sandbox: Sandbox
+    store: SqlStore
+    clock: FakeClock
+    vault: FernetVault
+    api: HttpxSentApi
+    receiver_url: str
+
+    def start(self, raw: dict[str, Any]) -> str:
+        return self.engine.start(parse_spec(raw, today=self.clock.now().date())).id
+
+    def run(self) -> int:
+        return drive_until_idle(self.worker, self.clock)
+
+    def sent_profiles(self) -> list[dict[str, Any]]:
+        return list(self.sandbox.snapshot()["profiles"])
+
+
+@pytest.fixture
+def harness(
+    store: SqlStore, sandbox: Sandbox, sandbox_url: str, clock: FakeClock
+) -> Iterator[Harness]:
+    """Everything wired, on each database backend."""
+    sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0.0)
+    vault = FernetVault.generate()
+    with ServerThread(create_callback_app(store, vault, clock=clock)) as receiver:
+        api = HttpxSentApi(sandbox_url, "sandbox-key", timeout=1.0)
+        config = EngineConfig(
+            callback_base_url=receiver.url, poll_interval=2.0, completion_timeout=600,
+            retry=RetryPolicy(initial=0.5, cap=10, max_attempts=12, max_elapsed=3600),
+            organization=OrganizationFacts(whatsapp_has_phone_number=True),
+        )  # fmt: skip
+        engine = Engine(store, api, vault, clock=clock, config=config, rng=random.Random(1))
+        worker = Worker(engine, concurrency=4, lease_seconds=60)
+        yield Harness(engine, worker, sandbox, store, clock, vault, api, receiver.url)
+        worker.close()
+        api.close()
