@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import random
-from dataclasses import dataclass
 import os
+import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any

@@ -13,7 +13,6 @@ from tests.conftest import Harness
 from workflow.errors import SpecConflictError, TransitionError
 from workflow.machine import TransitionRecord, replay
 from workflow.sandbox import FaultConfig, OrganizationConfig, ScriptedFault
-from workflow.spec import parse_spec
 
 EXPECTED = {
     "demo-own-brand-tcr": ("submitted", "submitted", 2),
