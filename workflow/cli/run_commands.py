@@ -58,6 +58,9 @@ def worker(
     callback_host: Annotated[str, typer.Option()] = "127.0.0.1",
     callback_port: Annotated[int, typer.Option()] = 8780,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    lease_seconds: Annotated[
+        float, typer.Option(help="Claim length; a dead worker's onboardings wait this long.")
+    ] = 60.0,
     signing_secret: Annotated[
         str | None,
         typer.Option(envvar="ONBOARDING_SIGNING_SECRET", help="Verify callback signatures."),
@@ -91,9 +94,13 @@ def worker(
             callback_port,
         ).start()
     try:
-        idle = Worker(engine, concurrency=concurrency, poll_interval=poll_interval).run(
-            until_idle=until_idle, max_seconds=max_seconds
+        runner = Worker(
+            engine,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            lease_seconds=lease_seconds,
         )
+        idle = runner.run(until_idle=until_idle, max_seconds=max_seconds)
     finally:
         if receiver is not None:
             receiver.stop()
