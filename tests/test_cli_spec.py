@@ -22,7 +22,24 @@ def test_help_lists_the_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "workflow", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("validate", "diagram"):
+    for command in (
+        "validate",
+        "diagram",
+        "demo",
+        "start",
+        "worker",
+        "show",
+        "history",
+        "list",
+        "stuck",
+        "resume",
+        "retry",
+        "rewind",
+        "cancel",
+        "export",
+        "db",
+        "sandbox",
+    ):
         assert command in result.stdout
 
 

@@ -34,6 +34,10 @@ log = logging.getLogger("workflow.runner")
 MAX_STEPS_PER_CLAIM = 20
 
 
+def _skip_overlap_notices(record: logging.LogRecord) -> bool:
+    return "maximum number of running instances" not in record.getMessage()
+
+
 def _tick_job(worker_id: str) -> None:
     """The APScheduler job: a top-level function given only a primitive id."""
     worker = Worker.registry.get(worker_id)
@@ -147,6 +151,8 @@ class Worker:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         Worker.registry[self.owner] = self
+        # A tick still running when the next is due is skipped on purpose (max_instances=1).
+        logging.getLogger("apscheduler.scheduler").addFilter(_skip_overlap_notices)
         scheduler = BackgroundScheduler(daemon=True)
         scheduler.add_job(
             _tick_job, "interval", args=[self.owner], seconds=self.poll_interval,

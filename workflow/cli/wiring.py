@@ -40,7 +40,7 @@ def main_options(
         str | None,
         typer.Option(
             "--db", envvar="ONBOARDING_DATABASE_URL",
-            help="SQLAlchemy URL of the database [default: sqlite:///onboarding.db].",
+            help="SQLAlchemy URL of the database (default sqlite:///onboarding.db).",
         ),
     ] = None,
     api_url: Annotated[
@@ -53,7 +53,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--key-file", envvar="ONBOARDING_SECRET_KEY_FILE",
-            help="Key file encrypting secrets at rest (created 0600) [default: onboarding.key].",
+            help="Key file encrypting secrets at rest, created 0600 (default onboarding.key).",
         ),
     ] = None,
 ) -> None:  # fmt: skip
