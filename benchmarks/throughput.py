@@ -72,7 +72,9 @@ def run(
         api = HttpxSentApi(sent.url, "sandbox-key", timeout=10, max_connections=concurrency * 2)
         config = EngineConfig(
             callback_base_url=hook.url, poll_interval=0.5, completion_timeout=120,
-            retry=RetryPolicy(initial=0.1, cap=2.0, max_attempts=20, max_elapsed=300, retry_after_cap=1),
+            retry=RetryPolicy(
+                initial=0.1, cap=2.0, max_attempts=20, max_elapsed=300, retry_after_cap=1
+            ),
             organization=OrganizationFacts(whatsapp_has_phone_number=True),
         )  # fmt: skip
         engine = Engine(store, api, vault, clock=clock, config=config)
