@@ -196,3 +196,27 @@ def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     rows = [json.loads(line) for line in cli("list", "--json").stdout.splitlines()]
     assert all(r["lease_owner"] is None for r in rows)
     assert any(r["state"] != "pending" for r in rows)
+
+
+def test_demo_runs_every_path_and_prints_the_table(tmp_path: Path) -> None:
+    """'onboarding demo' finishes quickly with one row per sample and the expected outcomes."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow", "demo", "--db", str(tmp_path / "demo.db")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in result.stdout.splitlines()
+        if line.startswith("│ demo-")
+    }
+    assert set(lines) == {
+        "demo-own-brand-tcr", "demo-inherited", "demo-main-country", "demo-no-channels",
+        "demo-prerequisite-pause", "demo-retried",
+    }  # fmt: skip
+    assert "needs_attention" in lines["demo-prerequisite-pause"]
+    assert "PREREQUISITES" in lines["demo-prerequisite-pause"]
+    assert "completed" in lines["demo-inherited"]
+    assert "transient failure(s) retried" in lines["demo-retried"]
