@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from persistence.models import OnboardingRow
+from persistence.store import SqlStore
 from workflow.cli import app
 from workflow.cli.wiring import fail, open_store, open_vault, settings
 from workflow.clock import SystemClock
@@ -99,6 +100,13 @@ def _print_rows(rows: list[OnboardingRow], as_json: bool) -> None:
     Console().print(table)
 
 
+def _find(store: SqlStore, onboarding: str) -> OnboardingRow:
+    try:
+        return store.find(onboarding)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+
+
 @app.command()
 def show(
     onboarding: Annotated[str, typer.Argument(help="Onboarding id or key.")],
@@ -106,10 +114,7 @@ def show(
 ) -> None:
     """One onboarding's checkpoint: state, profile, progress, prediction, last error."""
     store = open_store()
-    try:
-        row = store.find(onboarding)
-    except OnboardingError as exc:
-        raise fail(str(exc)) from exc
+    row = _find(store, onboarding)
     data = _summary(row)
     data["spec"] = row.spec
     if as_json:
@@ -127,10 +132,7 @@ def history(
 ) -> None:
     """The audit log of one onboarding: every transition, who, why, when."""
     store = open_store()
-    try:
-        row = store.find(onboarding)
-    except OnboardingError as exc:
-        raise fail(str(exc)) from exc
+    row = _find(store, onboarding)
     entries = [_transition(t) for t in store.history(row.id)]
     tries = (
         [{k: _iso(v) for k, v in a.model_dump().items()} for a in store.attempts(row.id)]
@@ -196,7 +198,7 @@ def export(
 ) -> None:
     """Export the audit log (every transition of every onboarding) to stdout."""
     store = open_store()
-    rows = [store.find(o) for o in onboarding] if onboarding else store.list_onboardings()
+    rows = [_find(store, o) for o in onboarding] if onboarding else store.list_onboardings()
     records = [
         {"onboarding_id": r.id, "key": r.key, "profile_id": r.profile_id, **_transition(t)}
         for r in rows
