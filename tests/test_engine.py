@@ -294,3 +294,26 @@ def test_callbacks_nudge_and_bad_ones_change_nothing(
     assert (accepted.status_code, replayed.status_code) == (202, 409)
     assert harness.store.get(onboarding).next_attempt_at == harness.clock.now()
     assert len(harness.store.callbacks(onboarding)) == 1
+
+
+def test_rewind_reruns_later_steps_without_duplicating_campaigns(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """Rewinding to incomplete re-sends the brand under new keys but creates no campaign twice."""
+    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+    onboarding = harness.start(samples["demo-own-brand-tcr"])
+    harness.run()
+    assert harness.store.get(onboarding).paused_from == "complete"
+    harness.engine.rewind(onboarding, "incomplete", actor="ops", reason="brand data corrected")
+    while harness.store.get(onboarding).state != "complete":
+        harness.worker.tick()
+        harness.worker.wait_in_flight()
+    harness.sandbox.completer.flush()  # Sent finishes the completion it was already running
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert (row.state, row.generation) == ("submitted", 1)
+    (profile,) = harness.sent_profiles()
+    assert len(profile["own_campaigns"]) == 1
+    keys = {a.idempotency_key for a in harness.store.attempts(onboarding) if a.step == "brand"}
+    assert keys == {f"onb-{onboarding}-brand-0-g0", f"onb-{onboarding}-brand-0-g1"}
+    _history_replays(harness, onboarding)

@@ -305,16 +305,16 @@ class Engine:
         return self.store.commit(row.id, row.version, changes, entry=entry)
 
     def rewind(self, id_or_key: str, target: str, *, actor: str, reason: str) -> OnboardingRow:
-        """Go back to an earlier state; later steps run again under a new key generation.
+        """Go back to an earlier state; the steps after it run again under a new key generation.
 
-        Rewinding to ``pending`` forgets the profile id, so the create step makes a new profile
-        at Sent (the old one stays there).
+        Campaigns already created for the profile are kept and not created again. Rewinding to
+        ``pending`` forgets the profile (and its campaigns), so the create step makes a new
+        profile at Sent; the old one stays there.
         """
         row = self.store.find(id_or_key)
-        progress = dict(row.progress)
-        if PATH.index(target) <= PATH.index("brand") if target in PATH else False:
-            progress.pop("campaign_ids", None)
-        progress.pop("channels_done", None)
+        progress = {} if target == "pending" else {
+            k: v for k, v in row.progress.items() if k != "channels_done"
+        }  # fmt: skip
         extra: dict[str, Any] = {
             "generation": row.generation + 1, "progress": progress, "attempts": 0,
             "step_started_at": None, "last_error": None, "predicted_outcome": None,
