@@ -92,7 +92,9 @@ def test_transient_faults_are_retried_and_sent_holds_exactly_one_of_everything(
     ids = [harness.start(s) for s in specs]
     harness.run()
     rows = [harness.store.get(i) for i in ids]
-    assert {r.state for r in rows} == {"submitted", "completed"}
+    assert {r.state for r in rows} == {"submitted", "completed"}, [
+        r.last_error for r in rows if r.last_error
+    ]
     assert all(r.predicted_outcome == r.actual_outcome for r in rows)
     profiles = [p for p in harness.sent_profiles() if not p["deleted"]]
     assert sorted(p["id"] for p in profiles) == sorted(r.profile_id for r in rows)

@@ -312,8 +312,9 @@ class Engine:
         profile at Sent; the old one stays there.
         """
         row = self.store.find(id_or_key)
+        rerun = {"channels_done", "completion_facts"}  # read and sent again after a rewind
         progress = {} if target == "pending" else {
-            k: v for k, v in row.progress.items() if k != "channels_done"
+            k: v for k, v in row.progress.items() if k not in rerun
         }  # fmt: skip
         extra: dict[str, Any] = {
             "generation": row.generation + 1, "progress": progress, "attempts": 0,

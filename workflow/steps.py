@@ -7,6 +7,7 @@ transaction (checkpoint + audit + attempts).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -304,30 +305,24 @@ def _complete(ctx: StepContext) -> StepOutcome:
         return StepOutcome(
             "progress", changes={"progress": {**ctx.progress, "channels_done": True}}
         )
-    profile = ctx.call(
-        "complete",
-        "GET",
-        _profile_path(ctx),
-        None,
-        lambda: ctx.api.get_profile(ctx.profile_id or ""),
-    ).data
-    campaigns = ctx.call(
-        "complete", "GET", _profile_path(ctx, "/campaigns"), None,
-        lambda: ctx.api.list_campaigns(ctx.profile_id or ""),
-    )  # fmt: skip
-    own_ids = set((ctx.progress.get("campaign_ids") or {}).values())
-    facts = completion_facts(ctx.spec, profile, campaigns, own_ids, ctx.organization)
-    unmet = unmet_prerequisites(facts)
-    if unmet:
-        # Sent would refuse with 400: pause with every reason instead of calling it.
-        return StepOutcome(
-            "pause",
-            reason="prerequisites not met: " + "; ".join(p.message for p in unmet),
-            details={
-                "code": "PREREQUISITES",
-                "unmet": [{"code": p.code, "message": p.message} for p in unmet],
-            },
-        )  # fmt: skip
+    stored = ctx.progress.get("completion_facts")
+    if stored is None:
+        facts = _read_completion_facts(ctx)
+        unmet = unmet_prerequisites(facts)
+        if unmet:
+            # Sent would refuse with 400: pause with every reason instead of calling it.
+            return StepOutcome(
+                "pause",
+                reason="prerequisites not met: " + "; ".join(p.message for p in unmet),
+                details={
+                    "code": "PREREQUISITES",
+                    "unmet": [{"code": p.code, "message": p.message} for p in unmet],
+                },
+            )
+        # Checkpoint what was read, so a failing /complete is retried without reading again.
+        progress = {**ctx.progress, "completion_facts": dataclasses.asdict(facts)}
+        return StepOutcome("progress", changes={"progress": progress})
+    facts = CompletionFacts(**stored)
     decision = status_logic(facts)
     key = ctx.key("complete")
     accepted = ctx.call(
@@ -348,6 +343,22 @@ def _complete(ctx: StepContext) -> StepOutcome:
         },
         request_id=accepted.request_id,
     )  # fmt: skip
+
+
+def _read_completion_facts(ctx: StepContext) -> CompletionFacts:
+    profile = ctx.call(
+        "complete",
+        "GET",
+        _profile_path(ctx),
+        None,
+        lambda: ctx.api.get_profile(ctx.profile_id or ""),
+    ).data
+    campaigns = ctx.call(
+        "complete", "GET", _profile_path(ctx, "/campaigns"), None,
+        lambda: ctx.api.list_campaigns(ctx.profile_id or ""),
+    )  # fmt: skip
+    own_ids = set((ctx.progress.get("campaign_ids") or {}).values())
+    return completion_facts(ctx.spec, profile, campaigns, own_ids, ctx.organization)
 
 
 def _await(ctx: StepContext) -> StepOutcome:
