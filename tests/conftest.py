@@ -163,6 +163,15 @@ class Harness:
     def run(self) -> int:
         return drive_until_idle(self.worker, self.clock)
 
+    def run_until(self, onboarding_id: str, state: str, max_ticks: int = 50) -> None:
+        """Tick (without moving the clock) until the onboarding reaches ``state``."""
+        for _ in range(max_ticks):
+            if self.store.get(onboarding_id).state == state:
+                return
+            self.worker.tick()
+            self.worker.wait_in_flight()
+        raise AssertionError(f"{onboarding_id} never reached {state!r}")
+
     def sent_profiles(self) -> list[dict[str, Any]]:
         return list(self.sandbox.snapshot()["profiles"])
 

@@ -167,9 +167,7 @@ def test_rejected_profile_pauses(harness: Harness, samples: dict[str, Any]) -> N
     """A 'rejected' status is a failed completion that needs a person."""
     onboarding = harness.start(samples["demo-inherited"])
     harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
-    for _ in range(6):
-        harness.worker.tick()
-        harness.worker.wait_in_flight()
+    harness.run_until(onboarding, "complete")
     profile_id = harness.store.get(onboarding).profile_id
     assert profile_id is not None
     harness.sandbox.state.profiles[profile_id].data["status"] = "rejected"
@@ -278,9 +276,7 @@ def test_callbacks_nudge_and_bad_ones_change_nothing(
     """Forged, unknown, malformed and replayed callbacks get 4xx; a good one makes the onboarding due."""
     harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
     onboarding = harness.start(samples["demo-inherited"])
-    for _ in range(8):
-        harness.worker.tick()
-        harness.worker.wait_in_flight()
+    harness.run_until(onboarding, "complete")
     row = harness.store.get(onboarding)
     assert row.state == "complete"
     harness.clock.advance(1)
@@ -307,9 +303,7 @@ def test_rewind_reruns_later_steps_without_duplicating_campaigns(
     harness.run()
     assert harness.store.get(onboarding).paused_from == "complete"
     harness.engine.rewind(onboarding, "incomplete", actor="ops", reason="brand data corrected")
-    while harness.store.get(onboarding).state != "complete":
-        harness.worker.tick()
-        harness.worker.wait_in_flight()
+    harness.run_until(onboarding, "complete")
     harness.sandbox.completer.flush()  # Sent finishes the completion it was already running
     harness.run()
     row = harness.store.get(onboarding)
