@@ -22,7 +22,8 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from workflow.clock import SystemClock
-from workflow.engine import Engine, EngineConfig
+from workflow.executor import EngineConfig
+from workflow.management import Onboardings
 from workflow.retry import RetryPolicy
 from workflow.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
@@ -77,18 +78,19 @@ def run(
             ),
             organization=OrganizationFacts(whatsapp_has_phone_number=True),
         )  # fmt: skip
-        engine = Engine(store, api, vault, clock=clock, config=config)
+        onboardings = Onboardings(store, vault, clock=clock)
         today = clock.now().date()
         ids = []
         for index in range(count):
             doc = copy.deepcopy(raw[index % len(raw)])
             doc["key"] = f"bench-{index}"
             doc["profile"]["name"] = f"{doc['profile']['name']} {index}"
-            ids.append(engine.start(parse_spec(doc, today=today)).id)
+            ids.append(onboardings.start(parse_spec(doc, today=today)).id)
         started = time.monotonic()
-        Worker(engine, concurrency=concurrency, poll_interval=0.02).run(
-            until_idle=True, max_seconds=600
-        )
+        Worker(
+            store, api, vault, config=config, clock=clock, concurrency=concurrency,
+            poll_interval=0.02,
+        ).run(until_idle=True, max_seconds=600)  # fmt: skip
         wall = time.monotonic() - started
         api.close()
     rows = [store.get(i) for i in ids]

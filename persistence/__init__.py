@@ -11,6 +11,7 @@ from persistence.models import (
     OnboardingRow,
     SecretRow,
     StepAttemptRow,
+    StepRecordRow,
     TransitionRow,
 )
 from persistence.store import SqlStore, StoreError
@@ -21,6 +22,7 @@ __all__ = [
     "SecretRow",
     "SqlStore",
     "StepAttemptRow",
+    "StepRecordRow",
     "StoreError",
     "TransitionRow",
     "current_revision",

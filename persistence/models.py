@@ -1,9 +1,13 @@
 """The tables. Only these ``*Row`` classes touch the database.
 
 ``OnboardingRow`` is the checkpoint (one row per onboarding, guarded by ``version``);
-``TransitionRow`` is the append-only audit log; ``StepAttemptRow`` records every API attempt;
-``CallbackEventRow`` every accepted completion callback; ``SecretRow`` holds encrypted secrets
-until the step that sends them succeeds.
+``StepRecordRow`` holds each sub-step's output per (onboarding, generation, step, item);
+``TransitionRow`` is the append-only, hash-chained audit log; ``StepAttemptRow`` records every
+API attempt; ``CallbackEventRow`` every accepted completion callback; ``SecretRow`` holds sealed
+secrets until the step that sends them succeeds.
+
+Nothing here names a workflow state: a row is runnable when ``next_attempt_at`` is set, and a
+callback wakes it when ``wake_on_callback`` is true.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ __all__ = [
     "OnboardingRow",
     "SecretRow",
     "StepAttemptRow",
+    "StepRecordRow",
     "TransitionRow",
 ]
 
@@ -35,7 +40,7 @@ class OnboardingRow(SQLModel, table=True):
     """The checkpoint of one onboarding."""
 
     __tablename__ = "onboardings"
-    __table_args__ = (Index("ix_onboardings_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_onboardings_next_attempt_at", "next_attempt_at"),)
 
     id: str = Field(primary_key=True, max_length=32)
     key: str = Field(unique=True, index=True, max_length=255)
@@ -44,8 +49,8 @@ class OnboardingRow(SQLModel, table=True):
     state: str = Field(max_length=32, index=True)
     paused_from: str | None = Field(default=None, max_length=32)
     profile_id: str | None = Field(default=None, max_length=64, index=True)
-    progress: dict[str, Any] = _json(nullable=False)
     generation: int = 0
+    flow_version: int = 1
     attempts: int = 0
     next_attempt_at: datetime | None = _when(nullable=True)
     step_started_at: datetime | None = _when(nullable=True)
@@ -58,9 +63,33 @@ class OnboardingRow(SQLModel, table=True):
     actual_outcome: str | None = Field(default=None, max_length=16)
     completion_deadline: datetime | None = _when(nullable=True)
     has_secrets: bool = False
+    wake_on_callback: bool = False
+    nudged_at: datetime | None = _when(nullable=True)
+    audit_seq: int = 0
+    audit_head: str = Field(default="", max_length=64)
+    created_by: str | None = Field(default=None, max_length=128)
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
     finished_at: datetime | None = _when(nullable=True)
+
+
+class StepRecordRow(SQLModel, table=True):
+    """What one item of one step achieved in one generation (written, replaced, never read
+    across generations except when a rewind forks them)."""
+
+    __tablename__ = "step_records"
+
+    onboarding_id: str = Field(foreign_key="onboardings.id", primary_key=True, max_length=32)
+    generation: int = Field(primary_key=True)
+    step: str = Field(primary_key=True, max_length=64)
+    item: str = Field(primary_key=True, max_length=64)
+    done: bool = False
+    output: dict[str, Any] = _json(nullable=False)
+    key_seq: int = 0
+    uncertain: bool = False
+    may_exist: bool = False
+    first_sent_at: datetime | None = _when(nullable=True)
+    updated_at: datetime = _when(nullable=False)
 
 
 class TransitionRow(SQLModel, table=True):
@@ -80,6 +109,9 @@ class TransitionRow(SQLModel, table=True):
     at: datetime = _when(nullable=False)
     request_id: str | None = Field(default=None, max_length=64)
     details: dict[str, Any] | None = _json(nullable=True)
+    profile_id: str | None = Field(default=None, max_length=64)
+    batch_id: str | None = Field(default=None, max_length=32)
+    digest: str = Field(default="", max_length=64)
 
 
 class StepAttemptRow(SQLModel, table=True):
@@ -89,7 +121,9 @@ class StepAttemptRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
-    step: str = Field(max_length=32)
+    step: str = Field(max_length=64)
+    item: str | None = Field(default=None, max_length=64)
+    generation: int = 0
     attempt: int
     idempotency_key: str | None = Field(default=None, max_length=255)
     method: str = Field(max_length=8)
@@ -100,6 +134,7 @@ class StepAttemptRow(SQLModel, table=True):
     latency_ms: float
     outcome: str = Field(max_length=16)
     message: str | None = None
+    resource_id: str | None = Field(default=None, max_length=64)
     at: datetime = _when(nullable=False)
 
 
@@ -117,7 +152,7 @@ class CallbackEventRow(SQLModel, table=True):
 
 
 class SecretRow(SQLModel, table=True):
-    """Encrypted secrets of one onboarding, deleted once sent (or when it ends)."""
+    """Sealed secrets of one onboarding, deleted once sent (or when it ends)."""
 
     __tablename__ = "secrets"
 

@@ -1,336 +1,323 @@
-"""``SqlStore``: every SQL statement of the project.
+"""``SqlStore``: the store port over SQLAlchemy Core (SQLite, PostgreSQL).
 
 Durability rules it enforces:
 
-* one transaction per step outcome: the checkpoint update (``WHERE version = :v``), the audit
-  row, the step attempts and the secret deletion commit together or not at all;
+* one transaction per change: the checkpoint update (``WHERE version = :v``), the audit row,
+  the step records, the API attempts and the secret change commit together or not at all;
 * zero rows updated is a :class:`~workflow.errors.ConcurrencyError`, never a silent overwrite;
-* claiming due work is a conditional update of lease and version (with ``FOR UPDATE SKIP
-  LOCKED`` on PostgreSQL), so two workers never run the same onboarding at once and a worker
-  whose lease was taken over cannot commit.
+* the update returns the new checkpoint (``RETURNING``): nothing is read back;
+* claiming is one ``UPDATE ... WHERE id IN (due rows) RETURNING`` that takes the lease and moves
+  the version on (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never run the
+  same onboarding and a worker whose lease was taken over cannot commit.
+
+The hot path uses Core statements, which SQLAlchemy compiles once and caches; the ORM models
+only describe the tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session, col, select
 
-from persistence.models import (
-    CallbackEventRow,
-    OnboardingRow,
-    SecretRow,
-    StepAttemptRow,
-    TransitionRow,
+from persistence.models import CallbackEventRow, SecretRow
+from persistence.queries import Queries
+from persistence.rows import (
+    ATTEMPTS,
+    CHECKPOINT_COLUMNS,
+    ONBOARDINGS,
+    RECORDS,
+    TRANSITIONS,
+    attempt_values,
+    aware,
+    record_values,
+    to_checkpoint,
+    to_record,
+    transition_values,
 )
-from workflow.errors import ConcurrencyError, OnboardingError, OnboardingNotFoundError
-from workflow.machine import ACTIVE_STATES
-from workflow.ports import AttemptRecord, AuditEntry
+from workflow.errors import ConcurrencyError, OnboardingNotFoundError, StoreError
+from workflow.ports import AttemptRecord, Change, Checkpoint, Claim, NewOnboarding, StepRecord
 
 __all__ = ["SqlStore", "StoreError"]
 
-
-class StoreError(OnboardingError):
-    """The database failed (connection lost, constraint broken); the message says which call."""
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: every stored time is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+T = TypeVar("T")
+O = ONBOARDINGS  # noqa: E741
+SECRETS = SecretRow.__table__  # type: ignore[attr-defined]
+CALLBACKS = CallbackEventRow.__table__  # type: ignore[attr-defined]
+_RECORD_KEY = ("onboarding_id", "generation", "step", "item")
 
 
-def _normalise(row: OnboardingRow) -> OnboardingRow:
-    for name in (
-        "next_attempt_at", "step_started_at", "lease_expires_at", "completion_deadline",
-        "created_at", "updated_at", "finished_at",
-    ):  # fmt: skip
-        setattr(row, name, aware(getattr(row, name)))
-    return row
+def _describe(exc: SQLAlchemyError) -> str:
+    """The driver's first line, never the statement or its parameters."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore:
-    """Checkpoints, audit log, attempts, callbacks and encrypted secrets in SQL."""
+class SqlStore(Queries):
+    """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        if self._postgres:
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        statement = upsert(RECORDS)
+        self._upsert_record = statement.on_conflict_do_update(
+            index_elements=list(_RECORD_KEY),
+            set_={
+                c.name: statement.excluded[c.name] for c in RECORDS.c if c.name not in _RECORD_KEY
+            },
+        )
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @classmethod
+    def from_url(cls, url: str | None = None) -> SqlStore:
+        """A store on ``url`` (see :func:`persistence.db.database_url`)."""
+        from persistence.db import make_engine
+
+        return cls(make_engine(url))
+
+    def _run(self, what: str, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.engine.begin() as connection:
+                return work(connection)
+        except (ConcurrencyError, OnboardingNotFoundError, IntegrityError):
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not {what}: {_describe(exc)}") from exc
 
     # ------------------------------------------------------------------ writes
-    def insert(
-        self, row: OnboardingRow, entry: AuditEntry, secret: bytes | None
-    ) -> tuple[OnboardingRow, bool]:
-        """Store a new onboarding with its first audit row; returns ``(row, created)``.
+    def insert_many(self, new: Sequence[NewOnboarding]) -> list[tuple[Checkpoint, bool]]:
+        """Store every new onboarding in one transaction, with its first audit row and secret.
 
-        When the key exists already, nothing is written and the stored row is returned with
-        ``created=False``: starting twice is a no-op (the caller compares fingerprints).
+        Keys that exist already are left alone and come back with ``created=False``: starting
+        twice is a no-op (the caller compares fingerprints). Either every new row is stored or
+        none is.
         """
-        try:
-            with self._session() as session:
-                session.add(row)
-                session.flush()
-                session.add(self._transition_row(row.id, 1, entry))
-                if secret is not None:
-                    session.add(
-                        SecretRow(onboarding_id=row.id, ciphertext=secret, created_at=entry.at)
-                    )
-                session.commit()
-                return _normalise(row), True
-        except IntegrityError:
-            return self.get_by_key(row.key), False
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not store onboarding {row.key!r}: {exc}") from exc
+        for _ in range(3):  # a concurrent start of the same key: read it, try again
+            try:
+                return self._run("store the onboardings", lambda c: self._insert(c, new))
+            except IntegrityError:
+                continue
+        raise StoreError("could not store the onboardings: their keys keep changing under us")
 
-    def commit(
-        self,
-        onboarding_id: str,
-        expected_version: int,
-        changes: dict[str, Any],
-        *,
-        entry: AuditEntry | None = None,
-        attempts: Sequence[AttemptRecord] = (),
-        delete_secret: bool = False,
-    ) -> OnboardingRow:
-        """Apply one step outcome atomically, if nobody wrote the checkpoint since we read it.
+    def _insert(
+        self, connection: Connection, new: Sequence[NewOnboarding]
+    ) -> list[tuple[Checkpoint, bool]]:
+        keys = [n.checkpoint.key for n in new]
+        existing = {
+            row.key: to_checkpoint(row._mapping)
+            for row in connection.execute(select(*CHECKPOINT_COLUMNS).where(O.c.key.in_(keys)))
+        }
+        fresh = {n.checkpoint.key: n for n in new if n.checkpoint.key not in existing}
+        rows = [
+            {c.name: getattr(n.checkpoint, c.name) for c in CHECKPOINT_COLUMNS}
+            for n in fresh.values()
+        ]
+        if rows:
+            for row in rows:
+                row["spec"] = dict(row["spec"])
+            connection.execute(insert(O), rows)
+            connection.execute(
+                insert(TRANSITIONS),
+                [transition_values(n.checkpoint.id, n.transition) for n in fresh.values()],
+            )
+            sealed = [
+                {
+                    "onboarding_id": n.checkpoint.id,
+                    "ciphertext": n.secret,
+                    "created_at": n.transition.at,
+                }
+                for n in fresh.values()
+                if n.secret
+            ]
+            if sealed:
+                connection.execute(insert(SECRETS), sealed)
+        return [
+            (existing[key], False) if key in existing else (fresh[key].checkpoint, True)
+            for key in keys
+        ]
+
+    def apply(self, change: Change) -> Checkpoint:
+        """Apply one change atomically, if nobody wrote the checkpoint since it was read.
 
         Raises:
             ConcurrencyError: the version moved on (another worker, or an operator, wrote first).
+            StoreError: the database failed; nothing was written.
         """
-        try:
-            with self._session() as session:
-                values = {**changes, "version": expected_version + 1}
-                result = session.execute(
-                    update(OnboardingRow)
-                    .where(col(OnboardingRow.id) == onboarding_id)
-                    .where(col(OnboardingRow.version) == expected_version)
-                    .values(**values)
+        return self._run(
+            f"commit onboarding {change.onboarding_id}", lambda c: self._apply(c, change)
+        )
+
+    def _apply(self, connection: Connection, change: Change) -> Checkpoint:
+        values: dict[str, Any] = change.update.values()
+        if "last_error" in values and values["last_error"] is not None:
+            values["last_error"] = dict(values["last_error"])
+        if "spec" in values:
+            values["spec"] = dict(values["spec"])
+        values["version"] = change.expected_version + 1
+        values["updated_at"] = change.at
+        entry = change.transition
+        if entry is not None:
+            values["audit_seq"] = entry.seq
+            values["audit_head"] = entry.digest
+        if change.release is not None:
+            values["lease_owner"] = None
+            values["lease_expires_at"] = None
+        since = change.wake_if_nudged_since
+        if since is not None and values.get("next_attempt_at") is not None:
+            # A callback that arrived while the step ran keeps it due: the wait is over.
+            values["next_attempt_at"] = _due_if_nudged(since, change.at, values["next_attempt_at"])
+        row = connection.execute(
+            update(O)
+            .where(O.c.id == change.onboarding_id, O.c.version == change.expected_version)
+            .values(values)
+            .returning(*CHECKPOINT_COLUMNS)
+        ).first()
+        if row is None:
+            raise ConcurrencyError(
+                f"onboarding {change.onboarding_id} changed since version "
+                f"{change.expected_version} was read; the outcome was discarded and will be "
+                "recomputed"
+            )
+        if entry is not None:
+            connection.execute(insert(TRANSITIONS), transition_values(change.onboarding_id, entry))
+        if change.records:
+            connection.execute(
+                self._upsert_record,
+                [record_values(change.onboarding_id, r, change.at) for r in change.records],
+            )
+        if change.attempts:
+            connection.execute(
+                insert(ATTEMPTS), [attempt_values(change.onboarding_id, a) for a in change.attempts]
+            )
+        if change.secret is not None:
+            connection.execute(
+                delete(SECRETS).where(SECRETS.c.onboarding_id == change.onboarding_id)
+            )
+            if change.secret:
+                connection.execute(
+                    insert(SECRETS),
+                    {
+                        "onboarding_id": change.onboarding_id,
+                        "ciphertext": change.secret,
+                        "created_at": change.at,
+                    },
                 )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    session.rollback()
-                    raise ConcurrencyError(
-                        f"onboarding {onboarding_id} changed since version {expected_version} "
-                        "was read; the step's outcome was discarded and will be recomputed"
-                    )
-                if entry is not None:
-                    seq = session.exec(
-                        select(func.coalesce(func.max(TransitionRow.seq), 0)).where(
-                            TransitionRow.onboarding_id == onboarding_id
-                        )
-                    ).one()
-                    session.add(self._transition_row(onboarding_id, int(seq) + 1, entry))
-                for attempt in attempts:
-                    session.add(StepAttemptRow(onboarding_id=onboarding_id, **_fields(attempt)))
-                if delete_secret:
-                    secret = session.get(SecretRow, onboarding_id)
-                    if secret is not None:
-                        session.delete(secret)
-                session.commit()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not commit onboarding {onboarding_id}: {exc}") from exc
-        return self.get(onboarding_id)
+        return to_checkpoint(row._mapping)
 
     def record_attempts(self, onboarding_id: str, attempts: Iterable[AttemptRecord]) -> None:
-        """Append attempts without touching the checkpoint (used when a commit was refused)."""
-        with self._session() as session:
-            for attempt in attempts:
-                session.add(StepAttemptRow(onboarding_id=onboarding_id, **_fields(attempt)))
-            session.commit()
-
-    @staticmethod
-    def _transition_row(onboarding_id: str, seq: int, entry: AuditEntry) -> TransitionRow:
-        return TransitionRow(onboarding_id=onboarding_id, seq=seq, **_fields(entry))
+        """Append attempts without touching the checkpoint (used when a change was refused)."""
+        rows = [attempt_values(onboarding_id, a) for a in attempts]
+        if rows:
+            self._run(
+                f"record attempts of {onboarding_id}", lambda c: c.execute(insert(ATTEMPTS), rows)
+            )
 
     # ----------------------------------------------------------------- leases
-    def claim_due(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int
-    ) -> list[OnboardingRow]:
-        """Lease up to ``limit`` onboardings that are due and not leased by a live worker."""
+    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first."""
         if limit <= 0:
             return []
-        with self._session() as session:
-            query = (
-                select(OnboardingRow.id, OnboardingRow.version)
-                .where(col(OnboardingRow.state).in_(sorted(ACTIVE_STATES)))
-                .where(col(OnboardingRow.next_attempt_at) <= now)
-                .where(
-                    or_(
-                        col(OnboardingRow.lease_expires_at).is_(None),
-                        col(OnboardingRow.lease_expires_at) < now,
-                    )
-                )
-                .order_by(col(OnboardingRow.next_attempt_at))
-                .limit(limit)
+        return self._run(
+            "claim due onboardings", lambda c: self._claim(c, owner, now, lease_seconds, limit)
+        )
+
+    def _claim(
+        self, connection: Connection, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[Claim]:
+        due = (
+            select(O.c.id)
+            .where(
+                O.c.next_attempt_at <= now,
+                or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
             )
-            if self._postgres:
-                query = query.with_for_update(skip_locked=True)
-            candidates = session.exec(query).all()
-            claimed: list[str] = []
-            until = now + timedelta(seconds=lease_seconds)
-            for onboarding_id, version in candidates:
-                result = session.execute(
-                    update(OnboardingRow)
-                    .where(col(OnboardingRow.id) == onboarding_id)
-                    .where(col(OnboardingRow.version) == version)
-                    .values(lease_owner=owner, lease_expires_at=until, version=version + 1)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(onboarding_id)
-            session.commit()
-        return [self.get(i) for i in claimed]
+            .order_by(O.c.next_attempt_at)
+            .limit(limit)
+        )
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        rows = connection.execute(
+            update(O)
+            .where(O.c.id.in_(due))
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                version=O.c.version + 1,
+            )
+            .returning(*CHECKPOINT_COLUMNS)
+        ).all()
+        checkpoints = [to_checkpoint(r._mapping) for r in rows]
+        return self._with_records(connection, checkpoints)
+
+    def _with_records(self, connection: Connection, checkpoints: list[Checkpoint]) -> list[Claim]:
+        if not checkpoints:
+            return []
+        found: dict[str, list[StepRecord]] = {c.id: [] for c in checkpoints}
+        query = (
+            select(RECORDS)
+            .join(
+                O, and_(RECORDS.c.onboarding_id == O.c.id, RECORDS.c.generation == O.c.generation)
+            )
+            .where(O.c.id.in_(list(found)))
+        )
+        for row in connection.execute(query):
+            found[row.onboarding_id].append(to_record(row._mapping))
+        return [Claim(c, found[c.id]) for c in checkpoints]
+
+    def load(self, onboarding_id: str) -> Claim:
+        """One onboarding's checkpoint and records, without a lease."""
+
+        def work(connection: Connection) -> Claim:
+            row = connection.execute(
+                select(*CHECKPOINT_COLUMNS).where(O.c.id == onboarding_id)
+            ).first()
+            if row is None:
+                raise OnboardingNotFoundError(f"no onboarding with id {onboarding_id!r}")
+            return self._with_records(connection, [to_checkpoint(row._mapping)])[0]
+
+        return self._run(f"read onboarding {onboarding_id}", work)
 
     def extend_leases(self, ids: Iterable[str], owner: str, until: datetime) -> None:
         """Heartbeat: push the lease expiry of onboardings this worker still holds."""
-        ids = list(ids)
-        if not ids:
-            return
-        with self._session() as session:
-            session.execute(
-                update(OnboardingRow)
-                .where(col(OnboardingRow.id).in_(ids))
-                .where(col(OnboardingRow.lease_owner) == owner)
-                .values(lease_expires_at=until)
+        held = list(ids)
+        if held:
+            self._run(
+                "extend leases",
+                lambda c: c.execute(
+                    update(O)
+                    .where(O.c.id.in_(held), O.c.lease_owner == owner)
+                    .values(lease_expires_at=until)
+                ),
             )
-            session.commit()
 
     def release(self, onboarding_id: str, owner: str) -> None:
         """Give the lease back (no version change: the lease is not part of the checkpoint)."""
-        with self._session() as session:
-            session.execute(
-                update(OnboardingRow)
-                .where(col(OnboardingRow.id) == onboarding_id)
-                .where(col(OnboardingRow.lease_owner) == owner)
+        self._run(
+            f"release onboarding {onboarding_id}",
+            lambda c: c.execute(
+                update(O)
+                .where(O.c.id == onboarding_id, O.c.lease_owner == owner)
                 .values(lease_owner=None, lease_expires_at=None)
-            )
-            session.commit()
-
-    def nudge(self, onboarding_id: str, now: datetime) -> bool:
-        """Make an onboarding waiting for completion due now; False when it is not waiting."""
-        with self._session() as session:
-            result = session.execute(
-                update(OnboardingRow)
-                .where(col(OnboardingRow.id) == onboarding_id)
-                .where(col(OnboardingRow.state) == "complete")
-                .values(next_attempt_at=now)
-            )
-            session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    # ------------------------------------------------------------------ reads
-    def get(self, onboarding_id: str) -> OnboardingRow:
-        """The checkpoint of one onboarding.
-
-        Raises:
-            OnboardingNotFoundError: no onboarding has that id.
-        """
-        with self._session() as session:
-            row = session.get(OnboardingRow, onboarding_id)
-        if row is None:
-            raise OnboardingNotFoundError(f"no onboarding with id {onboarding_id!r}")
-        return _normalise(row)
-
-    def get_by_key(self, key: str) -> OnboardingRow:
-        """The onboarding started with ``key``."""
-        with self._session() as session:
-            row = session.exec(select(OnboardingRow).where(OnboardingRow.key == key)).first()
-        if row is None:
-            raise OnboardingNotFoundError(f"no onboarding with key {key!r}")
-        return _normalise(row)
-
-    def find(self, id_or_key: str) -> OnboardingRow:
-        """By id, else by key (what operators type)."""
-        try:
-            return self.get(id_or_key)
-        except OnboardingNotFoundError:
-            try:
-                return self.get_by_key(id_or_key)
-            except OnboardingNotFoundError:
-                raise OnboardingNotFoundError(
-                    f"no onboarding with id or key {id_or_key!r}; 'onboarding list' shows them"
-                ) from None
-
-    def list_onboardings(
-        self, states: Iterable[str] | None = None, limit: int | None = None
-    ) -> list[OnboardingRow]:
-        """Onboardings, oldest first, optionally only in ``states``."""
-        query = select(OnboardingRow).order_by(col(OnboardingRow.created_at), col(OnboardingRow.id))
-        if states is not None:
-            query = query.where(col(OnboardingRow.state).in_(list(states)))
-        if limit is not None:
-            query = query.limit(limit)
-        with self._session() as session:
-            return [_normalise(r) for r in session.exec(query).all()]
-
-    def count_active(self) -> int:
-        """How many onboardings a worker still has to move."""
-        with self._session() as session:
-            return int(
-                session.exec(
-                    select(func.count())
-                    .select_from(OnboardingRow)
-                    .where(col(OnboardingRow.state).in_(sorted(ACTIVE_STATES)))
-                ).one()
-            )
-
-    def next_due(self) -> datetime | None:
-        """When the next active onboarding becomes due."""
-        with self._session() as session:
-            moment = session.exec(
-                select(func.min(OnboardingRow.next_attempt_at)).where(
-                    col(OnboardingRow.state).in_(sorted(ACTIVE_STATES))
-                )
-            ).one()
-        return aware(moment)
-
-    def history(self, onboarding_id: str) -> list[TransitionRow]:
-        """The audit log of one onboarding, in order."""
-        with self._session() as session:
-            rows = session.exec(
-                select(TransitionRow)
-                .where(TransitionRow.onboarding_id == onboarding_id)
-                .order_by(col(TransitionRow.seq))
-            ).all()
-        for row in rows:
-            row.at = aware(row.at)  # type: ignore[assignment]
-        return list(rows)
-
-    def attempts(self, onboarding_id: str) -> list[StepAttemptRow]:
-        """Every API attempt of one onboarding, in order."""
-        with self._session() as session:
-            rows = session.exec(
-                select(StepAttemptRow)
-                .where(StepAttemptRow.onboarding_id == onboarding_id)
-                .order_by(col(StepAttemptRow.id))
-            ).all()
-        return list(rows)
-
-    def callbacks(self, onboarding_id: str) -> list[CallbackEventRow]:
-        """Accepted completion callbacks of one onboarding."""
-        with self._session() as session:
-            return list(
-                session.exec(
-                    select(CallbackEventRow)
-                    .where(CallbackEventRow.onboarding_id == onboarding_id)
-                    .order_by(col(CallbackEventRow.id))
-                ).all()
-            )
-
-    # ---------------------------------------------------------------- secrets
-    def read_secret(self, onboarding_id: str) -> bytes | None:
-        """The encrypted secrets of one onboarding, if still held."""
-        with self._session() as session:
-            row = session.get(SecretRow, onboarding_id)
-            return None if row is None else row.ciphertext
+            ),
+        )
 
     # -------------------------------------------------------------- callbacks
+    def has_onboarding(self, onboarding_id: str) -> bool:
+        """Whether an onboarding with this id exists."""
+        return bool(
+            self._run(
+                "look up an onboarding",
+                lambda c: c.execute(select(O.c.id).where(O.c.id == onboarding_id)).first(),
+            )
+        )
+
     def record_callback(
         self,
         onboarding_id: str,
@@ -339,26 +326,89 @@ class SqlStore:
         payload: dict[str, Any] | None,
         now: datetime,
     ) -> bool:
-        """Store an accepted callback and nudge its onboarding; False for a replayed webhook id."""
+        """Store an accepted callback and wake its onboarding; False for a replayed webhook id."""
+
+        def work(connection: Connection) -> None:
+            connection.execute(
+                insert(CALLBACKS),
+                {
+                    "onboarding_id": onboarding_id, "webhook_id": webhook_id,
+                    "received_at": now, "status": status, "payload": payload,
+                },
+            )  # fmt: skip
+            connection.execute(
+                update(O)
+                .where(O.c.id == onboarding_id, O.c.wake_on_callback.is_(True))
+                .values(next_attempt_at=now, nudged_at=now)
+            )
+
         try:
-            with self._session() as session:
-                session.add(
-                    CallbackEventRow(
-                        onboarding_id=onboarding_id, webhook_id=webhook_id, received_at=now,
-                        status=status, payload=payload,
-                    )
-                )  # fmt: skip
-                session.execute(
-                    update(OnboardingRow)
-                    .where(col(OnboardingRow.id) == onboarding_id)
-                    .where(col(OnboardingRow.state) == "complete")
-                    .values(next_attempt_at=now)
-                )
-                session.commit()
+            self._run(f"record a callback for {onboarding_id}", work)
         except IntegrityError:
             return False
         return True
 
+    # ---------------------------------------------------------------- secrets
+    def read_secret(self, onboarding_id: str) -> bytes | None:
+        """The sealed secrets of one onboarding, if still held."""
+        row = self._run(
+            "read a secret",
+            lambda c: c.execute(
+                select(SECRETS.c.ciphertext).where(SECRETS.c.onboarding_id == onboarding_id)
+            ).first(),
+        )
+        return None if row is None else bytes(row[0])
 
-def _fields(record: Any) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__slots__}
+    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
+        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first."""
+        rows = self._run(
+            "read resource ids",
+            lambda c: c.execute(
+                select(ATTEMPTS.c.resource_id)
+                .where(
+                    ATTEMPTS.c.onboarding_id == onboarding_id,
+                    ATTEMPTS.c.step == step,
+                    ATTEMPTS.c.resource_id.is_not(None),
+                )
+                .order_by(ATTEMPTS.c.id.desc())
+            ).all(),
+        )
+        return list(dict.fromkeys(str(r[0]) for r in rows))
+
+    def records(self, onboarding_id: str, generation: int) -> list[StepRecord]:
+        """The step records of one generation."""
+        rows = self._run(
+            "read step records",
+            lambda c: c.execute(
+                select(RECORDS).where(
+                    RECORDS.c.onboarding_id == onboarding_id, RECORDS.c.generation == generation
+                )
+            ).all(),
+        )
+        return [to_record(r._mapping) for r in rows]
+
+    def count_active(self) -> int:
+        """How many onboardings still have something to do (a next attempt is set)."""
+        return int(
+            self._run(
+                "count runnable onboardings",
+                lambda c: c.execute(
+                    select(func.count()).select_from(O).where(O.c.next_attempt_at.is_not(None))
+                ).scalar_one(),
+            )
+        )
+
+    def next_due(self) -> datetime | None:
+        """When the next runnable onboarding becomes due."""
+        moment = self._run(
+            "find the next due onboarding",
+            lambda c: c.execute(select(func.min(O.c.next_attempt_at))).scalar_one(),
+        )
+        return aware(moment)
+
+
+def _due_if_nudged(since: datetime, now: datetime, planned: datetime) -> Any:
+    kind = O.c.next_attempt_at.type
+    return case(
+        (O.c.nudged_at >= literal(since, kind), literal(now, kind)), else_=literal(planned, kind)
+    )

@@ -17,7 +17,9 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from workflow.clock import FakeClock
-from workflow.engine import Engine, EngineConfig
+from workflow.executor import EngineConfig, Executor
+from workflow.management import Onboardings
+from workflow.ports import Change, CheckpointUpdate
 from workflow.retry import RetryPolicy
 from workflow.runner import Worker, drive_until_idle
 from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
@@ -146,9 +148,9 @@ def clock() -> FakeClock:
 
 @dataclass
 class Harness:
-    """Engine + worker + served sandbox + callback receiver, driven on a fake clock."""
+    """Management + worker + served sandbox + callback receiver, driven on a fake clock."""
 
-    engine: Engine
+    ops: Onboardings
     worker: Worker
     sandbox: Sandbox
     store: SqlStore
@@ -157,8 +159,19 @@ class Harness:
     api: HttpxSentApi
     receiver_url: str
 
+    @property
+    def executor(self) -> Executor:
+        return self.worker.executor
+
     def start(self, raw: dict[str, Any]) -> str:
-        return self.engine.start(parse_spec(raw, today=self.clock.now().date())).id
+        return self.ops.start(parse_spec(raw, today=self.clock.now().date()), actor="test").id
+
+    def force(self, onboarding_id: str, **fields: Any) -> None:
+        """Set checkpoint fields directly (a test's shortcut past the steps)."""
+        row = self.store.get(onboarding_id)
+        self.store.apply(
+            Change(onboarding_id, row.version, self.clock.now(), CheckpointUpdate(**fields))
+        )
 
     def run(self) -> int:
         return drive_until_idle(self.worker, self.clock)
@@ -190,8 +203,11 @@ def harness(
             retry=RetryPolicy(initial=0.5, cap=10, max_attempts=12, max_elapsed=3600),
             organization=OrganizationFacts(whatsapp_has_phone_number=True),
         )  # fmt: skip
-        engine = Engine(store, api, vault, clock=clock, config=config, rng=random.Random(1))
-        worker = Worker(engine, concurrency=4, lease_seconds=60)
-        yield Harness(engine, worker, sandbox, store, clock, vault, api, receiver.url)
+        worker = Worker(
+            store, api, vault, config=config, clock=clock, rng=random.Random(1), concurrency=4,
+            lease_seconds=60,
+        )  # fmt: skip
+        ops = Onboardings(store, vault, clock=clock)
+        yield Harness(ops, worker, sandbox, store, clock, vault, api, receiver.url)
         worker.close()
         api.close()

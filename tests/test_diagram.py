@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from workflow import diagram
-from workflow.machine import TRANSITIONS, TransitionSpec
+from workflow.flow import TRANSITIONS
+from workflow.machine import TransitionSpec
 
 COMMITTED = Path(__file__).resolve().parent.parent / "diagrams"
 

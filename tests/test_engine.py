@@ -141,8 +141,8 @@ def test_retries_are_bounded_and_honour_retry_after(
     row = harness.store.get(onboarding)
     assert row.state == "needs_attention"
     assert row.last_error is not None
-    assert row.last_error["attempts"] == harness.engine.config.retry.max_attempts
-    assert len(harness.store.attempts(onboarding)) == harness.engine.config.retry.max_attempts
+    assert row.last_error["attempts"] == harness.executor.config.retry.max_attempts
+    assert len(harness.store.attempts(onboarding)) == harness.executor.config.retry.max_attempts
 
 
 def test_completion_timeout_pauses_and_resume_waits_again(
@@ -157,7 +157,7 @@ def test_completion_timeout_pauses_and_resume_waits_again(
     assert row.last_error is not None
     assert row.last_error["code"] == "COMPLETION_TIMEOUT"
     harness.sandbox.completer.flush()
-    harness.engine.resume(onboarding, actor="ops", reason="Sent finished late")
+    harness.ops.resume(onboarding, actor="ops", reason="Sent finished late")
     harness.run()
     assert harness.store.get(onboarding).state == "completed"
     _history_replays(harness, onboarding)
@@ -207,12 +207,12 @@ def test_crash_between_reply_and_commit_replays_instead_of_duplicating(
 ) -> None:
     """After a crash past Sent's reply, the restarted step replays Sent's cached answer."""
     onboarding = harness.start(samples["demo-own-brand-tcr"])
-    real_api = harness.engine.api
-    harness.engine.api = _CrashAfterReply(real_api)
+    real_api = harness.executor.api
+    harness.executor.api = _CrashAfterReply(real_api)
     with pytest.raises(KeyboardInterrupt):
-        harness.engine.run_step(onboarding)
+        harness.executor.run_once(onboarding)
     assert harness.store.get(onboarding).state == "pending"
-    harness.engine.api = real_api
+    harness.executor.api = real_api
     harness.run()
     assert harness.store.get(onboarding).state == "submitted"
     counts = harness.sandbox.snapshot()["mutations"]
@@ -228,13 +228,11 @@ def test_past_the_key_window_the_engine_reconciles_before_creating(
     harness.sandbox.faults.configure(
         FaultConfig(scripted=[ScriptedFault(method="POST", status=502, after_execution=True)])
     )
-    harness.engine.run_step(onboarding)  # created at Sent, reply lost: a retry is scheduled
+    harness.executor.run_once(onboarding)  # created at Sent, reply lost: a retry is scheduled
     assert harness.store.get(onboarding).attempts == 1
     harness.clock.advance(25 * 3600)
     harness.sandbox.clock.advance(25 * 3600)
-    harness.store.commit(
-        onboarding, harness.store.get(onboarding).version, {"next_attempt_at": harness.clock.now()}
-    )
+    harness.force(onboarding, next_attempt_at=harness.clock.now())
     harness.run()
     row = harness.store.get(onboarding)
     assert row.state == "completed"
@@ -246,27 +244,26 @@ def test_operator_actions_are_audited(harness: Harness, samples: dict[str, Any])
     """resume, retry, rewind and cancel each append an audit row with actor and reason."""
     paused = harness.start(samples["demo-prerequisite-pause"])
     harness.run()
-    harness.engine.rewind(paused, "brand", actor="alice", reason="re-check campaigns")
+    harness.ops.rewind(paused, "brand", actor="alice", reason="re-check campaigns")
     row = harness.store.get(paused)
     assert (row.state, row.generation) == ("brand", 1)
     harness.run()
     assert harness.store.get(paused).state == "needs_attention"
-    harness.engine.retry(paused, actor="alice", reason="try again")
-    harness.engine.cancel(paused, actor="bob", reason="duplicate request")
+    harness.ops.retry(paused, actor="alice", reason="try again")
+    harness.ops.cancel(paused, actor="bob", reason="duplicate request")
     history = harness.store.history(paused)
-    assert [(h.trigger, h.actor) for h in history if h.actor != "engine"] == [
+    assert [(h.trigger, h.actor) for h in history if not h.actor.startswith("worker:")] == [
         ("start", "test"),
         ("rewind", "alice"),
-        ("resume", "alice"),
-        ("cancel", "bob"),
-    ] or [(h.trigger, h.actor) for h in history if h.actor in ("alice", "bob")] == [
-        ("rewind", "alice"),
-        ("resume", "alice"),
+        ("retry", "alice"),
         ("cancel", "bob"),
     ]
+    assert {h.actor for h in history if h.actor.startswith("worker:")} == {
+        f"worker:{harness.worker.owner}"
+    }
     assert history[-1].reason == "duplicate request"
     with pytest.raises(TransitionError):
-        harness.engine.resume(paused, actor="alice", reason="too late")
+        harness.ops.resume(paused, actor="alice", reason="too late")
     _history_replays(harness, paused)
 
 
@@ -280,7 +277,7 @@ def test_callbacks_nudge_and_bad_ones_change_nothing(
     row = harness.store.get(onboarding)
     assert row.state == "complete"
     harness.clock.advance(1)
-    good = harness.engine.callback_url(onboarding)
+    good = harness.executor.callback_url(onboarding)
     with httpx.Client() as client:
         forged = client.post(good.split("?")[0] + "?token=guess", json={"status": "completed"})
         unknown = client.post(f"{harness.receiver_url}/callbacks/{'0' * 32}?token=x", json={})
@@ -302,7 +299,7 @@ def test_rewind_reruns_later_steps_without_duplicating_campaigns(
     onboarding = harness.start(samples["demo-own-brand-tcr"])
     harness.run()
     assert harness.store.get(onboarding).paused_from == "complete"
-    harness.engine.rewind(onboarding, "incomplete", actor="ops", reason="brand data corrected")
+    harness.ops.rewind(onboarding, "incomplete", actor="ops", reason="brand data corrected")
     harness.run_until(onboarding, "complete")
     harness.sandbox.completer.flush()  # Sent finishes the completion it was already running
     harness.run()
@@ -310,6 +307,8 @@ def test_rewind_reruns_later_steps_without_duplicating_campaigns(
     assert (row.state, row.generation) == ("submitted", 1)
     (profile,) = harness.sent_profiles()
     assert len(profile["own_campaigns"]) == 1
-    keys = {a.idempotency_key for a in harness.store.attempts(onboarding) if a.step == "brand"}
+    keys = {
+        a.idempotency_key for a in harness.store.attempts(onboarding) if a.step == "attach_brand"
+    }
     assert keys == {f"onb-{onboarding}-brand-0-g0", f"onb-{onboarding}-brand-0-g1"}
     _history_replays(harness, onboarding)

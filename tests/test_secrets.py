@@ -80,7 +80,7 @@ def test_unreadable_secret_pauses_the_create_step(
 ) -> None:
     """With another key the create step cannot read the card: it pauses and says why."""
     onboarding = harness.start(secret_spec)
-    harness.engine.vault = FernetVault.generate()
+    harness.executor.vault = FernetVault.generate()
     harness.run()
     row = harness.store.get(onboarding)
     assert (row.state, row.paused_from) == ("needs_attention", "pending")

@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from workflow.errors import SentApiError, SentStatusError, SentTransportError
+from workflow.errors import (
+    SentApiError,
+    SentStatusError,
+    SentTransportError,
+    UnexpectedResponseError,
+)
 from workflow.sent_client import DEFAULT_BASE_URL, HttpxSentApi, parse_retry_after
 
 
@@ -154,12 +159,15 @@ def test_transport_failures_are_retryable(failure: Exception) -> None:
 
 
 def test_success_without_data_is_an_error() -> None:
-    """A 2xx without a data object is reported, not parsed into nonsense."""
+    """A 2xx without a data object is reported as unexpected, not parsed into nonsense."""
     with (
         _client(lambda r: httpx.Response(200, json={"success": True})) as client,
-        pytest.raises(SentStatusError),
+        pytest.raises(UnexpectedResponseError) as caught,
     ):
         client.get_profile("p1")
+    assert caught.value.unexpected
+    assert caught.value.retryable
+    assert caught.value.status == 200
 
 
 def test_empty_path_ids_are_refused() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -9,42 +10,63 @@ import pytest
 
 from persistence.db import make_engine
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
-from persistence.models import OnboardingRow
 from persistence.store import SqlStore
+from workflow.audit import chained
 from workflow.errors import ConcurrencyError, OnboardingNotFoundError, SchemaOutdatedError
-from workflow.ports import AttemptRecord, AuditEntry
+from workflow.ports import (
+    AttemptRecord,
+    AuditEntry,
+    Change,
+    Checkpoint,
+    CheckpointUpdate,
+    NewOnboarding,
+    StepRecord,
+)
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def _row(key: str = "k1", **overrides: object) -> OnboardingRow:
+def _new(key: str = "k1", secret: bytes | None = None, **overrides: object) -> NewOnboarding:
     values: dict[str, object] = {
         "id": key.ljust(32, "0")[:32], "key": key, "fingerprint": "f" * 64, "spec": {"key": key},
-        "state": "pending", "progress": {}, "next_attempt_at": NOW, "created_at": NOW, "updated_at": NOW,
+        "state": "pending", "version": 0, "next_attempt_at": NOW, "created_at": NOW,
+        "updated_at": NOW,
     }  # fmt: skip
     values.update(overrides)
-    return OnboardingRow(**values)  # type: ignore[arg-type]
+    checkpoint = Checkpoint(**values)  # type: ignore[arg-type]
+    entry = chained(checkpoint, AuditEntry("start", None, checkpoint.state, "test", NOW))
+    checkpoint = dataclasses.replace(checkpoint, audit_seq=entry.seq, audit_head=entry.digest)
+    return NewOnboarding(checkpoint, entry, secret)
 
 
 def _start(
     store: SqlStore, key: str = "k1", secret: bytes | None = None, **overrides: object
-) -> OnboardingRow:
-    row, created = store.insert(
-        _row(key, **overrides), AuditEntry("start", None, "pending", "test", NOW), secret
-    )
+) -> Checkpoint:
+    ((row, created),) = store.insert_many([_new(key, secret, **overrides)])
     assert created
     return row
+
+
+def _change(row: Checkpoint, **fields: object) -> Change:
+    return Change(row.id, row.version, NOW, CheckpointUpdate(**fields))  # type: ignore[arg-type]
 
 
 def test_insert_is_idempotent_on_key(store: SqlStore) -> None:
     """A second insert with the same key stores nothing and returns the first row."""
     first = _start(store)
-    again, created = store.insert(
-        _row("k1", id="x" * 32), AuditEntry("start", None, "pending", "t", NOW), None
-    )
+    ((again, created),) = store.insert_many([_new("k1", id="x" * 32)])
     assert (created, again.id) == (False, first.id)
     assert len(store.list_onboardings()) == 1
     assert len(store.history(first.id)) == 1
+
+
+def test_insert_many_is_all_or_nothing(store: SqlStore) -> None:
+    """When one row of a batch cannot be stored, none of the batch is."""
+    _start(store, "taken")
+    clash = _new("fresh-b", id="taken".ljust(32, "0"))  # the id of an existing row
+    with pytest.raises(Exception):  # noqa: B017,PT011 - the driver's integrity error
+        store.insert_many([_new("fresh-a"), clash])
+    assert [r.key for r in store.list_onboardings()] == ["taken"]
 
 
 def test_times_come_back_timezone_aware(store: SqlStore) -> None:
@@ -55,56 +77,99 @@ def test_times_come_back_timezone_aware(store: SqlStore) -> None:
     assert row.next_attempt_at.tzinfo is not None
 
 
-def test_commit_writes_checkpoint_audit_and_attempts_together(store: SqlStore) -> None:
-    """One commit moves the state, bumps the version, appends the audit row and the attempts."""
+def test_apply_writes_checkpoint_audit_records_and_attempts_together(store: SqlStore) -> None:
+    """One change moves the state, bumps the version, appends the audit row, the step record
+    and the attempts, deletes the secret, and returns the new checkpoint."""
     row = _start(store, secret=b"ciphertext")
     attempt = AttemptRecord(
-        "create", 1, "POST", "/v3/profiles", NOW, 12.5, "ok", "key-1", 201, None, "req_1"
+        "create_profile", 1, "POST", "/v3/profiles", NOW, 12.5, "ok", "key-1", 201, None,
+        "req_1", resource_id="p1",
+    )  # fmt: skip
+    entry = chained(
+        row, AuditEntry("create_profile", "pending", "incomplete", "w", NOW, request_id="req_1")
     )
-    saved = store.commit(
-        row.id, row.version, {"state": "incomplete", "profile_id": "p1"},
-        entry=AuditEntry("create_profile", "pending", "incomplete", "engine", NOW, request_id="req_1"),
-        attempts=[attempt], delete_secret=True,
+    record = StepRecord("create_profile", "profile", 0, done=True, output={"profile_id": "p1"})
+    saved = store.apply(
+        Change(
+            row.id, row.version, NOW, CheckpointUpdate(state="incomplete", profile_id="p1"),
+            entry, records=[record], attempts=[attempt], secret=b"",
+        )
     )  # fmt: skip
     assert (saved.state, saved.profile_id, saved.version) == ("incomplete", "p1", row.version + 1)
+    assert (saved.audit_seq, saved.audit_head) == (2, entry.digest)
+    assert saved == store.get(row.id)  # what RETURNING gave is what is stored
     assert [(t.seq, t.trigger, t.to_state) for t in store.history(row.id)] == [
         (1, "start", "pending"),
         (2, "create_profile", "incomplete"),
     ]
     assert [(a.step, a.http_status, a.request_id) for a in store.attempts(row.id)] == [
-        ("create", 201, "req_1")
+        ("create_profile", 201, "req_1")
     ]
+    assert store.records(row.id, 0) == [record]
+    assert store.resource_ids(row.id, "create_profile") == ["p1"]
     assert store.read_secret(row.id) is None
 
 
+def test_records_are_replaced_per_item_and_kept_per_generation(store: SqlStore) -> None:
+    """A record is keyed by (onboarding, generation, step, item): writing it again replaces it."""
+    row = _start(store)
+    open_record = StepRecord("s", "i", 0, uncertain=True, first_sent_at=NOW)
+    row = store.apply(dataclasses.replace(_change(row), records=[open_record]))
+    done = StepRecord("s", "i", 0, done=True, output={"x": 1}, key_seq=1)
+    later = StepRecord("s", "i", 1, done=True, output={"x": 2})
+    store.apply(dataclasses.replace(_change(row), records=[done, later]))
+    assert store.records(row.id, 0) == [done]
+    assert store.records(row.id, 1) == [later]
+
+
 def test_stale_version_is_a_concurrency_error_and_writes_nothing(store: SqlStore) -> None:
-    """A commit against an old version raises and leaves checkpoint, audit and secret untouched."""
+    """A change against an old version raises and leaves checkpoint, audit and secret untouched."""
     row = _start(store, secret=b"ciphertext")
-    store.commit(row.id, row.version, {"attempts": 1})
+    store.apply(_change(row, attempts=1))
+    entry = chained(row, AuditEntry("create_profile", "pending", "incomplete", "w", NOW))
     with pytest.raises(ConcurrencyError, match=row.id):
-        store.commit(
-            row.id, row.version, {"state": "incomplete"},
-            entry=AuditEntry("create_profile", "pending", "incomplete", "engine", NOW), delete_secret=True,
+        store.apply(
+            Change(
+                row.id, row.version, NOW, CheckpointUpdate(state="incomplete"), entry,
+                records=[StepRecord("s", "i", 0, done=True)], secret=b"",
+            )
         )  # fmt: skip
     assert store.get(row.id).state == "pending"
     assert len(store.history(row.id)) == 1
+    assert store.records(row.id, 0) == []
     assert store.read_secret(row.id) == b"ciphertext"
 
 
-def test_claim_respects_due_time_state_and_leases(store: SqlStore) -> None:
-    """Only due, active, unleased onboardings are claimed; an expired lease can be taken over."""
+def test_claim_respects_due_time_and_leases(store: SqlStore) -> None:
+    """Only due, runnable, unleased onboardings are claimed (with their records); an expired
+    lease can be taken over."""
     due = _start(store, "due")
+    due = store.apply(
+        dataclasses.replace(_change(due), records=[StepRecord("s", "i", 0, done=True)])
+    )
     _start(store, "later", next_attempt_at=NOW + timedelta(minutes=5))
-    _start(store, "paused", state="needs_attention")
-    claimed = store.claim_due("w1", NOW, 30, 10)
-    assert [r.key for r in claimed] == ["due"]
-    assert claimed[0].lease_owner == "w1"
-    assert claimed[0].version == due.version + 1
-    assert store.claim_due("w2", NOW + timedelta(seconds=10), 30, 10) == []
-    taken = store.claim_due("w2", NOW + timedelta(seconds=31), 30, 10)
-    assert [r.lease_owner for r in taken] == ["w2"]
+    _start(store, "paused", state="needs_attention", next_attempt_at=None)
+    claimed = store.claim("w1", NOW, 30, 10)
+    assert [c.checkpoint.key for c in claimed] == ["due"]
+    assert claimed[0].checkpoint.lease_owner == "w1"
+    assert claimed[0].checkpoint.version == due.version + 1
+    assert [r.item for r in claimed[0].records] == ["i"]
+    assert store.claim("w2", NOW + timedelta(seconds=10), 30, 10) == []
+    taken = store.claim("w2", NOW + timedelta(seconds=31), 30, 10)
+    assert [c.checkpoint.lease_owner for c in taken] == ["w2"]
     with pytest.raises(ConcurrencyError):  # the first worker's lease was taken over
-        store.commit(due.id, claimed[0].version, {"attempts": 1})
+        store.apply(_change(claimed[0].checkpoint, attempts=1))
+
+
+def test_a_releasing_change_ends_the_lease(store: SqlStore) -> None:
+    """A change that releases the claim clears the lease in the same commit."""
+    _start(store)
+    (claim,) = store.claim("w1", NOW, 30, 1)
+    saved = store.apply(
+        dataclasses.replace(_change(claim.checkpoint, next_attempt_at=NOW), release="w1")
+    )
+    assert (saved.lease_owner, saved.lease_expires_at) == (None, None)
+    assert [c.checkpoint.id for c in store.claim("w2", NOW, 30, 1)] == [saved.id]
 
 
 def test_concurrent_claims_never_share_an_onboarding(store: SqlStore) -> None:
@@ -116,7 +181,7 @@ def test_concurrent_claims_never_share_an_onboarding(store: SqlStore) -> None:
     def claim(owner: str) -> None:
         got: list[str] = []
         for _ in range(10):
-            got += [r.id for r in store.claim_due(owner, NOW, 60, 3)]
+            got += [c.checkpoint.id for c in store.claim(owner, NOW, 60, 3)]
         results[owner] = got
 
     threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
@@ -131,22 +196,50 @@ def test_concurrent_claims_never_share_an_onboarding(store: SqlStore) -> None:
 def test_heartbeat_and_release(store: SqlStore) -> None:
     """A heartbeat keeps the lease; release frees it for the next claim."""
     row = _start(store)
-    store.claim_due("w1", NOW, 30, 1)
+    store.claim("w1", NOW, 30, 1)
     store.extend_leases([row.id], "w1", NOW + timedelta(seconds=90))
-    assert store.claim_due("w2", NOW + timedelta(seconds=60), 30, 1) == []
+    assert store.claim("w2", NOW + timedelta(seconds=60), 30, 1) == []
     store.release(row.id, "w1")
     assert store.get(row.id).lease_owner is None
-    assert [r.id for r in store.claim_due("w2", NOW + timedelta(seconds=60), 30, 1)] == [row.id]
+    assert [c.checkpoint.id for c in store.claim("w2", NOW + timedelta(seconds=60), 30, 1)] == [
+        row.id
+    ]
 
 
-def test_callbacks_are_recorded_once_and_nudge(store: SqlStore) -> None:
-    """An accepted callback makes a waiting onboarding due; a replayed webhook id is refused."""
-    row = _start(store, state="complete", next_attempt_at=NOW + timedelta(hours=1))
+def test_callbacks_are_recorded_once_and_wake_only_waiting_onboardings(store: SqlStore) -> None:
+    """An accepted callback makes a waiting onboarding due; a replayed webhook id is refused;
+    an onboarding not waiting for a callback is not woken."""
+    row = _start(store, "waiting", next_attempt_at=NOW + timedelta(hours=1), wake_on_callback=True)
+    other = _start(store, "busy", next_attempt_at=NOW + timedelta(hours=1))
     later = NOW + timedelta(minutes=1)
     assert store.record_callback(row.id, "msg_1", "completed", {"status": "completed"}, later)
     assert store.get(row.id).next_attempt_at == later
     assert not store.record_callback(row.id, "msg_1", "completed", {}, later)
     assert len(store.callbacks(row.id)) == 1
+    assert store.record_callback(other.id, "msg_2", None, {}, later)
+    assert store.get(other.id).next_attempt_at == NOW + timedelta(hours=1)
+    assert store.has_onboarding(row.id)
+    assert not store.has_onboarding("0" * 32)
+
+
+def test_a_callback_during_a_wait_keeps_the_onboarding_due(store: SqlStore) -> None:
+    """A callback that arrives while a step decides to wait is not lost by the wait's commit."""
+    row = _start(store, next_attempt_at=NOW, wake_on_callback=True)
+    store.record_callback(row.id, "msg_1", None, {}, NOW + timedelta(seconds=1))
+    saved = store.apply(
+        dataclasses.replace(
+            _change(row, next_attempt_at=NOW + timedelta(minutes=10)),
+            wake_if_nudged_since=NOW,
+        )
+    )
+    assert saved.next_attempt_at == NOW
+    quiet = store.apply(
+        dataclasses.replace(
+            _change(saved, next_attempt_at=NOW + timedelta(minutes=10)),
+            wake_if_nudged_since=NOW + timedelta(seconds=5),
+        )
+    )
+    assert quiet.next_attempt_at == NOW + timedelta(minutes=10)
 
 
 def test_find_by_id_or_key(store: SqlStore) -> None:

@@ -20,8 +20,7 @@ SECRET = "whsec_dGVzdC1zZWNyZXQ="
 @pytest.fixture
 def waiting(harness: Harness, samples: dict[str, Any]) -> str:
     onboarding = harness.start(samples["demo-inherited"])
-    row = harness.store.get(onboarding)
-    harness.store.commit(onboarding, row.version, {"state": "complete", "next_attempt_at": None})
+    harness.force(onboarding, state="complete", next_attempt_at=None, wake_on_callback=True)
     return onboarding
 
 
@@ -48,7 +47,9 @@ def test_signed_callback_is_accepted_and_unsigned_refused(
     harness: Harness, waiting: str, client: httpx.Client
 ) -> None:
     """Only a correctly signed, fresh callback nudges the onboarding."""
-    url = harness.engine.callback_url(waiting).removeprefix(harness.engine.config.callback_base_url)
+    url = harness.executor.callback_url(waiting).removeprefix(
+        harness.executor.config.callback_base_url
+    )
     body = json.dumps({"status": "completed"}).encode()
     now = int(harness.clock.now().timestamp())
     assert client.post(url, content=body).status_code == 401

@@ -1,4 +1,4 @@
-"""Diagrams of the onboarding machine, generated from :data:`workflow.machine.TRANSITIONS`.
+"""Diagrams of the onboarding machine, generated from :data:`workflow.flow.TRANSITIONS`.
 
 ``diagrams/onboarding.md`` holds a Mermaid state diagram (rendered by ``transitions``' own
 Mermaid engine); ``diagrams/onboarding.svg`` is added when Graphviz ``dot`` is on the PATH.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transitions.extensions import GraphMachine
 
-from workflow.machine import STATES, TERMINAL_STATES, TRANSITIONS
+from workflow.flow import STATES, TERMINAL_STATES, TRANSITIONS
 
 __all__ = ["check", "render_dot", "render_markdown", "render_mermaid", "write"]
 
@@ -46,7 +46,7 @@ def render_markdown() -> str:
     """The whole ``diagrams/onboarding.md`` file."""
     return (
         "# Onboarding state machine\n\n"
-        "Generated from `workflow/machine.py` by `onboarding diagram`; do not edit by hand.\n"
+        "Generated from `workflow/flow.py` by `onboarding diagram`; do not edit by hand.\n"
         "`onboarding diagram --check` (run by the test suite) fails when this file is stale.\n\n"
         "```mermaid\n" + render_mermaid() + "```\n"
     )

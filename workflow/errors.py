@@ -11,9 +11,11 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
+    ├── StoreError                 the database failed (unreachable, read-only, full)
     └── SentApiError               a call to Sent failed; ``retryable`` is decided here, once
         ├── SentTransportError     connection error or timeout (retryable)
-        └── SentStatusError        Sent answered with an error status
+        ├── SentStatusError        Sent answered with an error status
+        └── UnexpectedResponseError  a success reply that does not parse into the expected shape
 
 Retryability is an attribute, set where the HTTP response is read: the runner never keeps an
 ``isinstance`` list of its own.
@@ -37,7 +39,9 @@ __all__ = [
     "SentTransportError",
     "SpecConflictError",
     "SpecError",
+    "StoreError",
     "TransitionError",
+    "UnexpectedResponseError",
 ]
 
 #: HTTP statuses Sent may answer that are worth another attempt with the same Idempotency-Key.
@@ -120,6 +124,11 @@ class SecretUnavailableError(OnboardingError):
     """A step needs a secret (payment details, WhatsApp token) that cannot be read."""
 
 
+class StoreError(OnboardingError):
+    """The database failed (connection lost, read-only, disk full); the message says which call
+    and never quotes the statement's parameters."""
+
+
 class SentApiError(OnboardingError):
     """A call to the Sent API failed.
 
@@ -130,7 +139,10 @@ class SentApiError(OnboardingError):
         request_id: Sent's ``meta.request_id``, to quote to Sent's support.
         retry_after: seconds Sent asked us to wait (``Retry-After``), when given.
         retryable: whether the same call, with the same Idempotency-Key, may succeed later.
+        unexpected: the reply was not what the API documents; retried on a short budget.
     """
+
+    unexpected = False
 
     def __init__(
         self,
@@ -175,3 +187,16 @@ class SentStatusError(SentApiError):
     def is_retryable_status(status: int) -> bool:
         """Whether an HTTP status is worth another attempt with the same Idempotency-Key."""
         return status in RETRYABLE_STATUSES or status >= 500
+
+
+class UnexpectedResponseError(SentApiError):
+    """A reply that does not parse into the documented shape (the call may have been applied).
+
+    Retried on the step's short budget for unexpected failures, then the onboarding pauses with
+    ``UNEXPECTED_RESPONSE``: never an immediate re-run.
+    """
+
+    unexpected = True
+
+    def __init__(self, message: str, *, status: int | None, request_id: str | None = None) -> None:
+        super().__init__(message, status=status, request_id=request_id, retryable=True)

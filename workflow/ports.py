@@ -1,25 +1,67 @@
 """The seams between the engine and its adapters, in one place.
 
 The engine talks to Sent through :class:`SentApi` (``HttpxSentApi`` implements it) and keeps its
-facts in an :class:`OnboardingStore` (``persistence.SqlStore``). What crosses the seam is plain
-data: :class:`AuditEntry` and :class:`AttemptRecord` going in, checkpoint rows coming out.
+facts in a :class:`Store` (``persistence.SqlStore`` implements it). What crosses the seam is
+plain, typed data:
+
+* :class:`Checkpoint` coming out: one onboarding's durable state, guarded by ``version``;
+* :class:`StepRecord` coming out and going in: the output of one sub-step of one step, per
+  (onboarding, generation, step, item), like DBOS's per-step outputs;
+* :class:`Change` going in: one atomic change (a typed :class:`CheckpointUpdate`, at most one
+  :class:`AuditEntry`, step records, API attempts, the secret), applied only if the checkpoint is
+  still at ``expected_version``.
+
+Nothing here knows SQL, and the store knows no workflow state: which onboardings are runnable is
+said by ``next_attempt_at`` (``None``: nothing to do until a person acts), and which accept a
+completion callback by ``wake_on_callback``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
 
 from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
-__all__ = ["AttemptRecord", "AuditEntry", "SentApi"]
+__all__ = [
+    "UNSET",
+    "AttemptRecord",
+    "AuditEntry",
+    "CallbackStore",
+    "Change",
+    "Checkpoint",
+    "CheckpointUpdate",
+    "Claim",
+    "ManagementStore",
+    "NewOnboarding",
+    "SentApi",
+    "StepRecord",
+    "Store",
+    "Vault",
+    "WorkerStore",
+]
+
+
+class Unset(Enum):
+    """The type of :data:`UNSET`: "leave this field as it is"."""
+
+    UNSET = 0
+
+
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """A transition to append to the audit log (the store assigns the sequence number)."""
+    """A transition to append to the audit log.
+
+    ``seq`` and ``digest`` are computed by the writer from the checkpoint it read (the version
+    check makes sure nobody appended in between): the digest chains each row to the previous row
+    of its onboarding, so an edited or deleted row is detectable (:mod:`workflow.audit`).
+    """
 
     trigger: str
     from_state: str | None
@@ -28,12 +70,16 @@ class AuditEntry:
     at: datetime
     reason: str | None = None
     request_id: str | None = None
-    details: dict[str, Any] | None = None
+    details: Mapping[str, Any] | None = None
+    profile_id: str | None = None
+    batch_id: str | None = None
+    seq: int = 0
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One API call made by a step."""
+    """One API call made by a step: what was sent, what came back, how long it took."""
 
     step: str
     attempt: int
@@ -47,10 +93,272 @@ class AttemptRecord:
     error_code: str | None = None
     request_id: str | None = None
     message: str | None = None
+    item: str | None = None
+    generation: int = 0
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """What one sub-step (item) of one step achieved in one generation.
+
+    Attributes:
+        done: the item's effect is applied at Sent and ``output`` says what came back.
+        output: the typed output's JSON form (each step module owns its shape).
+        key_seq: which Idempotency-Key of the item is current; it moves on only when Sent
+            refused the previous key's call outright (nothing was applied under it).
+        uncertain: an attempt under the current key may have been applied without us seeing
+            the reply (lost reply, timeout, 5xx); the same key replays it, for 24 hours.
+        may_exist: an attempt under an earlier key (an earlier generation, a retired key) may
+            have been applied: before creating under the current key, read Sent first.
+        first_sent_at: when the current key was first sent (Sent forgets keys after 24 h).
+    """
+
+    step: str
+    item: str
+    generation: int
+    done: bool = False
+    output: Mapping[str, Any] = field(default_factory=dict)
+    key_seq: int = 0
+    uncertain: bool = False
+    may_exist: bool = False
+    first_sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One onboarding's durable state, as of ``version``."""
+
+    id: str
+    key: str
+    fingerprint: str
+    spec: Mapping[str, Any]
+    state: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    paused_from: str | None = None
+    profile_id: str | None = None
+    generation: int = 0
+    flow_version: int = 1
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    step_started_at: datetime | None = None
+    last_error: Mapping[str, Any] | None = None
+    predicted_outcome: str | None = None
+    predicted_rule: int | None = None
+    actual_outcome: str | None = None
+    completion_deadline: datetime | None = None
+    has_secrets: bool = False
+    wake_on_callback: bool = False
+    finished_at: datetime | None = None
+    audit_seq: int = 0
+    audit_head: str = ""
+    created_by: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointUpdate:
+    """The checkpoint fields one change sets; every field left :data:`UNSET` stays as it is."""
+
+    state: str | Unset = UNSET
+    paused_from: str | Unset | None = UNSET
+    profile_id: str | Unset | None = UNSET
+    generation: int | Unset = UNSET
+    attempts: int | Unset = UNSET
+    next_attempt_at: datetime | Unset | None = UNSET
+    step_started_at: datetime | Unset | None = UNSET
+    last_error: Mapping[str, Any] | Unset | None = UNSET
+    predicted_outcome: str | Unset | None = UNSET
+    predicted_rule: int | Unset | None = UNSET
+    actual_outcome: str | Unset | None = UNSET
+    completion_deadline: datetime | Unset | None = UNSET
+    wake_on_callback: bool | Unset = UNSET
+    finished_at: datetime | Unset | None = UNSET
+    spec: Mapping[str, Any] | Unset = UNSET
+    fingerprint: str | Unset = UNSET
+    has_secrets: bool | Unset = UNSET
+
+    def values(self) -> dict[str, Any]:
+        """The fields that are set, by name."""
+        return {
+            name: value for name in self.__slots__ if (value := getattr(self, name)) is not UNSET
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic change of one onboarding, applied only at ``expected_version``.
+
+    Attributes:
+        update: the checkpoint fields to set (``version`` always moves on by one).
+        transition: the audit row, when the change is a transition.
+        records: step records to write (inserted, or replacing the same key); a rewind writes
+            the new generation's records this way.
+        attempts: API attempts made by the step.
+        secret: ``None`` keeps the stored secret, ``b""`` deletes it, other bytes replace it.
+        release: the worker id whose lease this change ends (the claim is over).
+        wake_if_nudged_since: when a callback woke the onboarding at or after this time (while
+            the step ran), it stays due now instead of taking ``next_attempt_at``.
+    """
+
+    onboarding_id: str
+    expected_version: int
+    at: datetime
+    update: CheckpointUpdate = field(default_factory=CheckpointUpdate)
+    transition: AuditEntry | None = None
+    records: Sequence[StepRecord] = ()
+    attempts: Sequence[AttemptRecord] = ()
+    secret: bytes | None = None
+    release: str | None = None
+    wake_if_nudged_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewOnboarding:
+    """A validated spec to store as a new onboarding, with its first audit row."""
+
+    checkpoint: Checkpoint
+    transition: AuditEntry
+    secret: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An onboarding a worker leased: its checkpoint and the records of its generation."""
+
+    checkpoint: Checkpoint
+    records: Sequence[StepRecord]
+
+
+class Vault(Protocol):
+    """Seals an onboarding's secrets at rest and makes its callback token."""
+
+    def seal(self, values: dict[str, str]) -> bytes:
+        """Encrypt secrets."""
+        ...
+
+    def open(self, onboarding_id: str, blob: bytes | None) -> dict[str, str]:
+        """Decrypt secrets; raises ``SecretUnavailableError`` when gone or unreadable."""
+        ...
+
+    def callback_token(self, onboarding_id: str) -> str:
+        """The secret token of an onboarding's callback URL."""
+        ...
+
+    def check_callback_token(self, onboarding_id: str, token: str) -> bool:
+        """Whether a presented token is the onboarding's (constant time)."""
+        ...
+
+
+class WorkerStore(Protocol):
+    """What the executor and the runner need."""
+
+    def load(self, onboarding_id: str) -> Claim:
+        """An onboarding's checkpoint and the records of its generation, without a lease."""
+        ...
+
+    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker."""
+        ...
+
+    def apply(self, change: Change) -> Checkpoint:
+        """Apply a change atomically; raises ``ConcurrencyError`` when the version moved on."""
+        ...
+
+    def record_attempts(self, onboarding_id: str, attempts: Iterable[AttemptRecord]) -> None:
+        """Keep attempts whose change was refused (what Sent answered is never lost)."""
+        ...
+
+    def read_secret(self, onboarding_id: str) -> bytes | None:
+        """The sealed secrets of an onboarding, if still held."""
+        ...
+
+    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
+        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first
+        (kept with the attempts, so an answer is never lost when its change was refused)."""
+        ...
+
+    def extend_leases(self, ids: Iterable[str], owner: str, until: datetime) -> None:
+        """Heartbeat the leases this worker holds."""
+        ...
+
+    def release(self, onboarding_id: str, owner: str) -> None:
+        """Give a lease back without changing the checkpoint."""
+        ...
+
+    def count_active(self) -> int:
+        """How many onboardings still have something to do."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the next runnable onboarding becomes due."""
+        ...
+
+
+class ManagementStore(Protocol):
+    """What starting and operating onboardings needs (no Sent client)."""
+
+    def insert_many(self, new: Sequence[NewOnboarding]) -> list[tuple[Checkpoint, bool]]:
+        """Store every new onboarding in one transaction (existing keys are left alone)."""
+        ...
+
+    def find(self, id_or_key: str) -> Checkpoint:
+        """An onboarding by id, else by key."""
+        ...
+
+    def get(self, onboarding_id: str) -> Checkpoint:
+        """An onboarding by id."""
+        ...
+
+    def records(self, onboarding_id: str, generation: int) -> list[StepRecord]:
+        """The step records of one generation."""
+        ...
+
+    def apply(self, change: Change) -> Checkpoint:
+        """Apply a change atomically (see :class:`WorkerStore`)."""
+        ...
+
+    def read_secret(self, onboarding_id: str) -> bytes | None:
+        """The sealed secrets of an onboarding, if still held."""
+        ...
+
+    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
+        """Every resource id Sent answered to ``step``'s calls (see :class:`WorkerStore`)."""
+        ...
+
+
+class CallbackStore(Protocol):
+    """What the completion-callback receiver needs."""
+
+    def has_onboarding(self, onboarding_id: str) -> bool:
+        """Whether an onboarding with this id exists."""
+        ...
+
+    def record_callback(
+        self,
+        onboarding_id: str,
+        webhook_id: str | None,
+        status: str | None,
+        payload: dict[str, Any] | None,
+        now: datetime,
+    ) -> bool:
+        """Store an accepted callback and wake its onboarding; False for a replayed id."""
+        ...
+
+
+class Store(WorkerStore, ManagementStore, CallbackStore, Protocol):
+    """Everything: what ``persistence.SqlStore`` implements."""
 
 
 class SentApi(Protocol):
-    """What the engine needs from Sent."""
+    """What the engine needs from Sent.
+
+    ``scope`` is the ``x-profile-id`` header: the child profile a call acts on.
+    ``sandbox`` is the body flag of every mutation.
+    """
 
     def create_profile(
         self, body: Mapping[str, Any], *, idempotency_key: str
@@ -63,6 +371,8 @@ class SentApi(Protocol):
     def update_profile(
         self, profile_id: str, body: Mapping[str, Any], *, idempotency_key: str
     ) -> SentResponse[ProfileDetail]: ...
+
+    def delete_profile(self, profile_id: str) -> None: ...
 
     def complete(
         self, profile_id: str, web_hook_url: str, *, idempotency_key: str

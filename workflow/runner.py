@@ -1,30 +1,37 @@
 """The worker: APScheduler wakes it, it claims due onboardings and runs their steps.
 
 The database is the only truth. APScheduler (3.x, in-memory job store, never shared) only
-fires :meth:`Worker.tick` on an interval; each tick claims due onboardings under a lease and
-hands them to a bounded thread pool, so many onboardings are in flight and API latency overlaps.
-A worker that dies leaves leases that expire; any worker then takes the onboardings over.
+fires :meth:`Worker.tick` on an interval; each tick claims due onboardings under a lease (the
+claim returns their checkpoints and records, so nothing is read again) and hands them to a
+bounded thread pool, so many onboardings are in flight and API latency overlaps. A worker that
+dies leaves leases that expire; any worker then takes the onboardings over.
+
+When the database fails (unreachable, read-only, full), the worker backs off exponentially and
+logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
+of failures instead of looping.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from types import FrameType
 from typing import ClassVar
 
-from persistence.store import SqlStore
-from workflow.clock import Clock, FakeClock
-from workflow.engine import Engine, StepReport
-from workflow.errors import OnboardingError
+from workflow.clock import Clock, FakeClock, SystemClock
+from workflow.errors import OnboardingError, StoreError
+from workflow.executor import EngineConfig, Executor, StepReport
+from workflow.flow import FlowDefinition
+from workflow.ports import Claim, SentApi, Vault, WorkerStore
 
 __all__ = ["Worker", "drive_until_idle"]
 
@@ -49,38 +56,58 @@ class Worker:
     """Claims and runs due onboardings with bounded concurrency.
 
     Args:
-        engine: runs one step of one onboarding.
-        concurrency: onboardings in flight at once.
+        store: the worker port of the store.
+        api: Sent.
+        vault: opens sealed secrets; makes callback tokens.
+        concurrency: onboardings in flight at once (at least 1).
         lease_seconds: how long a claim lasts without a heartbeat.
         poll_interval: seconds between ticks.
+        owner: this worker's id (the audit log's actor for engine transitions).
         on_report: called after every step (progress displays).
+        db_failure_limit: seconds of continuous database failure after which ``run`` gives up.
     """
 
     registry: ClassVar[dict[str, Worker]] = {}
 
     def __init__(
         self,
-        engine: Engine,
+        store: WorkerStore,
+        api: SentApi,
+        vault: Vault,
         *,
+        config: EngineConfig | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        flows: Mapping[int, FlowDefinition] | None = None,
         concurrency: int = 8,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.2,
         owner: str | None = None,
         on_report: Callable[[StepReport], None] | None = None,
+        db_failure_limit: float = 60.0,
     ) -> None:
-        self.engine = engine
-        self.store: SqlStore = engine.store
-        self.clock: Clock = engine.clock
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.executor = Executor(
+            store, api, vault, clock=self.clock, config=config, flows=flows, rng=rng,
+            actor=f"worker:{self.owner}",
+        )  # fmt: skip
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_report = on_report
+        self.db_failure_limit = db_failure_limit
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="onboarding")
         self._in_flight: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._retry_at = 0.0
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -88,43 +115,56 @@ class Worker:
         if self._stopping.is_set() or not self._tick_lock.acquire(blocking=False):
             return 0
         try:
+            if time.monotonic() < self._retry_at:
+                return 0
             now = self.clock.now()
             with self._lock:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
             self.store.extend_leases(held, self.owner, now + timedelta(seconds=self.lease_seconds))
-            claimed = self.store.claim_due(self.owner, now, self.lease_seconds, free)
-            for row in claimed:
-                future = self._pool.submit(self._run, row.id)
+            claimed = self.store.claim(self.owner, now, self.lease_seconds, free)
+            self._healthy()
+            for claim in claimed:
+                future = self._pool.submit(self._run, claim)
                 with self._lock:
-                    self._in_flight[row.id] = future
+                    self._in_flight[claim.checkpoint.id] = future
             return len(claimed)
-        except OnboardingError as exc:
-            log.error("tick failed: %s", exc)
+        except StoreError as exc:
+            self._unhealthy(exc)
             return 0
         finally:
             self._tick_lock.release()
 
-    def _run(self, onboarding_id: str) -> None:
+    def _healthy(self) -> None:
+        if self._failing_since is not None:
+            log.warning("database reachable again after %d failed attempts", self._failures)
+        self._failing_since, self._failures, self._retry_at = None, 0, 0.0
+
+    def _unhealthy(self, exc: StoreError) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        self._failures += 1
+        wait = min(30.0, 0.5 * 2 ** min(self._failures - 1, 10))
+        self._retry_at = now + wait
+        log.error("database unavailable (%s); retrying in %.1fs", exc, wait)
+
+    @property
+    def failing_for(self) -> float:
+        """Seconds the database has been failing without a break (0 when healthy)."""
+        return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
+
+    def _run(self, claim: Claim) -> None:
         try:
-            for _ in range(MAX_STEPS_PER_CLAIM):
-                if self._stopping.is_set():
-                    break
-                report = self.engine.run_step(onboarding_id)
-                if self.on_report is not None:
-                    self.on_report(report)
-                if not report.due_now:
-                    break
+            self.executor.run_claim(
+                claim, self.owner, max_steps=MAX_STEPS_PER_CLAIM,
+                stopping=self._stopping.is_set, on_report=self.on_report,
+            )  # fmt: skip
         except OnboardingError as exc:
-            log.error("onboarding %s: step failed: %s", onboarding_id, exc)
+            log.error("onboarding %s: %s", claim.checkpoint.id, exc)
         except Exception:  # a bug must not kill the worker thread; the lease lets it retry
-            log.exception("onboarding %s: unexpected error", onboarding_id)
-        finally:
-            try:
-                self.store.release(onboarding_id, self.owner)
-            except OnboardingError as exc:
-                log.error("onboarding %s: could not release lease: %s", onboarding_id, exc)
+            log.exception("onboarding %s: unexpected error", claim.checkpoint.id)
 
     def in_flight(self) -> int:
         """Onboardings being worked on right now."""
@@ -147,6 +187,10 @@ class Worker:
         """Run with APScheduler as the clock until stopped (or idle); returns whether idle.
 
         SIGINT/SIGTERM stop claiming, let in-flight steps finish and commit, and release leases.
+
+        Raises:
+            StoreError: with ``until_idle``, when the database kept failing for
+                ``db_failure_limit`` seconds.
         """
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -163,11 +207,22 @@ class Worker:
         scheduler.start()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         idle = False
+        failure: StoreError | None = None
         try:
             while not self._stopping.is_set():
-                if until_idle and self.is_idle():
-                    idle = True
-                    break
+                if until_idle:
+                    try:
+                        if self.is_idle():
+                            idle = True
+                            break
+                    except StoreError as exc:
+                        self._unhealthy(exc)
+                    if self.failing_for >= self.db_failure_limit:
+                        failure = StoreError(
+                            f"the database kept failing for {self.failing_for:.0f}s; "
+                            "check it is reachable and writable, then run the worker again"
+                        )
+                        break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 self._stopping.wait(min(0.1, self.poll_interval))
@@ -178,6 +233,8 @@ class Worker:
             self._pool.shutdown(wait=True)
             Worker.registry.pop(self.owner, None)
             self._restore_signal_handlers(previous)
+        if failure is not None:
+            raise failure
         return idle
 
     def stop(self) -> None:

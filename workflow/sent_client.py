@@ -19,15 +19,22 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from workflow.errors import SentApiError, SentStatusError, SentTransportError
+from workflow.errors import (
+    SentApiError,
+    SentStatusError,
+    SentTransportError,
+    UnexpectedResponseError,
+)
 from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
 __all__ = ["DEFAULT_BASE_URL", "HttpxSentApi", "parse_retry_after"]
 
 DEFAULT_BASE_URL = "https://api.sent.dm"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+#: A list that keeps saying ``has_more`` past this many pages is a broken reply, not data.
+MAX_PAGES = 1000
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -64,6 +71,9 @@ class HttpxSentApi:
         api_key: defaults to ``SENT_DM_API_KEY``; required.
         timeout: per-request timeout (SDK default: 60 s, 5 s to connect).
         transport: an httpx transport (``httpx.MockTransport`` in tests).
+        scope_child_profiles: send ``x-profile-id`` with every call that acts on one profile
+            (the organization key acting on its child profile, as the API takes it); turn off
+            for a profile's own API key, which may not send it.
 
     Raises:
         ValueError: when no API key is given or found in the environment.
@@ -77,7 +87,9 @@ class HttpxSentApi:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 100,
+        scope_child_profiles: bool = True,
     ) -> None:
+        self.scope_child_profiles = scope_child_profiles
         key = api_key or os.environ.get("SENT_DM_API_KEY")
         if not key:
             raise ValueError(
@@ -115,15 +127,20 @@ class HttpxSentApi:
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         profile_scope: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         headers: dict[str, str] = {}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        if profile_scope is not None:
+        if profile_scope is not None and self.scope_child_profiles:
             headers["x-profile-id"] = profile_scope
         try:
             response = self._client.request(
-                method, path, json=dict(body) if body is not None else None, headers=headers
+                method,
+                path,
+                json=dict(body) if body is not None else None,
+                headers=headers,
+                params=dict(params) if params else None,
             )
         except httpx.TimeoutException as exc:
             raise SentTransportError(f"{method} {path} timed out: {type(exc).__name__}") from exc
@@ -135,6 +152,12 @@ class HttpxSentApi:
                 decoded = response.json()
                 payload = decoded if isinstance(decoded, dict) else {"data": decoded}
             except ValueError:
+                if response.is_success:
+                    raise UnexpectedResponseError(
+                        f"{method} {path} answered {response.status_code} with a body that is "
+                        "not JSON",
+                        status=response.status_code,
+                    ) from None
                 payload = None
         if response.is_success:
             return response, payload
@@ -150,13 +173,15 @@ class HttpxSentApi:
         response, payload = self._request(method, path, **kwargs)
         data = (payload or {}).get("data")
         if not isinstance(data, dict):
-            raise SentStatusError(
+            raise UnexpectedResponseError(
                 f"{method} {path} answered {response.status_code} without a data object",
                 status=response.status_code,
-                retryable=False,
+                request_id=_rid(payload),
             )
         return SentResponse[model](  # type: ignore[valid-type]
-            data=model.model_validate(data), status=response.status_code, request_id=_rid(payload)
+            data=_parse(model, data, method, path, response.status_code, payload),
+            status=response.status_code,
+            request_id=_rid(payload),
         )
 
     # --------------------------------------------------------------- profiles
@@ -170,13 +195,44 @@ class HttpxSentApi:
 
     def get_profile(self, profile_id: str) -> SentResponse[ProfileDetail]:
         """``GET /v3/profiles/{id}``."""
-        return self._call(ProfileDetail, "GET", f"/v3/profiles/{_segment(profile_id)}")
+        return self._call(
+            ProfileDetail, "GET", f"/v3/profiles/{_segment(profile_id)}", profile_scope=profile_id
+        )
 
     def list_profiles(self) -> list[ProfileDetail]:
-        """``GET /v3/profiles``: every profile of the organization."""
-        _, payload = self._request("GET", "/v3/profiles")
-        data = (payload or {}).get("data") or {}
-        return [ProfileDetail.model_validate(p) for p in data.get("profiles") or []]
+        """``GET /v3/profiles``: every profile of the organization, following ``pagination``.
+
+        The seed-era API answers one unpaginated list; later versions add
+        ``data.pagination`` (``page``, ``page_size``, ``has_more``, ``cursors.after``), so the
+        next page is asked for (by cursor when one is given, else by page number) until
+        ``has_more`` is false.
+        """
+        profiles: list[ProfileDetail] = []
+        params: dict[str, Any] = {}
+        for _ in range(MAX_PAGES):
+            _, payload = self._request("GET", "/v3/profiles", params=params)
+            data = (payload or {}).get("data")
+            if not isinstance(data, dict):
+                raise UnexpectedResponseError(
+                    "GET /v3/profiles answered without a data object",
+                    status=200,
+                    request_id=_rid(payload),
+                )
+            listed = data.get("profiles") or []
+            if not isinstance(listed, list):
+                raise UnexpectedResponseError(
+                    "GET /v3/profiles answered a non-list 'profiles'", status=200
+                )
+            profiles += [
+                _parse(ProfileDetail, p, "GET", "/v3/profiles", 200, payload) for p in listed
+            ]
+            following = _next_page(data.get("pagination"), params)
+            if following is None:
+                return profiles
+            params = following
+        raise UnexpectedResponseError(
+            f"GET /v3/profiles kept answering has_more after {MAX_PAGES} pages", status=200
+        )
 
     def update_profile(
         self, profile_id: str, body: Mapping[str, Any], *, idempotency_key: str
@@ -184,12 +240,14 @@ class HttpxSentApi:
         """``PATCH /v3/profiles/{id}``: only the fields sent change."""
         return self._call(
             ProfileDetail, "PATCH", f"/v3/profiles/{_segment(profile_id)}", body=body,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, profile_scope=profile_id,
         )  # fmt: skip
 
     def delete_profile(self, profile_id: str) -> None:
         """``DELETE /v3/profiles/{id}`` (a soft delete at Sent)."""
-        self._request("DELETE", f"/v3/profiles/{_segment(profile_id)}", body={})
+        self._request(
+            "DELETE", f"/v3/profiles/{_segment(profile_id)}", body={}, profile_scope=profile_id
+        )
 
     def complete(
         self, profile_id: str, web_hook_url: str, *, idempotency_key: str
@@ -198,14 +256,24 @@ class HttpxSentApi:
         return self._call(
             CompleteResult, "POST", f"/v3/profiles/{_segment(profile_id)}/complete",
             body={"webHookUrl": web_hook_url}, idempotency_key=idempotency_key,
+            profile_scope=profile_id,
         )  # fmt: skip
 
     # -------------------------------------------------------------- campaigns
     def list_campaigns(self, profile_id: str) -> list[Campaign]:
         """``GET /v3/profiles/{id}/campaigns``: own ones, and inherited ones when inheriting."""
-        _, payload = self._request("GET", f"/v3/profiles/{_segment(profile_id)}/campaigns")
-        data = (payload or {}).get("data") or []
-        return [Campaign.model_validate(c) for c in data if isinstance(c, dict)]
+        path = f"/v3/profiles/{_segment(profile_id)}/campaigns"
+        _, payload = self._request("GET", path, profile_scope=profile_id)
+        data = (payload or {}).get("data")
+        if isinstance(data, dict):  # a later API version may wrap the list
+            data = data.get("campaigns")
+        if not isinstance(data, list):
+            raise UnexpectedResponseError(
+                f"GET {path} answered without a list of campaigns",
+                status=200,
+                request_id=_rid(payload),
+            )
+        return [_parse(Campaign, c, "GET", path, 200, payload) for c in data]
 
     def create_campaign(
         self, profile_id: str, campaign: Mapping[str, Any], *, idempotency_key: str
@@ -214,6 +282,7 @@ class HttpxSentApi:
         return self._call(
             Campaign, "POST", f"/v3/profiles/{_segment(profile_id)}/campaigns",
             body={"campaign": dict(campaign)}, idempotency_key=idempotency_key,
+            profile_scope=profile_id,
         )  # fmt: skip
 
     def update_campaign(
@@ -229,6 +298,7 @@ class HttpxSentApi:
             Campaign, "PUT",
             f"/v3/profiles/{_segment(profile_id)}/campaigns/{_segment(campaign_id)}",
             body={"campaign": dict(campaign)}, idempotency_key=idempotency_key,
+            profile_scope=profile_id,
         )  # fmt: skip
 
     def delete_campaign(self, profile_id: str, campaign_id: str) -> None:
@@ -237,7 +307,48 @@ class HttpxSentApi:
             "DELETE",
             f"/v3/profiles/{_segment(profile_id)}/campaigns/{_segment(campaign_id)}",
             body={},
+            profile_scope=profile_id,
         )
+
+
+def _parse(
+    model: type[M],
+    data: object,
+    method: str,
+    path: str,
+    status: int,
+    payload: Mapping[str, Any] | None,
+) -> M:
+    """The reply's data as ``model``; a shape the API does not document is unexpected."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'data'}: {error['msg']}"
+            for error in exc.errors(include_input=False)[:5]
+        )
+        raise UnexpectedResponseError(
+            f"{method} {path} answered {status} with data that is not a {model.__name__}: "
+            f"{problems}",
+            status=status,
+            request_id=_rid(payload),
+        ) from None
+
+
+def _next_page(pagination: object, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The query of the next page, or ``None`` when this was the last (or only) one."""
+    if not isinstance(pagination, Mapping) or pagination.get("has_more") is not True:
+        return None
+    cursors = pagination.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, Mapping) else None
+    if isinstance(after, str) and after:
+        return {"after": after}
+    page = pagination.get("page")
+    current = page if isinstance(page, int) else int(params.get("page", 1))
+    following: dict[str, Any] = {"page": current + 1}
+    if isinstance(pagination.get("page_size"), int):
+        following["page_size"] = pagination["page_size"]
+    return following
 
 
 def _segment(value: str) -> str:

@@ -310,3 +310,40 @@ def parse_documents(
             except SpecError as exc:
                 errors.append(exc)
     return specs, errors
+
+
+def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """The field paths (``profile.description``, ``campaigns[0].name``) that differ."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        paths: list[str] = []
+        for name in sorted(set(before) | set(after), key=str):
+            path = f"{prefix}.{name}" if prefix else str(name)
+            paths += changed_paths(before.get(name), after.get(name), path)
+        return paths
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        paths = []
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            paths += changed_paths(old, new, f"{prefix}[{index}]")
+        return paths
+    return [] if before == after else [prefix or "spec"]
+
+
+def find_key_conflicts(specs: Iterable[OnboardingSpec]) -> list[Problem]:
+    """Specs that share a key with different content (identical repeats are fine)."""
+    seen: dict[str, OnboardingSpec] = {}
+    problems: list[Problem] = []
+    for spec in specs:
+        first = seen.setdefault(spec.key, spec)
+        if first is not spec and (
+            first.fingerprint() != spec.fingerprint()
+            or first.secret_values() != spec.secret_values()
+        ):
+            paths = changed_paths(first.storable(), spec.storable()) or ["secrets"]
+            problems.append(
+                Problem(
+                    "key",
+                    f"key {spec.key!r} is given twice with different content "
+                    f"({', '.join(paths)}); each onboarding needs its own key",
+                )
+            )
+    return problems

@@ -22,9 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from persistence.store import SqlStore
 from workflow.clock import Clock, SystemClock
-from workflow.errors import OnboardingNotFoundError
+from workflow.ports import CallbackStore
 from workflow.secrets import FernetVault
 
 __all__ = ["create_callback_app", "verify_signature"]
@@ -62,7 +61,7 @@ def _reject(status: int, reason: str, onboarding_id: str) -> JSONResponse:
 
 
 def create_callback_app(
-    store: SqlStore,
+    store: CallbackStore,
     vault: FernetVault,
     *,
     signing_secret: str | None = None,
@@ -75,9 +74,7 @@ def create_callback_app(
         onboarding_id = request.path_params["onboarding_id"]
         token = request.query_params.get("token", "")
         body = await request.body()
-        try:
-            store.get(onboarding_id)
-        except OnboardingNotFoundError:
+        if not store.has_onboarding(onboarding_id):
             return _reject(404, "unknown onboarding", onboarding_id)
         if not vault.check_callback_token(onboarding_id, token):
             return _reject(403, "bad token", onboarding_id)

@@ -14,7 +14,8 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from workflow.clock import SystemClock
-from workflow.engine import Engine, EngineConfig, StepReport
+from workflow.executor import EngineConfig, StepReport
+from workflow.management import Onboardings
 from workflow.retry import RetryPolicy
 from workflow.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
@@ -62,8 +63,9 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
             retry=RetryPolicy(initial=0.2, cap=2.0, max_attempts=6),
             organization=OrganizationFacts(whatsapp_has_phone_number=True),
         )  # fmt: skip
-        engine = Engine(store, api, vault, clock=clock, config=config)
-        rows = [engine.start(spec, actor="demo") for spec in specs]
+        rows = [
+            row for row, _ in Onboardings(store, vault, clock=clock).start_many(specs, actor="demo")
+        ]
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -85,9 +87,10 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
                 progress.update(task, completed=settled)
 
             started = time.monotonic()
-            Worker(engine, concurrency=concurrency, poll_interval=0.05, on_report=report).run(
-                until_idle=True, max_seconds=60
-            )
+            Worker(
+                store, api, vault, config=config, clock=clock, concurrency=concurrency,
+                poll_interval=0.05, on_report=report,
+            ).run(until_idle=True, max_seconds=60)  # fmt: skip
             progress.update(task, completed=len(rows))
         api.close()
     sandbox.close()

@@ -4,20 +4,22 @@ cancel, and ``db upgrade``."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from persistence.models import OnboardingRow
 from persistence.store import SqlStore
 from workflow.cli import app
 from workflow.cli.wiring import fail, open_store, open_vault, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
-from workflow.machine import PATH
+from workflow.flow import ACTIVE_STATES, PATH
+from workflow.ports import Checkpoint
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -27,8 +29,8 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _summary(row: OnboardingRow) -> dict[str, Any]:
-    data = row.model_dump(exclude={"spec"})
+def _summary(row: Checkpoint) -> dict[str, Any]:
+    data = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "spec"}
     return {k: _iso(v) for k, v in data.items()}
 
 
@@ -74,7 +76,7 @@ def stuck(
     limit = now - timedelta(minutes=older_than)
     rows = [
         r
-        for r in open_store().list_onboardings(states=[*PATH, "needs_attention"])
+        for r in open_store().list_onboardings(states=[*sorted(ACTIVE_STATES), "needs_attention"])
         if r.state == "needs_attention" or r.attempts > 0 or r.updated_at < limit
     ]
     _print_rows(rows, as_json)
@@ -82,7 +84,7 @@ def stuck(
         typer.echo("nothing is stuck")
 
 
-def _print_rows(rows: list[OnboardingRow], as_json: bool) -> None:
+def _print_rows(rows: list[Checkpoint], as_json: bool) -> None:
     if as_json:
         for row in rows:
             typer.echo(json.dumps(_summary(row)))
@@ -100,7 +102,7 @@ def _print_rows(rows: list[OnboardingRow], as_json: bool) -> None:
     Console().print(table)
 
 
-def _find(store: SqlStore, onboarding: str) -> OnboardingRow:
+def _find(store: SqlStore, onboarding: str) -> Checkpoint:
     try:
         return store.find(onboarding)
     except OnboardingError as exc:
@@ -117,6 +119,7 @@ def show(
     row = _find(store, onboarding)
     data = _summary(row)
     data["spec"] = row.spec
+    data["profiles_at_sent"] = store.resource_ids(row.id, "create_profile")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -135,7 +138,7 @@ def history(
     row = _find(store, onboarding)
     entries = [_transition(t) for t in store.history(row.id)]
     tries = (
-        [{k: _iso(v) for k, v in a.model_dump().items()} for a in store.attempts(row.id)]
+        [{k: _iso(v) for k, v in dataclasses.asdict(a).items()} for a in store.attempts(row.id)]
         if attempts
         else []
     )
@@ -186,7 +189,7 @@ def history(
 
 
 def _transition(row: Any) -> dict[str, Any]:
-    return {k: _iso(v) for k, v in row.model_dump(exclude={"id", "onboarding_id"}).items()}
+    return {k: _iso(v) for k, v in dataclasses.asdict(row).items()}
 
 
 @app.command()
@@ -200,7 +203,7 @@ def export(
     store = open_store()
     rows = [_find(store, o) for o in onboarding] if onboarding else store.list_onboardings()
     records = [
-        {"onboarding_id": r.id, "key": r.key, "profile_id": r.profile_id, **_transition(t)}
+        {"onboarding_id": r.id, "key": r.key, **_transition(t)}
         for r in rows
         for t in store.history(r.id)
     ]
@@ -210,7 +213,7 @@ def export(
     elif fmt == "csv":
         fields = [
             "onboarding_id", "key", "profile_id", "seq", "at", "trigger", "from_state",
-            "to_state", "actor", "reason", "request_id", "details",
+            "to_state", "actor", "reason", "request_id", "details", "batch_id", "digest",
         ]  # fmt: skip
         writer = csv.DictWriter(sys.stdout, fieldnames=fields)
         writer.writeheader()
@@ -223,27 +226,22 @@ def export(
 
 
 def _operator(action: str, onboarding: str, reason: str, actor: str, **kwargs: Any) -> None:
-    from workflow.engine import Engine
+    from workflow.management import Onboardings
 
-    store = open_store()
-    engine = Engine(store, _NoApi(), open_vault())
+    onboardings = Onboardings(open_store(), open_vault())
     try:
-        row = getattr(engine, action)(onboarding, actor=actor, reason=reason, **kwargs)
+        row = getattr(onboardings, action)(onboarding, actor=actor, reason=reason, **kwargs)
     except OnboardingError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"{row.key} ({row.id}): now {row.state}")
 
 
-class _NoApi:
-    """Operator commands only change the checkpoint; the worker does the API calls."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"operator commands never call Sent ({name})")
-
-
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 Actor = Annotated[str, typer.Option("--actor", envvar="USER", help="Who (kept in the audit log).")]
 Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
+DeleteAtSent = Annotated[
+    bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
+]
 
 
 @app.command()
@@ -264,12 +262,60 @@ def rewind(
     to: Annotated[str, typer.Option("--to", help=f"An earlier state: {', '.join(PATH)}.")],
     reason: Reason,
     actor: Actor = "operator",
+    delete_at_sent: DeleteAtSent = False,
 ) -> None:
-    """Go back to an earlier state; the steps after it run again with new idempotency keys."""
-    _operator("rewind", onboarding, reason, actor, target=to)
+    """Go back to an earlier state; the steps after it run again with new idempotency keys.
+
+    Creates that may have happened are looked up at Sent first, never made twice. With
+    --to pending a new profile is created; --delete-at-sent deletes the old one first.
+    """
+    _operator("rewind", onboarding, reason, actor, target=to, delete_at_sent=delete_at_sent)
 
 
 @app.command()
-def cancel(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
-    """Cancel an onboarding for good (its stored secrets are deleted)."""
-    _operator("cancel", onboarding, reason, actor)
+def cancel(
+    onboarding: Target,
+    reason: Reason,
+    actor: Actor = "operator",
+    delete_at_sent: DeleteAtSent = False,
+) -> None:
+    """Cancel an onboarding for good (its stored secrets are deleted).
+
+    Nothing at Sent is deleted unless --delete-at-sent: then the worker deletes every profile
+    Sent answered for it (404 counts as done) before it ends as cancelled.
+    """
+    _operator("cancel", onboarding, reason, actor, delete_at_sent=delete_at_sent)
+
+
+@app.command()
+def amend(
+    onboarding: Target,
+    spec_file: Annotated[Path, typer.Argument(help="The corrected spec (.json, .yaml).")],
+    reason: Reason,
+    actor: Actor = "operator",
+) -> None:
+    """Replace the spec of an onboarding that is paused or not yet started.
+
+    The steps still to run send the new values under new Idempotency-Keys; values that earlier
+    steps already sent are listed (rewind to send them again).
+    """
+    from workflow.management import Onboardings
+    from workflow.spec import parse_documents
+
+    valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
+    for error in errors:
+        for problem in error.problems:
+            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+    if errors or len(valid) != 1:
+        raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
+    onboardings = Onboardings(open_store(), open_vault())
+    try:
+        row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
+    if sent:
+        typer.echo(
+            f"already sent by earlier steps: {', '.join(sent)}; "
+            f"'onboarding rewind {row.key} --to STATE' sends them again"
+        )

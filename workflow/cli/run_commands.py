@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,16 @@ from workflow.spec import parse_documents
 @app.command()
 def start(
     specs: Annotated[list[Path], typer.Argument(help="Spec files (.json, .yaml).")],
+    actor: Annotated[
+        str, typer.Option("--actor", envvar="USER", help="Who starts them (kept in the audit log).")
+    ] = "cli",
 ) -> None:
-    """Validate and store onboardings (idempotent on each spec's key); a worker runs them."""
-    from workflow.engine import Engine
+    """Validate and store onboardings (idempotent on each spec's key); a worker runs them.
+
+    Every spec of the input is stored in one transaction, or none is.
+    """
+    from workflow.management import Onboardings
+    from workflow.spec import find_key_conflicts
 
     valid, errors = parse_documents(specs, today=SystemClock().now().date())
     for error in errors:
@@ -29,19 +36,19 @@ def start(
             typer.echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
-    engine = Engine(open_store(), _no_api(), open_vault())
+    conflicts = find_key_conflicts(valid)
+    for conflict in conflicts:
+        typer.echo(f"  {conflict.path}: {conflict.message}", err=True)
+    if conflicts:
+        raise fail("nothing was stored: give each onboarding its own key")
+    onboardings = Onboardings(open_store(), open_vault())
     try:
-        for spec in valid:
-            row = engine.start(spec, actor="cli")
-            typer.echo(f"{spec.key}: {row.id} ({row.state})")
+        stored = onboardings.start_many(valid, actor=actor)
     except OnboardingError as exc:
-        raise fail(str(exc)) from exc
-
-
-def _no_api() -> Any:
-    from workflow.cli.ops_commands import _NoApi
-
-    return _NoApi()
+        raise fail(f"{exc} (nothing was stored)") from exc
+    for checkpoint, created in stored:
+        note = "" if created else ", already started"
+        typer.echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
 
 
 @app.command()
@@ -67,7 +74,6 @@ def worker(
     ] = None,
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
-    from workflow.engine import Engine
     from workflow.runner import Worker
     from workflow.sandbox.server import ServerThread
     from workflow.sent_client import HttpxSentApi
@@ -85,7 +91,6 @@ def worker(
     overrides: dict[str, object] = {}
     if serve_callbacks:
         overrides["callback_base_url"] = f"http://{callback_host}:{callback_port}"
-    engine = Engine(store, api, vault, config=engine_config(**overrides))
     receiver = None
     if serve_callbacks:
         receiver = ServerThread(
@@ -95,7 +100,10 @@ def worker(
         ).start()
     try:
         runner = Worker(
-            engine,
+            store,
+            api,
+            vault,
+            config=engine_config(**overrides),
             concurrency=concurrency,
             poll_interval=poll_interval,
             lease_seconds=lease_seconds,

@@ -13,8 +13,8 @@ from persistence.db import database_url, make_engine
 from persistence.migrate import ensure_current
 from persistence.store import SqlStore
 from workflow.cli import app
-from workflow.engine import EngineConfig
 from workflow.errors import OnboardingError
+from workflow.executor import EngineConfig
 from workflow.secrets import FernetVault
 from workflow.spec import OrganizationFacts
 

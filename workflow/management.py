@@ -1,0 +1,394 @@
+"""Starting and operating onboardings: start, resume, retry, rewind, cancel, amend.
+
+:class:`Onboardings` needs only the store and the vault (to seal secrets): it never calls Sent.
+Every change goes through the machine (an invalid action raises and changes nothing) and is one
+version-checked commit with its chained audit row, naming the actor and the reason. What Sent
+must see (a deletion, a re-sent step) is done by the worker, from the records written here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from workflow.audit import chained
+from workflow.clock import Clock, SystemClock
+from workflow.errors import ConcurrencyError, SpecConflictError, TransitionError
+from workflow.flow import FLOW, FLOWS, FlowDefinition
+from workflow.machine import OnboardingFlow
+from workflow.ports import (
+    UNSET,
+    AuditEntry,
+    Change,
+    Checkpoint,
+    CheckpointUpdate,
+    ManagementStore,
+    NewOnboarding,
+    StepRecord,
+    Vault,
+)
+from workflow.spec import OnboardingSpec, changed_paths, find_key_conflicts
+
+__all__ = ["Onboardings"]
+
+_OPERATOR_RETRIES = 5
+
+
+class Onboardings:
+    """Start onboardings and act on them as an operator; thread-safe.
+
+    Args:
+        store: any implementation of the management port.
+        vault: seals secrets at start and at amend.
+        flow: the flow new onboardings start under.
+    """
+
+    def __init__(
+        self,
+        store: ManagementStore,
+        vault: Vault,
+        *,
+        clock: Clock | None = None,
+        flow: FlowDefinition = FLOW,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.clock = clock or SystemClock()
+        self.flow = flow
+
+    # ------------------------------------------------------------------ start
+    def start(self, spec: OnboardingSpec, *, actor: str = "api") -> Checkpoint:
+        """Store a validated spec as a new onboarding, due now. Idempotent on ``spec.key``.
+
+        Raises:
+            SpecConflictError: the key was used before with a different spec or other secrets.
+        """
+        return self.start_many([spec], actor=actor)[0][0]
+
+    def start_many(
+        self, specs: Sequence[OnboardingSpec], *, actor: str = "api"
+    ) -> list[tuple[Checkpoint, bool]]:
+        """Store every spec in one transaction, or none; returns ``(checkpoint, created)`` each.
+
+        Raises:
+            SpecConflictError: two specs share a key with different content, or a key is taken
+                by a different spec; nothing was stored.
+        """
+        conflicts = find_key_conflicts(specs)
+        if conflicts:
+            raise SpecConflictError("; ".join(str(c) for c in conflicts))
+        now = self.clock.now()
+        unique = list({spec.key: spec for spec in specs}.values())
+        new = [self._new(spec, actor, now) for spec in unique]
+        stored = self.store.insert_many(new)
+        for (checkpoint, created), spec in zip(stored, unique, strict=True):
+            if not created:
+                self._check_same(checkpoint, spec)
+        return stored
+
+    def _new(self, spec: OnboardingSpec, actor: str, now: datetime) -> NewOnboarding:
+        onboarding_id = uuid.uuid4().hex
+        secrets = spec.secret_values()
+        checkpoint = Checkpoint(
+            id=onboarding_id, key=spec.key, fingerprint=spec.fingerprint(),
+            spec=spec.storable(), state=self.flow.machine.path[0], version=0,
+            created_at=now, updated_at=now, next_attempt_at=now, flow_version=self.flow.version,
+            has_secrets=bool(secrets), created_by=actor,
+        )  # fmt: skip
+        entry = chained(
+            checkpoint,
+            AuditEntry("start", None, checkpoint.state, actor, now, details={"key": spec.key}),
+        )
+        checkpoint = dataclasses.replace(checkpoint, audit_seq=entry.seq, audit_head=entry.digest)
+        return NewOnboarding(checkpoint, entry, self.vault.seal(secrets) if secrets else None)
+
+    def _check_same(self, stored: Checkpoint, spec: OnboardingSpec) -> None:
+        hint = (
+            f"start it under a new key, or change onboarding {stored.key!r} with "
+            f"'onboarding amend {stored.key} FILE' while it is paused or not yet started"
+        )
+        if stored.fingerprint != spec.fingerprint():
+            paths = changed_paths(stored.spec, spec.storable())
+            raise SpecConflictError(
+                f"key {spec.key!r} already names onboarding {stored.id} with a different spec "
+                f"(changed: {', '.join(paths) or 'field order'}); {hint}"
+            )
+        secrets = spec.secret_values()
+        if not secrets and not stored.has_secrets:
+            return
+        held = self.store.read_secret(stored.id)
+        if held is None and stored.has_secrets:
+            return  # already sent and forgotten: nothing is left to compare with
+        if secrets != (self.vault.open(stored.id, held) if held is not None else {}):
+            raise SpecConflictError(
+                f"key {spec.key!r} already names onboarding {stored.id} with other payment "
+                f"details or WhatsApp token; {hint}"
+            )
+
+    # -------------------------------------------------------------- operators
+    def resume(
+        self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
+    ) -> Checkpoint:
+        """Resume a paused onboarding where it paused, with a fresh retry budget.
+
+        A wait for the completion result starts again, with a new deadline.
+        """
+        return self._operate(id_or_key, "resume", actor, reason, batch_id, {})
+
+    def retry(
+        self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
+    ) -> Checkpoint:
+        """Run the current step again now: resume if paused, else skip the backoff wait."""
+        return self._operate(id_or_key, "retry", actor, reason, batch_id, {})
+
+    def cancel(
+        self,
+        id_or_key: str,
+        *,
+        actor: str,
+        reason: str,
+        delete_at_sent: bool = False,
+        batch_id: str | None = None,
+    ) -> Checkpoint:
+        """End an onboarding for good; its secrets are deleted.
+
+        With ``delete_at_sent`` it first passes through ``cancelling``, where the worker deletes
+        every profile Sent answered for it (404 counts as done); without it nothing at Sent is
+        touched.
+        """
+        return self._operate(
+            id_or_key, "cancel", actor, reason, batch_id,
+            {"delete_at_sent": delete_at_sent},
+            details={"delete_at_sent": delete_at_sent},
+        )  # fmt: skip
+
+    def rewind(
+        self,
+        id_or_key: str,
+        target: str,
+        *,
+        actor: str,
+        reason: str,
+        delete_at_sent: bool = False,
+        batch_id: str | None = None,
+    ) -> Checkpoint:
+        """Go back to an earlier state; its step and every later one run again under new keys.
+
+        What earlier steps produced is kept (a new generation starts from their records, as
+        DBOS forks a workflow). A create that may have been applied (a campaign created, or a
+        lost reply) is looked up at Sent before anything is created again, so a rewind never
+        duplicates at Sent. Rewinding to the first state forgets the profile, so a new one is
+        created; with ``delete_at_sent`` the old one is deleted at Sent first.
+        """
+        return self._operate(
+            id_or_key, "rewind", actor, reason, batch_id,
+            {"target": target},
+            details={"target": target, "delete_at_sent": delete_at_sent},
+            rewind=(target, delete_at_sent),
+        )  # fmt: skip
+
+    def amend(
+        self, id_or_key: str, spec: OnboardingSpec, *, actor: str, reason: str
+    ) -> tuple[Checkpoint, list[str]]:
+        """Replace the spec of an onboarding that is paused or not yet started.
+
+        Items not yet done get new Idempotency-Keys (Sent would refuse a key reused with a
+        different body); secrets are replaced when the new spec carries them (only before the
+        profile is created: they travel with the create). Returns the checkpoint and the
+        changed paths that earlier steps already sent (a rewind sends them again).
+
+        Raises:
+            SpecConflictError: the spec names another key, or brings secrets too late.
+        """
+        for _ in range(_OPERATOR_RETRIES):
+            current = self.store.find(id_or_key)
+            if spec.key != current.key:
+                raise SpecConflictError(
+                    f"the spec's key {spec.key!r} is not onboarding {current.key!r}'s; amend keeps "
+                    "the key (start a new onboarding for a new key)"
+                )
+            secrets = spec.secret_values()
+            if secrets and current.profile_id is not None:
+                raise SpecConflictError(
+                    f"onboarding {current.key!r} already created its profile, which is when "
+                    "payment details and the WhatsApp token are sent; change them at Sent and "
+                    "leave them out of the amended spec"
+                )
+            paths = changed_paths(current.spec, spec.storable())
+            records = self.store.records(current.id, current.generation)
+            sent = _sent_paths(paths, records)
+            renewed = [_renew(r) for r in records if not r.done]
+            update = CheckpointUpdate(
+                spec=spec.storable(), fingerprint=spec.fingerprint(),
+                has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
+            )  # fmt: skip
+            details = {"changed": paths, "already_sent": sent, "secrets_replaced": bool(secrets)}
+            try:
+                saved = self._commit(
+                    current, "amend", {}, actor, reason, None, update, renewed, details,
+                    secret=self.vault.seal(secrets) if secrets else None,
+                )  # fmt: skip
+            except ConcurrencyError:
+                continue
+            return saved, sent
+        raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
+
+    # --------------------------------------------------------------- plumbing
+    def _operate(
+        self,
+        id_or_key: str,
+        trigger: str,
+        actor: str,
+        reason: str,
+        batch_id: str | None,
+        kwargs: dict[str, Any],
+        *,
+        details: dict[str, Any] | None = None,
+        rewind: tuple[str, bool] | None = None,
+    ) -> Checkpoint:
+        if not reason.strip():
+            raise TransitionError(trigger, "-", f"{trigger} needs a reason for the audit log")
+        for _ in range(_OPERATOR_RETRIES):
+            current = self.store.find(id_or_key)
+            update, records = CheckpointUpdate(), list[StepRecord]()
+            if rewind is not None:
+                update, records = self._rewound(current, *rewind)
+            try:
+                return self._commit(
+                    current, trigger, kwargs, actor, reason, batch_id, update,
+                    records, details,
+                )  # fmt: skip
+            except ConcurrencyError:
+                continue  # a worker committed meanwhile: decide again on the new state
+        raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
+
+    def _commit(
+        self,
+        current: Checkpoint,
+        trigger: str,
+        kwargs: dict[str, Any],
+        actor: str,
+        reason: str,
+        batch_id: str | None,
+        update: CheckpointUpdate,
+        records: Sequence[StepRecord],
+        details: dict[str, Any] | None,
+        *,
+        secret: bytes | None = None,
+    ) -> Checkpoint:
+        flow = FLOWS.get(current.flow_version, self.flow)
+        machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
+        record = machine.fire(trigger, **kwargs)
+        now = self.clock.now()
+        state = record.to_state
+        terminal = state in flow.machine.terminal_states
+        runnable = state in flow.machine.active_states
+        base = CheckpointUpdate(
+            state=state,
+            paused_from=machine.paused_from,
+            next_attempt_at=now if runnable else (None if terminal else UNSET),
+            finished_at=now if terminal else UNSET,
+        )
+        if trigger in ("resume", "retry", "rewind") or (trigger == "cancel" and runnable):
+            base = dataclasses.replace(
+                base, attempts=0, step_started_at=None, last_error=None, completion_deadline=None
+            )
+        merged = dataclasses.replace(base, **update.values())
+        profile_id = merged.values().get("profile_id", current.profile_id)
+        entry = chained(
+            current,
+            AuditEntry(
+                trigger, record.from_state, state, actor, now, reason=reason,
+                details=details, profile_id=profile_id, batch_id=batch_id,
+            ),
+        )  # fmt: skip
+        if secret is None and (terminal or state not in flow.machine.path) and current.has_secrets:
+            secret = b""  # never needed again
+        change = Change(
+            current.id, current.version, now, merged, entry, records=records, secret=secret
+        )
+        return self.store.apply(change)
+
+    def _rewound(
+        self, current: Checkpoint, target: str, delete_at_sent: bool
+    ) -> tuple[CheckpointUpdate, list[StepRecord]]:
+        flow = FLOWS.get(current.flow_version, self.flow)
+        path = flow.machine.path
+        if target not in path:
+            raise TransitionError(
+                "rewind", current.state, f"rewind --to must be one of: {', '.join(path)}"
+            )
+        generation = current.generation + 1
+        rerun = flow.steps_from(target)
+        first = flow.step_for(path[0])
+        fresh_profile = target == path[0]
+        carried: list[StepRecord] = []
+        for record in self.store.records(current.id, current.generation):
+            moved = dataclasses.replace(record, generation=generation)
+            if record.step not in rerun:
+                carried.append(moved)  # earlier steps' outputs stand
+            elif fresh_profile and record.step != (first.name if first else ""):
+                continue  # the old profile's later records say nothing about a new profile
+            elif fresh_profile and record.done:
+                continue  # a new profile is wanted: the old one is not adopted
+            elif record.done or record.uncertain or record.may_exist:
+                # It may exist at Sent, and the new key will not replay it: look before creating.
+                carried.append(
+                    dataclasses.replace(
+                        moved, done=False, may_exist=True, uncertain=False, key_seq=0,
+                        first_sent_at=None,
+                    )
+                )  # fmt: skip
+        update = CheckpointUpdate(
+            generation=generation, predicted_outcome=None, predicted_rule=None,
+            wake_on_callback=False,
+        )  # fmt: skip
+        if fresh_profile:
+            update = dataclasses.replace(update, profile_id=None)
+            if delete_at_sent and first is not None:
+                old = [current.profile_id] if current.profile_id else []
+                old += self.store.resource_ids(current.id, first.name)
+                carried.append(
+                    StepRecord(
+                        first.name, "delete-previous", generation,
+                        output={"profile_ids": list(dict.fromkeys(old))},
+                    )
+                )  # fmt: skip
+        return update, carried
+
+
+def _renew(record: StepRecord) -> StepRecord:
+    """A not-yet-done item after an amend: a new key, and a look at Sent first if the old key
+    may have been applied (with the old body)."""
+    return dataclasses.replace(
+        record,
+        key_seq=record.key_seq + 1,
+        may_exist=record.may_exist or record.uncertain,
+        uncertain=False,
+        first_sent_at=None,
+    )
+
+
+_SECTION_STEP = {
+    "profile": ("create_profile", None),
+    "brand": ("attach_brand", None),
+    "campaigns": ("attach_campaigns", "campaign-"),
+    "channels": ("request_completion", "channels"),
+}
+
+
+def _sent_paths(paths: Sequence[str], records: Sequence[StepRecord]) -> list[str]:
+    """The changed paths whose step already sent them (an amend does not send them again)."""
+    done = {(r.step, r.item) for r in records if r.done}
+    sent = []
+    for path in paths:
+        section = path.split(".", 1)[0].split("[", 1)[0]
+        step, item = _SECTION_STEP.get(section, (None, None))
+        if step is None:
+            continue
+        if any(s == step and (item is None or i.startswith(item)) for s, i in done):
+            sent.append(path)
+    return sent

@@ -1,0 +1,93 @@
+"""``brand``: create each own campaign (one item each), or confirm the inherited ones.
+
+Each campaign is its own item with its own Idempotency-Key, so a crash after one is created
+never creates it again. When an earlier attempt (a lost reply, an earlier generation) may have
+created a campaign that Sent may no longer replay, the profile's campaigns are read first and
+the one found is adopted: a rewind never leaves a second copy at Sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workflow.ports import StepRecord
+from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.lookup import find_campaign
+
+__all__ = ["STEP"]
+
+NAME = "attach_campaigns"
+INHERITED = "inherited"
+
+
+def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
+    def create(ctx: StepContext) -> Mapping[str, Any]:
+        key = ctx.key()
+        profile_id = ctx.profile_id
+        reply = ctx.call(
+            "POST",
+            f"/v3/profiles/{profile_id}/campaigns",
+            lambda: ctx.api.create_campaign(profile_id, campaign, idempotency_key=key),
+            key=key,
+            resource=lambda result: result.data.id,
+        )
+        return {"campaign_id": reply.data.id, "request_id": reply.request_id}
+
+    def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | None:
+        taken = {
+            str(output.get("campaign_id"))
+            for item, output in ctx.outputs(NAME).items()
+            if item != f"campaign-{index}"
+        }
+        known = record.output.get("campaign_id")
+        found = find_campaign(ctx, str(known) if known else None, campaign.get("name"), taken)
+        return None if found is None else {"campaign_id": found.id, "reconciled": True}
+
+    return Item(
+        f"campaign-{index}",
+        create,
+        key_id="campaign",
+        index=index,
+        creates=True,
+        reconcile=reconcile,
+    )
+
+
+def _count_inherited(ctx: StepContext) -> Mapping[str, Any]:
+    profile_id = ctx.profile_id
+    listed = ctx.call(
+        "GET",
+        f"/v3/profiles/{profile_id}/campaigns",
+        lambda: ctx.api.list_campaigns(profile_id),
+    )
+    return {"inherited_campaigns": len(listed)}
+
+
+def _items(ctx: StepContext) -> Sequence[Item]:
+    if not ctx.spec.campaigns:
+        return [Item(INHERITED, _count_inherited)]
+    return [_campaign_item(i, c) for i, c in enumerate(ctx.spec.campaigns)]
+
+
+def _finish(ctx: StepContext) -> Outcome:
+    outputs = ctx.outputs(NAME)
+    if INHERITED in outputs:
+        return Advance(details=dict(outputs[INHERITED]))
+    ids = {item.removeprefix("campaign-"): o["campaign_id"] for item, o in sorted(outputs.items())}
+    reconciled = sorted(
+        i.removeprefix("campaign-") for i, o in outputs.items() if o.get("reconciled")
+    )
+    details: dict[str, Any] = {"campaign_ids": ids}
+    if reconciled:
+        details["reconciled"] = reconciled
+    return Advance(details=details)
+
+
+STEP = StepDefinition(
+    state="brand",
+    name=NAME,
+    items=_items,
+    finish=_finish,
+    description="POST each own campaign (adopting one a lost reply left), or list inherited ones",
+)

@@ -1,0 +1,242 @@
+"""What a step is made of, and what it may use while it runs.
+
+A :class:`StepDefinition` runs in one state of the machine. Its work is a list of
+:class:`Item` (sub-steps: the profile, each campaign, the channel PATCH, the prerequisite
+facts, the ``/complete`` call); the executor runs the first item that has no ``done`` record in
+the onboarding's current generation, records its output, and when every item is done asks the
+step's ``finish`` what follows: :class:`Advance` (fire the step's trigger, read from the machine
+table), :class:`Wait` (come back later) or :class:`Pause` (a person must look).
+
+Steps never write to the database and never fire the machine; they call Sent through
+:meth:`StepContext.call` with Idempotency-Keys from :meth:`StepContext.key`, and return outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from workflow.errors import SentApiError
+from workflow.ports import AttemptRecord, Checkpoint, CheckpointUpdate, SentApi, StepRecord
+from workflow.redaction import redact
+
+if TYPE_CHECKING:
+    from workflow.retry import RetryPolicy
+    from workflow.spec import OnboardingSpec, OrganizationFacts
+
+__all__ = [
+    "Advance",
+    "Item",
+    "Outcome",
+    "Pause",
+    "StepContext",
+    "StepDefinition",
+    "Wait",
+]
+
+T = TypeVar("T")
+Output = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """Every item is done: fire the step's trigger with ``kwargs`` (its guards' arguments)."""
+
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] | None = None
+    request_id: str | None = None
+    update: CheckpointUpdate = field(default_factory=CheckpointUpdate)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Nothing to do until ``until`` (or until a callback wakes the onboarding)."""
+
+    until: datetime
+    update: CheckpointUpdate = field(default_factory=CheckpointUpdate)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A person must look: ``code`` is stable (``PREREQUISITES``, ``REJECTED`` ...)."""
+
+    code: str
+    reason: str
+    details: Mapping[str, Any] | None = None
+
+
+Outcome = Advance | Wait | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One sub-step.
+
+    Attributes:
+        id: stable within its step (``profile``, ``campaign-0``, ``channels``).
+        run: does the work (at most one mutation at Sent) and returns the output to record.
+        key_id: the stable name in this item's Idempotency-Key (``campaign`` for ``campaign-2``).
+        index: the number in the key (the campaign's position in the spec).
+        creates: the mutation creates a resource that a lost reply could leave behind unseen.
+        reconcile: for ``creates`` items, find what an earlier attempt made (the output to
+            adopt) when Sent may no longer replay its key; ``None`` when nothing is there.
+        guard: the step trigger's arguments that must be allowed before this item runs (guards
+            run before side effects).
+        pure: no call at all; recorded together with the next commit.
+    """
+
+    id: str
+    run: Callable[[StepContext], Output]
+    key_id: str | None = None
+    index: int = 0
+    creates: bool = False
+    reconcile: Callable[[StepContext, StepRecord], Output | None] | None = None
+    guard: Callable[[StepContext], Mapping[str, Any]] | None = None
+    pure: bool = False
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    """The step of one state: its items, what follows them, and its retry policy.
+
+    The trigger it fires is not named here: the executor reads it from the machine table.
+    ``consumes_secrets``: once it advances, the onboarding's sealed secrets are deleted.
+    """
+
+    state: str
+    name: str
+    items: Callable[[StepContext], Sequence[Item]]
+    finish: Callable[[StepContext], Outcome]
+    retry: RetryPolicy | None = None
+    consumes_secrets: bool = False
+    description: str = ""
+
+
+class StepContext:
+    """Everything a step may use; it collects the API attempts the step makes."""
+
+    def __init__(
+        self,
+        *,
+        checkpoint: Checkpoint,
+        spec: OnboardingSpec,
+        records: dict[tuple[str, str], StepRecord],
+        step: StepDefinition,
+        api: SentApi,
+        now: datetime,
+        callback_url: Callable[[], str],
+        organization: OrganizationFacts,
+        poll_interval: float,
+        completion_timeout: float,
+        secrets: Callable[[], dict[str, str]],
+        known_profile_ids: Callable[[], list[str]],
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.spec = spec
+        self.records = records
+        self.step = step
+        self.api = api
+        self.now = now
+        self.callback_url = callback_url
+        self.organization = organization
+        self.poll_interval = poll_interval
+        self.completion_timeout = completion_timeout
+        self.secrets = secrets
+        self.known_profile_ids = known_profile_ids
+        self.attempts: list[AttemptRecord] = []
+        self.item: Item | None = None
+
+    @property
+    def profile_id(self) -> str:
+        """The profile this onboarding acts on (steps after the create only)."""
+        profile_id = self.checkpoint.profile_id
+        if profile_id is None:
+            raise RuntimeError("no profile id: this step runs only after the profile is created")
+        return profile_id
+
+    def record(self, step: str, item: str) -> StepRecord | None:
+        """The record of one item in the current generation, done or not."""
+        return self.records.get((step, item))
+
+    def output(self, step: str, item: str) -> Output | None:
+        """The output of a done item, or ``None``."""
+        record = self.records.get((step, item))
+        return record.output if record is not None and record.done else None
+
+    def outputs(self, step: str) -> dict[str, Output]:
+        """Every done item's output of one step, by item id."""
+        return {
+            item: record.output
+            for (name, item), record in self.records.items()
+            if name == step and record.done
+        }
+
+    def key(self, item: Item | None = None) -> str:
+        """The Idempotency-Key of (onboarding, step item, generation): the same on every retry.
+
+        It moves on (``-r1``, ``-r2`` ...) only after Sent refused the previous key outright.
+        """
+        item = item or self.item
+        assert item is not None
+        assert item.key_id is not None
+        record = self.records.get((self.step.name, item.id))
+        seq = record.key_seq if record is not None else 0
+        key = f"onb-{self.checkpoint.id}-{item.key_id}-{item.index}-g{self.checkpoint.generation}"
+        return f"{key}-r{seq}" if seq else key
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        fn: Callable[[], T],
+        *,
+        key: str | None = None,
+        resource: Callable[[T], str | None] | None = None,
+    ) -> T:
+        """Run one API call, recording it (status, code, request id, latency) either way.
+
+        ``resource`` names the id a create answered, so it is kept even when the step's
+        outcome cannot be committed (an operator acted meanwhile).
+        """
+        started = time.perf_counter()
+        base = AttemptRecord(
+            step=self.step.name,
+            attempt=self.checkpoint.attempts + 1,
+            method=method,
+            path=path,
+            at=self.now,
+            latency_ms=0.0,
+            outcome="ok",
+            idempotency_key=key,
+            item=self.item.id if self.item is not None else None,
+            generation=self.checkpoint.generation,
+        )
+        try:
+            result = fn()
+        except SentApiError as exc:
+            self.attempts.append(
+                dataclasses.replace(
+                    base,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    outcome="retry" if exc.retryable else "failed",
+                    http_status=exc.status,
+                    error_code=exc.code,
+                    request_id=exc.request_id,
+                    message=redact(exc.message)[:500],
+                )
+            )
+            raise
+        self.attempts.append(
+            dataclasses.replace(
+                base,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                http_status=getattr(result, "status", 200),
+                request_id=getattr(result, "request_id", None),
+                resource_id=resource(result) if resource is not None else None,
+            )
+        )
+        return result

@@ -1,0 +1,101 @@
+"""``pending``: create the profile at Sent (``POST /v3/profiles``), sending the secrets once.
+
+Items: ``delete-previous`` when a rewind to ``pending`` asked to delete the old profile at Sent,
+then ``profile``. The create carries the payment details and the WhatsApp access token, opened
+from the vault only here; the audit keeps that they were sent and the card's last four digits.
+
+When an earlier attempt may have created the profile and Sent may not replay its key (a new
+generation, a refreshed key, or more than 23 hours since the key was first sent), the profile
+is looked up first and adopted (:func:`reconcile`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workflow.ports import CheckpointUpdate, StepRecord
+from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.delete_profile import delete_item
+from workflow.steps.lookup import find_profile
+from workflow.steps.views import profile_view
+
+__all__ = ["STEP"]
+
+NAME = "create_profile"
+PROFILE = "profile"
+DELETE_PREVIOUS = "delete-previous"
+
+
+def _body(ctx: StepContext) -> tuple[dict[str, Any], dict[str, str]]:
+    secrets = ctx.secrets() if ctx.checkpoint.has_secrets else {}
+    return ctx.spec.create_body(secrets), secrets
+
+
+def _create(ctx: StepContext) -> Mapping[str, Any]:
+    body, secrets = _body(ctx)
+    key = ctx.key()
+    created = ctx.call(
+        "POST",
+        "/v3/profiles",
+        lambda: ctx.api.create_profile(body, idempotency_key=key),
+        key=key,
+        resource=lambda reply: reply.data.id,
+    )
+    output: dict[str, Any] = {
+        "profile_id": created.data.id,
+        "profile": profile_view(created.data),
+        "request_id": created.request_id,
+    }
+    if "payment_details" in secrets:
+        output["payment_details_sent"] = True
+        output["card_last4"] = str(body["payment_details"]["card_number"])[-4:]
+    if "whatsapp_access_token" in secrets:
+        output["whatsapp_access_token_sent"] = True
+    return output
+
+
+def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | None:
+    """Adopt the profile an earlier attempt made (by the id answered, else by content)."""
+    found = find_profile(ctx, str(record.output.get("profile_id") or "") or None)
+    if found is None:
+        return None
+    return {"profile_id": found.id, "profile": profile_view(found), "reconciled": True}
+
+
+def _items(ctx: StepContext) -> Sequence[Item]:
+    items: list[Item] = []
+    previous = ctx.record(NAME, DELETE_PREVIOUS)
+    if previous is not None:
+        items.append(delete_item(DELETE_PREVIOUS, previous.output.get("profile_ids") or []))
+    items.append(Item(PROFILE, _create, key_id="create", creates=True, reconcile=reconcile))
+    return items
+
+
+def _finish(ctx: StepContext) -> Outcome:
+    output = ctx.output(NAME, PROFILE) or {}
+    profile_id = str(output["profile_id"])
+    details = {
+        k: v
+        for k, v in output.items()
+        if k in ("profile_id", "card_last4", "payment_details_sent", "whatsapp_access_token_sent")
+        or k == "reconciled"
+    }
+    deleted = ctx.output(NAME, DELETE_PREVIOUS)
+    if deleted is not None:
+        details["deleted_at_sent"] = deleted.get("deleted", [])
+    return Advance(
+        details=details,
+        request_id=output.get("request_id"),
+        update=CheckpointUpdate(profile_id=profile_id),
+    )
+
+
+STEP = StepDefinition(
+    state="pending",
+    name=NAME,
+    items=_items,
+    finish=_finish,
+    consumes_secrets=True,
+    description="POST /v3/profiles with the secrets; adopt a profile a lost reply left behind",
+)

@@ -1,0 +1,131 @@
+"""``campaigns``: PATCH the channel fields, check the prerequisites, call ``/complete``.
+
+Items: ``channels`` (when the spec has channel fields), ``facts`` (the prerequisites' and Status
+Logic's inputs, computed from the replies already held: no read-back), then ``complete``. The
+``request_completion`` guard (every prerequisite met) is checked before ``/complete`` is called;
+a refusal pauses with every unmet prerequisite instead of letting Sent answer 400.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from workflow.ports import CheckpointUpdate
+from workflow.rules import CompletionFacts, status_logic
+from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.views import completion_facts, latest_view, profile_view
+
+__all__ = ["STEP"]
+
+NAME = "request_completion"
+CHANNELS = "channels"
+FACTS = "facts"
+COMPLETE = "complete"
+
+
+def _channels(ctx: StepContext) -> Mapping[str, Any]:
+    key = ctx.key()
+    profile_id = ctx.profile_id
+    body = ctx.spec.channels_body()
+    reply = ctx.call(
+        "PATCH",
+        f"/v3/profiles/{profile_id}",
+        lambda: ctx.api.update_profile(profile_id, body, idempotency_key=key),
+        key=key,
+    )
+    return {"profile": profile_view(reply.data), "request_id": reply.request_id}
+
+
+def _facts(ctx: StepContext) -> Mapping[str, Any]:
+    view = latest_view(
+        ctx.output("create_profile", "profile"),
+        ctx.output("attach_brand", "brand"),
+        ctx.output(NAME, CHANNELS),
+    )
+    campaigns = ctx.outputs("attach_campaigns")
+    inherited = campaigns.get("inherited", {}).get("inherited_campaigns", 0)
+    own = sum(1 for item in campaigns if item.startswith("campaign-"))
+    facts = completion_facts(
+        ctx.spec,
+        view,
+        own_campaigns=own,
+        inherited_campaigns=int(inherited),
+        organization=ctx.organization,
+    )
+    return {"facts": dataclasses.asdict(facts)}
+
+
+def _stored_facts(ctx: StepContext) -> CompletionFacts:
+    output = ctx.output(NAME, FACTS)
+    assert output is not None
+    return CompletionFacts(**output["facts"])
+
+
+def _complete(ctx: StepContext) -> Mapping[str, Any]:
+    key = ctx.key()
+    profile_id = ctx.profile_id
+    url = ctx.callback_url()
+    reply = ctx.call(
+        "POST",
+        f"/v3/profiles/{profile_id}/complete",
+        lambda: ctx.api.complete(profile_id, url, idempotency_key=key),
+        key=key,
+    )
+    return {
+        "http_status": reply.status,
+        "message": reply.data.message,
+        "status": reply.data.status,
+        "request_id": reply.request_id,
+    }
+
+
+def _items(ctx: StepContext) -> Sequence[Item]:
+    items = []
+    if ctx.spec.channels_body():
+        items.append(Item(CHANNELS, _channels, key_id="channels"))
+    items.append(Item(FACTS, _facts, pure=True))
+    items.append(
+        Item(
+            COMPLETE,
+            _complete,
+            key_id="complete",
+            guard=lambda c: {"facts": _stored_facts(c)},
+        )
+    )
+    return items
+
+
+def _finish(ctx: StepContext) -> Outcome:
+    facts = _stored_facts(ctx)
+    decision = status_logic(facts)
+    accepted = ctx.output(NAME, COMPLETE) or {}
+    return Advance(
+        kwargs={"facts": facts},
+        details={
+            "predicted": decision.outcome.value,
+            "rule": decision.rule,
+            "why": decision.reason,
+            "http_status": accepted.get("http_status"),
+            "message": accepted.get("message"),
+        },
+        request_id=accepted.get("request_id"),
+        update=CheckpointUpdate(
+            predicted_outcome=decision.outcome.value,
+            predicted_rule=decision.rule,
+            completion_deadline=ctx.now + timedelta(seconds=ctx.completion_timeout),
+            wake_on_callback=True,
+            next_attempt_at=ctx.now + timedelta(seconds=min(ctx.poll_interval, 1.0)),
+        ),
+    )
+
+
+STEP = StepDefinition(
+    state="campaigns",
+    name=NAME,
+    items=_items,
+    finish=_finish,
+    description="PATCH channels, check prerequisites from the replies held, POST /complete",
+)
