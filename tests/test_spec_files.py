@@ -267,3 +267,22 @@ def test_validate_refuses_hostile_files_with_one_line_each(tmp_path: Path) -> No
     assert "larger than" in problems[2]
     # The whole interpreter (imports included) stays small: the hostile input added nothing.
     assert result["rss_kb"] < 150 * 1024
+
+
+def test_yaml_value_that_cannot_be_built_is_a_spec_error(tmp_path: Path) -> None:
+    """A YAML date that does not exist (2026-13-45) is a one-line SpecError, not a traceback."""
+    path = tmp_path / "date.yaml"
+    path.write_text("key: k\nprofile:\n  name: 2026-13-45\n")
+    with pytest.raises(SpecError) as caught:
+        load_documents(path)
+    assert "a value cannot be read: month must be in 1..12" in str(caught.value)
+
+
+def test_error_excerpts_hold_no_control_characters(tmp_path: Path) -> None:
+    """A terminal escape sequence on the broken line is not echoed to the terminal."""
+    path = tmp_path / "escape.json"
+    path.write_text('{"key": "k\x1b[2J", "x": ]}')
+    with pytest.raises(SpecError) as caught:
+        load_documents(path)
+    assert "\x1b" not in str(caught.value)
+    assert "line 1" in str(caught.value)

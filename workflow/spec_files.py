@@ -115,8 +115,15 @@ def spec_size_limit(max_bytes: int | None = None) -> int:
     return limit
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _printable(text: str) -> str:
+    """``text`` on one line, control characters (terminal escapes too) turned into spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _one_line(text: str, max_chars: int = 2 * EXCERPT_CHARS) -> str:
+    """Already-redacted ``text`` on one printable line of at most ``max_chars``."""
+    text = " ".join(text.split())
+    return _printable(text if len(text) <= max_chars else text[:max_chars] + "…")
 
 
 def _excerpt(text: str, index: int) -> str:
@@ -126,12 +133,12 @@ def _excerpt(text: str, index: int) -> str:
     line = text[start : end if end >= 0 else len(text)]
     # Redact the whole line first: cutting before redacting could split a card number
     # into pieces too short to be recognised.
-    shown = _one_line(redact(line))
+    shown = " ".join(redact(line).split())
     if len(shown) <= 2 * EXCERPT_CHARS:
-        return shown
+        return _printable(shown)
     column = min(index - start, len(shown))
     begin = max(0, column - EXCERPT_CHARS)
-    return "…" + shown[begin : column + EXCERPT_CHARS] + "…"
+    return "…" + _printable(shown[begin : column + EXCERPT_CHARS]) + "…"
 
 
 def _located(text: str, index: int, problem: str, context: str | None = None) -> str:
