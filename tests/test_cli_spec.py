@@ -108,3 +108,34 @@ def test_sandbox_serve_runs_the_sandbox_with_faults() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_validate_reports_key_conflicts_across_files(
+    tmp_path: Path, samples: dict[str, Any]
+) -> None:
+    """One key with two different specs in the files given together is a problem (exit 1)."""
+    first = tmp_path / "a.json"
+    first.write_text(json.dumps(samples["demo-inherited"]))
+    changed = dict(
+        samples["demo-inherited"],
+        profile={**samples["demo-inherited"]["profile"], "description": "x"},
+    )
+    second = tmp_path / "b.json"
+    second.write_text(json.dumps([samples["demo-retried"], changed]))
+    result = runner.invoke(app, ["validate", str(first), str(second)])
+    assert result.exit_code == 1
+    assert f"{second}[1]: 1 problem(s)" in result.output
+    assert (
+        f"  key: key 'demo-inherited' is also given in {first} with different content"
+        in result.output
+    )
+    assert "demo-retried: valid" in result.output
+    assert "demo-inherited: valid" not in result.output
+
+
+def test_validate_accepts_identical_duplicates(tmp_path: Path, samples: dict[str, Any]) -> None:
+    """The same spec in two files is fine: starting it twice is idempotent."""
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps(samples["demo-inherited"]))
+    result = runner.invoke(app, ["validate", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output

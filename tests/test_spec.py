@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN
 from workflow.errors import SpecError
-from workflow.spec import load_documents, parse_documents, parse_spec
+from workflow.spec import find_key_conflicts, load_documents, parse_documents, parse_spec
 from workflow.validation import SHORT_NAME_RULE
 
 
@@ -179,3 +179,48 @@ def test_unreadable_file_is_a_spec_error(tmp_path: Path, today: date) -> None:
     assert specs == []
     assert [e.problems[0].path for e in errors] == ["file", "file"]
     assert "broken.json" in str(errors[0])
+
+
+def test_key_conflicts_are_found_across_entries(
+    samples: dict[str, dict[str, Any]], today: date
+) -> None:
+    """Two entries with one key and different content conflict; the error names both sources."""
+    first = parse_spec(samples["demo-inherited"], today=today)
+    changed = dict(
+        samples["demo-inherited"],
+        profile={**samples["demo-inherited"]["profile"], "description": "other"},
+    )
+    second = parse_spec(changed, today=today)
+    other = parse_spec(samples["demo-retried"], today=today)
+    conflicts = find_key_conflicts([("a.yaml[1]", first), ("b.json", other), ("c.yaml", second)])
+    assert len(conflicts) == 1
+    (problem,) = conflicts[0].problems
+    assert problem.path == "key"
+    assert "'demo-inherited'" in problem.message
+    assert "a.yaml[1]" in problem.message
+    assert conflicts[0].source == "c.yaml"
+
+
+def test_identical_duplicates_are_not_conflicts(
+    samples: dict[str, dict[str, Any]], today: date
+) -> None:
+    """The same spec given twice is one onboarding (starting it is idempotent)."""
+    spec = parse_spec(samples["demo-inherited"], today=today)
+    again = parse_spec(samples["demo-inherited"], today=today)
+    assert find_key_conflicts([spec, again]) == []
+    assert find_key_conflicts([("a.yaml", spec), ("b.yaml", again)]) == []
+
+
+def test_different_secrets_under_one_key_conflict_without_showing_them(
+    secret_spec: dict[str, Any], today: date
+) -> None:
+    """Entries differing only in card data conflict, and the error does not show the card."""
+    first = parse_spec(secret_spec, today=today)
+    secret_spec["profile"]["payment_details"]["card_number"] = "5105105105105100"
+    second = parse_spec(secret_spec, today=today)
+    assert first.fingerprint() == second.fingerprint()
+    (conflict,) = find_key_conflicts([first, second])
+    assert "entry 1" in str(conflict)
+    assert "entry 2" in str(conflict)
+    assert CARD_NUMBER not in str(conflict)
+    assert "5105105105105100" not in str(conflict)

@@ -1,8 +1,11 @@
-"""Masking what must never be printed: card numbers and access tokens inside free text.
+"""Redacting secrets out of text that quotes a spec: error excerpts, messages.
 
-Used on every message the engine stores or logs that carries text it did not write (exception
-messages, Sent's error messages). Payment data never reaches the database in the first place;
-this is the second line for text that might quote it.
+Two nets, because a broken file cannot be trusted to be shaped like a spec:
+
+* by field name: the value after ``card_number``, ``cvc``, ``expiry`` or ``access_token``
+  (any quoting, YAML or JSON, ``:`` or ``=``) becomes ``***``;
+* by shape: any run of 13 or more digits, possibly split by single spaces or dashes (a card
+  number written anywhere, whole or grouped), becomes ``***``.
 """
 
 from __future__ import annotations
@@ -10,18 +13,34 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["redact"]
+__all__ = ["REDACTED", "SECRET_FIELDS", "redact"]
 
-#: 13 to 19 digits, possibly grouped by spaces or dashes: the shape of a card number.
-_CARD: Final = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-#: ``card_number``, ``cvc``, ``expiry`` or ``access_token`` followed by a value.
-_FIELD: Final = re.compile(
-    r"(?i)(card_number|cvc|expiry|access_token)(['\"]?\s*[:=]\s*)(['\"]?)[^'\",\s}]+"
+REDACTED: Final = "***"
+#: Field names whose values are secrets, as the API spells them (and their camelCase forms).
+SECRET_FIELDS: Final = ("card_number", "cvc", "expiry", "access_token")
+
+_NAMES = r"card_?number|cardNumber|cvc|cvv|expiry|access_?token|accessToken"
+# The key (bare or quoted), a ':' or '=', then the value: a quoted string (closed or not) or
+# everything up to the next separator of a flow mapping or list.
+_BY_NAME = re.compile(
+    rf"""(?P<key>["']?\b(?:{_NAMES})\b["']?\s*[:=]\s*)"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s,}\]][^,}\]]*)""",
+    re.IGNORECASE,
 )
-MASK: Final = "[redacted]"
+# 13 or more digits, single spaces or dashes allowed between them (4111 1111 1111 1111).
+_BY_SHAPE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote = value[0] if value[:1] in ('"', "'") else ""
+    closing = quote if quote and len(value) > 1 and value.endswith(quote) else ""
+    return f"{match.group('key')}{quote}{REDACTED}{closing}"
 
 
 def redact(text: str) -> str:
-    """``text`` with card-number-shaped digit runs and secret field values masked."""
-    text = _FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{MASK}", text)
-    return _CARD.sub(MASK, text)
+    """``text`` with every secret field's value and every card-shaped digit run replaced.
+
+    The result may still say *where* a secret was (``card_number: "***"``), never what it was.
+    """
+    return _BY_SHAPE.sub(REDACTED, _BY_NAME.sub(_mask_value, text))

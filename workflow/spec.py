@@ -9,6 +9,11 @@ docs and it fits.
 and against the spec's own shape, and raises one :class:`~workflow.errors.SpecError` listing every
 problem by field path. Payment details and the WhatsApp access token are ``SecretStr``: they never
 show in ``repr``, logs or exceptions, and :meth:`OnboardingSpec.storable` leaves them out.
+
+Every field is typed as strictly as the API types it (no ``"true"`` for a boolean, no number for
+a string), sized (:mod:`workflow.validation.limits`) and known: an unknown field anywhere is an
+error. :func:`find_key_conflicts` finds one key given twice with different content.
+Files are read by :func:`workflow.spec_files.load_documents`, re-exported here.
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, NamedTuple
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from workflow.errors import Problem, SpecError
+from workflow.redaction import redact
+from workflow.spec_files import load_documents
 from workflow.validation import (
+    MAX_LIST_ITEMS,
+    structure_problem,
     validate_campaign,
+    validate_channels,
     validate_idempotency_key,
     validate_profile_body,
 )
@@ -37,14 +46,28 @@ __all__ = [
     "OrganizationFacts",
     "PaymentDetails",
     "ProfileSpec",
+    "SourcedSpec",
     "WhatsAppBusinessAccount",
+    "find_key_conflicts",
     "load_documents",
+    "parse_documents",
     "parse_spec",
+    "read_specs",
 ]
 
 
+#: Why ``sandbox: true`` is refused in a spec (see the README, "The sandbox").
+SIMULATED_ONBOARDING: Final = (
+    "sandbox: true makes Sent simulate each call without side effects, so the profile the "
+    "create answers does not exist for the next step and an onboarding cannot run simulated end "
+    "to end; leave it out and point the engine at the sandbox server instead "
+    "('onboarding sandbox serve', then --api-url http://127.0.0.1:8765)"
+)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion ("true" is not a boolean, 1 is not a boolean), as the API types it.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BillingContact(_Strict):
@@ -235,6 +258,10 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
     """
     if not isinstance(raw, Mapping):
         raise SpecError([Problem("spec", "an onboarding spec must be an object")], source=source)
+    # Before anything walks the document recursively (copying, pydantic, the rules).
+    shape = structure_problem(raw)
+    if shape is not None:
+        raise SpecError([Problem("spec", shape)], source=source)
     data = _reveal(raw)
     problems: list[Problem] = []
     key = data.get("key")
@@ -248,6 +275,8 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
         profile = {}
     if "brand" in profile:
         problems.append(Problem("profile.brand", "give the brand at the top level, as 'brand'"))
+    if profile.get("sandbox") is True:
+        problems.append(Problem("profile.sandbox", SIMULATED_ONBOARDING))
     brand = data.get("brand")
     body = {k: v for k, v in profile.items() if k != "brand"}
     if brand is not None:
@@ -258,11 +287,10 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
             if problem.path.startswith("brand")
             else Problem(f"profile.{problem.path}", problem.message)
         )
-    campaigns = data.get("campaigns") or []
-    if isinstance(campaigns, list):
-        for index, campaign in enumerate(campaigns):
-            if isinstance(campaign, Mapping):
-                problems += validate_campaign(campaign, f"campaigns[{index}]")
+    problems += _campaign_problems(data.get("campaigns"))
+    channels = data.get("channels")
+    if isinstance(channels, Mapping):
+        problems += [Problem(f"channels.{p.path}", p.message) for p in validate_channels(channels)]
     known = {p.path for p in problems}
     try:
         spec = OnboardingSpec.model_validate(raw)
@@ -270,46 +298,112 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
         problems += _pydantic_problems(exc, known)
         spec = None
     if problems or spec is None:
-        raise SpecError(problems, source=source)
+        # Paths name unknown fields as given: a card number used as a key must not show.
+        raise SpecError(
+            [Problem(redact(p.path), redact(p.message)) for p in problems], source=source
+        )
     return spec
 
 
-def load_documents(path: str | Path) -> list[object]:
-    """Read one spec or a list of specs from a ``.json``, ``.yaml`` or ``.yml`` file.
+def _campaign_problems(campaigns: object) -> list[Problem]:
+    problems: list[Problem] = []
+    if campaigns is None:
+        return problems
+    if not isinstance(campaigns, list):
+        return [Problem("campaigns", "campaigns must be a list")]
+    if len(campaigns) > MAX_LIST_ITEMS:
+        return [Problem("campaigns", f"campaigns must hold at most {MAX_LIST_ITEMS} items")]
+    for index, campaign in enumerate(campaigns):
+        path = f"campaigns[{index}]"
+        if isinstance(campaign, Mapping):
+            problems += validate_campaign(campaign, path)
+        else:
+            problems.append(Problem(path, f"{path} must be an object"))
+    return problems
 
-    Raises:
-        SpecError: when the file cannot be read or decoded (named with its path).
+
+class SourcedSpec(NamedTuple):
+    """A parsed spec and where it came from (``file`` or ``file[index]``)."""
+
+    source: str
+    spec: OnboardingSpec
+
+
+def read_specs(
+    paths: Iterable[str | Path], *, today: date, max_bytes: int | None = None
+) -> tuple[list[SourcedSpec], list[SpecError]]:
+    """Parse every spec in every file; returns the valid specs with their sources, and one
+    error per unreadable file or invalid spec.
+
+    Args:
+        paths: spec files, each holding one spec or a list.
+        today: the date card expiry is judged against.
+        max_bytes: the size cap per file (default ``ONBOARDING_MAX_SPEC_BYTES`` or 10 MB).
     """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-        loaded: object = (
-            json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
-        )
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise SpecError([Problem("file", f"cannot read {file}: {exc}")], source=str(file)) from exc
-    return list(loaded) if isinstance(loaded, list) else [loaded]
-
-
-def parse_documents(
-    paths: Iterable[str | Path], *, today: date
-) -> tuple[list[OnboardingSpec], list[SpecError]]:
-    """Parse every spec in every file; returns the valid specs and one error per invalid spec."""
-    specs: list[OnboardingSpec] = []
+    specs: list[SourcedSpec] = []
     errors: list[SpecError] = []
     for path in paths:
         try:
-            documents = load_documents(path)
+            documents = load_documents(path, max_bytes=max_bytes)
         except SpecError as exc:
             errors.append(exc)
             continue
         for index, document in enumerate(documents):
             source = f"{path}" if len(documents) == 1 else f"{path}[{index}]"
             try:
-                specs.append(parse_spec(document, today=today, source=source))
+                specs.append(SourcedSpec(source, parse_spec(document, today=today, source=source)))
             except SpecError as exc:
                 errors.append(exc)
     return specs, errors
+
+
+def parse_documents(
+    paths: Iterable[str | Path], *, today: date, max_bytes: int | None = None
+) -> tuple[list[OnboardingSpec], list[SpecError]]:
+    """Parse every spec in every file; returns the valid specs and one error per invalid spec."""
+    specs, errors = read_specs(paths, today=today, max_bytes=max_bytes)
+    return [item.spec for item in specs], errors
+
+
+def _content_digest(spec: OnboardingSpec) -> str:
+    # The fingerprint leaves the secrets out; entries differing only in card data differ too.
+    # The digest stays in memory: it is compared, never shown or stored.
+    secrets = json.dumps(spec.secret_values(), sort_keys=True)
+    return hashlib.sha256(f"{spec.fingerprint()}:{secrets}".encode()).hexdigest()
+
+
+def find_key_conflicts(
+    specs: Iterable[OnboardingSpec | tuple[str, OnboardingSpec]],
+) -> list[SpecError]:
+    """Entries that reuse an earlier entry's ``key`` with different content.
+
+    One key is one onboarding: the same spec given twice is fine (starting it is idempotent),
+    but two different specs under one key would silently keep only the first. Pure: compares
+    content (secrets included, through a digest) and reports, nothing else.
+
+    Args:
+        specs: parsed specs, each alone (named ``entry N``) or with its source.
+
+    Returns:
+        One :class:`SpecError` per conflicting entry, sourced at that entry, its ``key``
+        problem naming where the key was first given.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    conflicts: list[SpecError] = []
+    for number, item in enumerate(specs, start=1):
+        source, spec = item if isinstance(item, tuple) else (f"entry {number}", item)
+        digest = _content_digest(spec)
+        if spec.key not in first:
+            first[spec.key] = (source, digest)
+            continue
+        where, reference = first[spec.key]
+        if digest != reference:
+            message = (
+                f"key {spec.key!r} is also given in {where} with different content; "
+                "one key is one onboarding: give each spec its own key"
+            )
+            conflicts.append(SpecError([Problem("key", message)], source=source))
+    return conflicts
 
 
 def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
@@ -326,24 +420,3 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
             paths += changed_paths(old, new, f"{prefix}[{index}]")
         return paths
     return [] if before == after else [prefix or "spec"]
-
-
-def find_key_conflicts(specs: Iterable[OnboardingSpec]) -> list[Problem]:
-    """Specs that share a key with different content (identical repeats are fine)."""
-    seen: dict[str, OnboardingSpec] = {}
-    problems: list[Problem] = []
-    for spec in specs:
-        first = seen.setdefault(spec.key, spec)
-        if first is not spec and (
-            first.fingerprint() != spec.fingerprint()
-            or first.secret_values() != spec.secret_values()
-        ):
-            paths = changed_paths(first.storable(), spec.storable()) or ["secrets"]
-            problems.append(
-                Problem(
-                    "key",
-                    f"key {spec.key!r} is given twice with different content "
-                    f"({', '.join(paths)}); each onboarding needs its own key",
-                )
-            )
-    return problems

@@ -12,7 +12,6 @@ from workflow.cli import app
 from workflow.cli.wiring import engine_config, fail, open_store, open_vault, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
-from workflow.spec import parse_documents
 
 
 @app.command()
@@ -27,23 +26,19 @@ def start(
     Every spec of the input is stored in one transaction, or none is.
     """
     from workflow.management import Onboardings
-    from workflow.spec import find_key_conflicts
+    from workflow.spec import find_key_conflicts, read_specs
 
-    valid, errors = parse_documents(specs, today=SystemClock().now().date())
+    valid, errors = read_specs(specs, today=SystemClock().now().date())
+    errors += find_key_conflicts(valid)
     for error in errors:
         typer.echo(f"{error.source}: {len(error.problems)} problem(s)", err=True)
         for problem in error.problems:
             typer.echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
-    conflicts = find_key_conflicts(valid)
-    for conflict in conflicts:
-        typer.echo(f"  {conflict.path}: {conflict.message}", err=True)
-    if conflicts:
-        raise fail("nothing was stored: give each onboarding its own key")
     onboardings = Onboardings(open_store(), open_vault())
     try:
-        stored = onboardings.start_many(valid, actor=actor)
+        stored = onboardings.start_many([item.spec for item in valid], actor=actor)
     except OnboardingError as exc:
         raise fail(f"{exc} (nothing was stored)") from exc
     for checkpoint, created in stored:

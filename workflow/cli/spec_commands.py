@@ -10,7 +10,7 @@ import typer
 from workflow import diagram
 from workflow.cli import app
 from workflow.clock import SystemClock
-from workflow.spec import parse_documents
+from workflow.spec import find_key_conflicts, read_specs
 
 
 @app.command()
@@ -21,16 +21,21 @@ def validate(
 ) -> None:
     """Check specs against every API rule; print each problem with its field path.
 
+    Files are read safely (size, depth, YAML aliases and duplicate keys are refused) and
+    excerpts never show secrets. One key given twice with different content is a problem.
     Exits 1 when any spec has a problem, 0 when all are valid. Nothing is sent anywhere.
     """
-    valid, errors = parse_documents(specs, today=SystemClock().now().date())
-    for error in errors:
+    valid, errors = read_specs(specs, today=SystemClock().now().date())
+    conflicts = find_key_conflicts(valid)
+    conflicting = {item.spec.key for item in valid if item.source in {c.source for c in conflicts}}
+    for error in [*errors, *conflicts]:
         typer.echo(f"{error.source}: {len(error.problems)} problem(s)")
         for problem in error.problems:
             typer.echo(f"  {problem.path}: {problem.message}")
-    for spec in valid:
-        typer.echo(f"{spec.key}: valid")
-    if errors:
+    for item in valid:
+        if item.spec.key not in conflicting:
+            typer.echo(f"{item.spec.key}: valid")
+    if errors or conflicts:
         raise typer.Exit(1)
 
 

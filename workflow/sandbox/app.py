@@ -26,7 +26,7 @@ from workflow.sandbox.envelope import Reply, error_reply, ok_reply, request_id
 from workflow.sandbox.faults import FaultConfig, FaultInjector
 from workflow.sandbox.idempotency import IdempotencyCache
 from workflow.sandbox.state import OrganizationConfig, ProfileRecord, SandboxState
-from workflow.validation import validate_idempotency_key
+from workflow.validation import MAX_DEPTH, json_nesting_overflow, validate_idempotency_key
 
 __all__ = ["OffsetClock", "Sandbox"]
 
@@ -152,9 +152,19 @@ class Sandbox:
             self._count(name, "faulted")
             return _response(self._fault_reply(decision.status, name, rid, decision.retry_after))
         try:
-            body = json.loads(raw) if raw.strip() else {}
+            text = raw.decode("utf-8")
+            # Measured before decoding: the decoder recurses once per level.
+            too_deep = json_nesting_overflow(text) is not None
+            body = None if too_deep else (json.loads(text) if text.strip() else {})
         except ValueError:
-            body = None
+            too_deep, body = False, None
+        if too_deep:
+            return _response(
+                error_reply(
+                    400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                    details={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
+                )
+            )  # fmt: skip
         if not isinstance(body, dict):
             return _response(
                 error_reply(

@@ -20,7 +20,7 @@ from workflow.clock import Clock
 from workflow.errors import Problem
 from workflow.rules import CompletionFacts, channel_presence, has_main_destination_country
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
-from workflow.validation import validate_campaign, validate_profile_body
+from workflow.validation import validate_campaign_request, validate_profile_body
 
 __all__ = ["OrganizationConfig", "ProfileRecord", "SandboxState"]
 
@@ -326,16 +326,14 @@ class SandboxState:
     def create_campaign(self, record: ProfileRecord, body: Mapping[str, Any], rid: str) -> Reply:
         """``POST /v3/profiles/{id}/campaigns``."""
         now = self.clock.now()
+        problems = validate_campaign_request(body)
         campaign = body.get("campaign")
-        if not isinstance(campaign, Mapping):
-            return _validation([Problem("campaign", "campaign is required")], rid, now)
-        problems = validate_campaign(campaign)
         brand = self.effective_brand(record)
         if brand is None:
             problems.append(
                 Problem("brand", "The profile has no brand; attach a brand before campaigns.")
             )
-        if problems:
+        if problems or not isinstance(campaign, Mapping):
             return _validation(problems, rid, now)
         assert brand is not None
         created = _campaign_response(
@@ -354,11 +352,7 @@ class SandboxState:
             return error_reply(404, "RESOURCE_014", "Campaign not found", rid, now)
         old = record.campaigns[index]
         campaign = body.get("campaign")
-        problems = (
-            validate_campaign(campaign)
-            if isinstance(campaign, Mapping)
-            else [Problem("campaign", "campaign is required")]
-        )
+        problems = validate_campaign_request(body)
         if old["submittedToTCR"]:
             problems.append(
                 Problem("campaign", "Campaign has been submitted to TCR and cannot be updated.")

@@ -1,0 +1,250 @@
+"""Reading spec files (JSON or YAML) so that no file can hurt the reader.
+
+* Size: a file over the cap (:data:`~workflow.validation.limits.MAX_SPEC_BYTES`, or
+  ``ONBOARDING_MAX_SPEC_BYTES``, or the ``max_bytes`` argument) is refused from its size,
+  before it is read; reading stops at the cap for files whose size the system does not know.
+* Depth: nesting past :data:`~workflow.validation.limits.MAX_DEPTH` is refused before the
+  decoder's recursion could fail (JSON: a scan of the text; YAML: counted while composing).
+* YAML anchors and aliases are refused outright: they are how a few hundred bytes expand
+  into gigabytes ("billion laughs"), and a spec has no use for them.
+* A key given twice in one mapping is an error, not last-one-wins.
+* Every excerpt of the file in a message is redacted (:func:`workflow.redaction.redact`) and
+  kept on one line; library errors are not chained, as they quote the file unredacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node
+
+from workflow.errors import Problem, SpecError
+from workflow.redaction import redact
+from workflow.validation.fields import field_name
+from workflow.validation.limits import MAX_DEPTH, MAX_SPEC_BYTES, json_nesting_overflow
+
+__all__ = ["MAX_SPEC_BYTES_ENV", "load_documents", "spec_size_limit"]
+
+MAX_SPEC_BYTES_ENV: Final = "ONBOARDING_MAX_SPEC_BYTES"
+#: How much of the offending line a message quotes, either side of the error.
+EXCERPT_CHARS: Final = 80
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_CHUNK_BYTES = 64 * 1024
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: object) -> None:
+        super().__init__(f"duplicate key {field_name(key)!r}")
+
+
+class _SpecYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases, with a depth cap and unique keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ComposerError(
+                None, None, "YAML anchors and aliases are not allowed in a spec", event.start_mark
+            )
+        opens = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
+        if opens:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if opens:
+                self._depth -= 1
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if duplicate:
+                raise ConstructorError(
+                    None, None, str(_DuplicateKeyError(key)), key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def spec_size_limit(max_bytes: int | None = None) -> int:
+    """The byte cap for one spec file: ``max_bytes``, else the environment, else 10 MB.
+
+    Raises:
+        SpecError: ``ONBOARDING_MAX_SPEC_BYTES`` is set but is not a positive whole number.
+    """
+    if max_bytes is not None:
+        return max_bytes
+    raw = os.environ.get(MAX_SPEC_BYTES_ENV)
+    if raw is None or not raw.strip():
+        return MAX_SPEC_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise SpecError(
+            [
+                Problem(
+                    MAX_SPEC_BYTES_ENV,
+                    f"{MAX_SPEC_BYTES_ENV} must be a positive whole number of bytes "
+                    f"(it is {field_name(raw)!r})",
+                )
+            ]
+        )
+    return limit
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line, control characters (terminal escapes too) turned into spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _one_line(text: str, max_chars: int = 2 * EXCERPT_CHARS) -> str:
+    """Already-redacted ``text`` on one printable line of at most ``max_chars``."""
+    text = " ".join(text.split())
+    return _printable(text if len(text) <= max_chars else text[:max_chars] + "…")
+
+
+def _excerpt(text: str, index: int) -> str:
+    """The line holding ``index``, redacted, on one line, cut around the error."""
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", index)
+    line = text[start : end if end >= 0 else len(text)]
+    # Redact the whole line first: cutting before redacting could split a card number
+    # into pieces too short to be recognised.
+    shown = " ".join(redact(line).split())
+    if len(shown) <= 2 * EXCERPT_CHARS:
+        return _printable(shown)
+    column = min(index - start, len(shown))
+    begin = max(0, column - EXCERPT_CHARS)
+    return "…" + _printable(shown[begin : column + EXCERPT_CHARS]) + "…"
+
+
+def _located(text: str, index: int, problem: str, context: str | None = None) -> str:
+    start = text.rfind("\n", 0, index) + 1
+    line = text.count("\n", 0, index) + 1
+    message = f"line {line}, column {index - start + 1}: {_one_line(redact(problem))}"
+    if context:
+        message += f" ({_one_line(redact(context))})"
+    excerpt = _excerpt(text, index)
+    return f"{message}; the line reads: {excerpt}" if excerpt else message
+
+
+def _read_capped(file: Path, limit: int) -> bytes:
+    too_big = f"it is larger than the {limit}-byte limit (set {MAX_SPEC_BYTES_ENV} to change it)"
+    try:
+        with file.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size > limit:
+                raise _Refused(too_big)
+            # In chunks (read(n) would allocate all n bytes up front), and one byte past
+            # the cap at most: that byte tells an oversize special or growing file.
+            chunks: list[bytes] = []
+            total = 0
+            while total <= limit:
+                chunk = handle.read(min(_CHUNK_BYTES, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
+    except OSError as exc:
+        raise _Refused(exc.strerror or type(exc).__name__) from None
+    if len(data) > limit:
+        raise _Refused(too_big)
+    return data
+
+
+class _Refused(Exception):
+    """A file-level problem, turned into a SpecError naming the file."""
+
+
+def _decode_json(text: str) -> object:
+    overflow = json_nesting_overflow(text)
+    if overflow is not None:
+        raise _Refused(_located(text, overflow, f"nested deeper than {MAX_DEPTH} levels"))
+    try:
+        return json.loads(text, object_pairs_hook=_unique_object)
+    except _DuplicateKeyError as exc:
+        raise _Refused(redact(str(exc))) from None
+    except json.JSONDecodeError as exc:
+        raise _Refused(_located(text, exc.pos, exc.msg)) from None
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _decode_yaml(text: str) -> object:
+    loader = _SpecYamlLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "not valid YAML"
+        context = None
+        if exc.context and exc.problem and exc.context_mark is not None:
+            context = f"{exc.context} started on line {exc.context_mark.line + 1}"
+        if mark is None:
+            raise _Refused(_one_line(redact(problem))) from None
+        raise _Refused(_located(text, mark.index, problem, context)) from None
+    except yaml.YAMLError as exc:
+        raise _Refused(_one_line(redact(str(exc)))) from None
+    except ValueError as exc:  # a constructor refusing a value, e.g. the date 2026-13-45
+        raise _Refused(f"a value cannot be read: {_one_line(redact(str(exc)))}") from None
+    finally:
+        loader.dispose()
+
+
+def load_documents(path: str | Path, *, max_bytes: int | None = None) -> list[object]:
+    """Read one spec or a list of specs from a ``.json``, ``.yaml`` or ``.yml`` file.
+
+    Args:
+        path: the file.
+        max_bytes: the size cap; default ``ONBOARDING_MAX_SPEC_BYTES`` or 10 MB.
+
+    Raises:
+        SpecError: the file cannot be read, is too big, too deep, not valid JSON/YAML, uses
+            YAML anchors or aliases, or repeats a key in one mapping (named with its path;
+            one line, secrets redacted).
+    """
+    file = Path(path)
+    try:
+        limit = spec_size_limit(max_bytes)
+    except SpecError as exc:
+        raise SpecError(exc.problems, source=str(file)) from None
+    try:
+        data = _read_capped(file, limit)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Refused(f"it is not UTF-8 text (byte {exc.start})") from None
+        loaded = _decode_json(text) if file.suffix.lower() == ".json" else _decode_yaml(text)
+    except _Refused as exc:
+        raise SpecError([Problem("file", f"cannot read {file}: {exc}")], source=str(file)) from None
+    return list(loaded) if isinstance(loaded, list) else [loaded]
