@@ -237,6 +237,14 @@ class SqlStore:
             raise OnboardingNotFoundError(f"no onboarding with id {onboarding_id!r}")
         return _normalise(row)
 
+    def has_onboarding(self, onboarding_id: str) -> bool:
+        """Whether an onboarding with this id exists (reads the key only, not the row)."""
+        with self._session() as session:
+            found = session.exec(
+                select(OnboardingRow.id).where(col(OnboardingRow.id) == onboarding_id)
+            ).first()
+        return found is not None
+
     def get_by_key(self, key: str) -> OnboardingRow:
         """The onboarding started with ``key``."""
         with self._session() as session:
