@@ -280,7 +280,11 @@ def test_callbacks_nudge_and_bad_ones_change_nothing(
     good = harness.executor.callback_url(onboarding)
     with httpx.Client() as client:
         forged = client.post(good.split("?")[0] + "?token=guess", json={"status": "completed"})
-        unknown = client.post(f"{harness.receiver_url}/callbacks/{'0' * 32}?token=x", json={})
+        absent = "0" * 32  # well formed, with a genuine token, but no such onboarding
+        unknown = client.post(
+            f"{harness.receiver_url}/callbacks/{absent}?token={harness.vault.callback_token(absent)}",
+            json={},
+        )
         malformed = client.post(good, content=b"not json")
         assert (forged.status_code, unknown.status_code, malformed.status_code) == (403, 404, 400)
         assert harness.store.get(onboarding).version == row.version

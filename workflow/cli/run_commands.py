@@ -79,6 +79,12 @@ def worker(
     )
     store = open_store()
     vault = open_vault()
+    callback_app = None
+    if serve_callbacks:
+        try:
+            callback_app = create_callback_app(store, vault, signing_secret=signing_secret)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
     try:
         api = HttpxSentApi(settings().api_url, settings().api_key, timeout=30)
     except ValueError as exc:
@@ -87,12 +93,8 @@ def worker(
     if serve_callbacks:
         overrides["callback_base_url"] = f"http://{callback_host}:{callback_port}"
     receiver = None
-    if serve_callbacks:
-        receiver = ServerThread(
-            create_callback_app(store, vault, signing_secret=signing_secret),
-            callback_host,
-            callback_port,
-        ).start()
+    if callback_app is not None:
+        receiver = ServerThread(callback_app, callback_host, callback_port).start()
     try:
         runner = Worker(
             store,

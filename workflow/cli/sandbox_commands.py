@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli import app
+from workflow.cli.wiring import fail
 
 sandbox_app = typer.Typer(
     help="The Sent sandbox: a faithful fake of the v3 profile API.", no_args_is_help=True
@@ -60,29 +61,32 @@ def serve(
 
     from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox
 
-    box = Sandbox(
-        OrganizationConfig(
-            api_keys=api_key or ["sandbox-key"],
-            has_brand=org_brand,
-            brand_is_tcr_application=org_brand_tcr,
-            has_campaigns=org_campaigns,
-            has_whatsapp_account=org_whatsapp,
-            completion_delay_seconds=completion_delay,
-        ),
-        FaultConfig(
-            error_rates=_rates(error_rate or []),
-            retry_after=retry_after,
-            lost_response_rate=lost_response_rate,
-            latency_ms=latency_ms,
-            hang_rate=hang_rate,
-            hang_seconds=hang_seconds,
-            callback_drop_rate=callback_drop_rate,
-            callback_duplicate_rate=callback_duplicate_rate,
-            rate_limit_per_second=rate_limit,
-            seed=seed,
-        ),
-        signing_secret=signing_secret,
-    )
+    try:
+        box = Sandbox(
+            OrganizationConfig(
+                api_keys=api_key or ["sandbox-key"],
+                has_brand=org_brand,
+                brand_is_tcr_application=org_brand_tcr,
+                has_campaigns=org_campaigns,
+                has_whatsapp_account=org_whatsapp,
+                completion_delay_seconds=completion_delay,
+            ),
+            FaultConfig(
+                error_rates=_rates(error_rate or []),
+                retry_after=retry_after,
+                lost_response_rate=lost_response_rate,
+                latency_ms=latency_ms,
+                hang_rate=hang_rate,
+                hang_seconds=hang_seconds,
+                callback_drop_rate=callback_drop_rate,
+                callback_duplicate_rate=callback_duplicate_rate,
+                rate_limit_per_second=rate_limit,
+                seed=seed,
+            ),
+            signing_secret=signing_secret,
+        )
+    except ValueError as exc:  # a signing secret that is not base64
+        raise fail(str(exc)) from exc
     keys = ", ".join(box.state.organization.api_keys)
     typer.echo(f"Sent sandbox on http://{host}:{port} (x-api-key: {keys})")
     try:

@@ -3,21 +3,21 @@ that sets the profile's status and calls the ``webHookUrl`` (signed when a secre
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from standardwebhooks import Webhook
 
 from workflow.rules import Outcome, status_logic, unmet_prerequisites
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.faults import FaultInjector
 from workflow.sandbox.state import ProfileRecord, SandboxState
+from workflow.webhook import check_signing_secret
 
 __all__ = ["Completer", "sign"]
 
@@ -36,10 +36,19 @@ DONE_STATUSES = {"submitted", "completed", "pending_review", "approved"}
 
 
 def sign(secret: str, message_id: str, stamp: str, body: bytes) -> str:
-    """The Standard Webhooks signature: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``."""
-    key = secret.removeprefix("whsec_").encode()
-    digest = hmac.new(key, f"{message_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """The Standard Webhooks signature of a callback, made by the ``standardwebhooks`` library.
+
+    Args:
+        secret: ``whsec_`` followed by the base64 key.
+        message_id: the ``webhook-id`` header.
+        stamp: the ``webhook-timestamp`` header (whole seconds since the epoch).
+        body: the exact bytes sent.
+
+    Raises:
+        ValueError: ``stamp`` is not a whole number or ``body`` is not UTF-8.
+    """
+    moment = datetime.fromtimestamp(int(stamp), tz=UTC)
+    return Webhook(secret).sign(message_id, moment, body.decode("utf-8"))
 
 
 class Completer:
@@ -56,6 +65,10 @@ class Completer:
         self.state = state
         self.faults = faults
         self.signing_secret = signing_secret
+        self._signer: Webhook | None = None
+        if signing_secret:
+            check_signing_secret(signing_secret)
+            self._signer = Webhook(signing_secret)
         self._http = http or httpx.Client(timeout=10)
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
@@ -141,14 +154,14 @@ class Completer:
         copies = 2 if self.faults.chance(self.faults.config.callback_duplicate_rate) else 1
         body = json.dumps(payload).encode()
         message_id = "msg_" + uuid.uuid4().hex
-        stamp = str(int(self.state.clock.now().timestamp()))
+        moment = self.state.clock.now()
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,
-            "webhook-timestamp": stamp,
+            "webhook-timestamp": str(int(moment.timestamp())),
         }
-        if self.signing_secret:
-            headers["webhook-signature"] = sign(self.signing_secret, message_id, stamp, body)
+        if self._signer is not None:
+            headers["webhook-signature"] = self._signer.sign(message_id, moment, body.decode())
         for _ in range(copies):
             if self._closed:
                 return
