@@ -127,7 +127,8 @@ def test_operator_workflow_through_the_cli(
     cli("cancel", "demo-prerequisite-pause-0", "--reason", "abandoned by customer")
     refused = cli("resume", "demo-prerequisite-pause-0", "--reason", "oops", check=False)
     assert refused.returncode == 1
-    assert "not valid in state 'cancelled'" in refused.stderr
+    assert "'onboarding resume' does not apply" in refused.stderr
+    assert "it is cancelled; nothing can change it any more" in refused.stderr
     export = cli("export", "--format", "csv").stdout.splitlines()
     assert export[0].startswith("onboarding_id,key,profile_id,seq,at,trigger")
     assert any("abandoned by customer" in line for line in export)

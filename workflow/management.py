@@ -16,9 +16,14 @@ from typing import Any
 
 from workflow.audit import chained
 from workflow.clock import Clock, SystemClock
-from workflow.errors import ConcurrencyError, SpecConflictError, TransitionError
+from workflow.errors import (
+    ConcurrencyError,
+    GuardRejectedError,
+    SpecConflictError,
+    TransitionError,
+)
 from workflow.flow import FLOW, FLOWS, FlowDefinition
-from workflow.machine import OnboardingFlow
+from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -281,7 +286,18 @@ class Onboardings:
     ) -> Checkpoint:
         flow = FLOWS.get(current.flow_version, self.flow)
         machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
-        record = machine.fire(trigger, **kwargs)
+        try:
+            record = machine.fire(trigger, **kwargs)
+        except GuardRejectedError as exc:
+            raise GuardRejectedError(
+                trigger,
+                current.state,
+                [f"'onboarding {trigger}' refused: {r}" for r in exc.reasons],
+            ) from None
+        except TransitionError:
+            raise TransitionError(
+                trigger, current.state, _refused(current, machine, trigger)
+            ) from None
         now = self.clock.now()
         state = record.to_state
         terminal = state in flow.machine.terminal_states
@@ -358,6 +374,25 @@ class Onboardings:
                     )
                 )  # fmt: skip
         return update, carried
+
+
+def _refused(current: Checkpoint, machine: OnboardingFlow, trigger: str) -> str:
+    """Why an operator action cannot apply, in CLI commands (never internal trigger names)."""
+    state = current.state
+    if current.paused_from:
+        state += f" (paused in {current.paused_from})"
+    can = sorted(t for t in machine.allowed_triggers() if t in OPERATOR_TRIGGERS)
+    now = (
+        "nothing can change it any more"
+        if machine.is_terminal
+        else "what applies now: " + ", ".join(f"'onboarding {t}'" for t in can)
+        if can
+        else "no operator action applies now"
+    )
+    return (
+        f"'onboarding {trigger}' does not apply to onboarding {current.key!r} ({current.id}): "
+        f"it is {state}; {now}"
+    )
 
 
 def _renew(record: StepRecord) -> StepRecord:
