@@ -4,7 +4,7 @@ All SQL of the project lives in this package: :class:`SqlStore` (SQLite by defau
 when several workers share the work), the ``*Row`` tables, and Alembic migrations.
 """
 
-from persistence.db import database_url, make_engine
+from persistence.db import check_writable, database_url, make_engine, safe_url, sqlite_path
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
 from persistence.models import (
     CallbackEventRow,
@@ -25,10 +25,13 @@ __all__ = [
     "StepRecordRow",
     "StoreError",
     "TransitionRow",
+    "check_writable",
     "current_revision",
     "database_url",
     "ensure_current",
     "head_revision",
     "make_engine",
+    "safe_url",
+    "sqlite_path",
     "upgrade",
 ]

@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import create_engine
 
-__all__ = ["DEFAULT_URL", "database_url", "make_engine"]
+__all__ = [
+    "DEFAULT_URL",
+    "check_writable",
+    "database_url",
+    "make_engine",
+    "safe_url",
+    "sqlite_path",
+]
 
 DEFAULT_URL = "sqlite:///onboarding.db"
 
@@ -21,6 +29,25 @@ def database_url(url: str | None = None) -> str:
     if chosen.startswith("postgresql://"):
         chosen = "postgresql+psycopg://" + chosen.removeprefix("postgresql://")
     return chosen
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names, or ``None`` (another backend, or an in-memory database)."""
+    try:
+        parsed = make_url(database_url(url))
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password masked, fit for messages and logs."""
+    try:
+        return make_url(database_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,15 +61,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`), tuned for the backend."""
+    """An engine for ``url`` (see :func:`database_url`), tuned for the backend.
+
+    Statement parameters are never rendered into error messages (``hide_parameters``): they
+    hold spec data, and database errors end up in logs and on operators' terminals.
+    """
     resolved = database_url(url)
+    path = sqlite_path(resolved)
     if resolved.startswith("sqlite"):
-        path = resolved.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            resolved, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=pool_size
-        )
+            resolved, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=pool_size,
+            hide_parameters=True,
+        )  # fmt: skip
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(resolved, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    return create_engine(
+        resolved, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+        hide_parameters=True,
+    )  # fmt: skip
+
+
+def check_writable(engine: Engine) -> None:
+    """Write to the database and roll back, so a read-only database fails now, not mid-step.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database refuses writes (read-only file or server).
+    """
+    with engine.connect() as connection:
+        # A no-op update still takes the write lock: SQLite answers SQLITE_READONLY here.
+        connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        connection.rollback()

@@ -100,12 +100,13 @@ class SqlStore(Queries):
         twice is a no-op (the caller compares fingerprints). Either every new row is stored or
         none is.
         """
+        keys = ", ".join(repr(n.checkpoint.key) for n in new[:3]) + (" ..." if len(new) > 3 else "")
         for _ in range(3):  # a concurrent start of the same key: read it, try again
             try:
-                return self._run("store the onboardings", lambda c: self._insert(c, new))
+                return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new))
             except IntegrityError:
                 continue
-        raise StoreError("could not store the onboardings: their keys keep changing under us")
+        raise StoreError(f"could not store onboardings {keys}: their keys keep changing under us")
 
     def _insert(
         self, connection: Connection, new: Sequence[NewOnboarding]

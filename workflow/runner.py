@@ -246,7 +246,7 @@ class Worker:
             return {}
 
         def handle(signum: int, _frame: FrameType | None) -> None:
-            log.warning("signal %s: finishing in-flight steps, then stopping", signum)
+            log.info("signal %s: finishing in-flight steps, then stopping", signum)
             self.stop()
 
         return {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}

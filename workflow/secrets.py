@@ -4,6 +4,10 @@ The plaintext exists only in memory: while a spec is parsed, and inside the crea
 sends it. The database holds Fernet ciphertext (AES-128-CBC + HMAC-SHA256) until that step
 succeeds or the onboarding ends. The key comes from ``ONBOARDING_SECRET_KEY`` or a key file
 created with mode 0600; losing it makes pending secrets unreadable (the step pauses, saying so).
+
+The key file lives beside the SQLite database it protects (``onboarding.db.key``), so every
+process using that database finds the same key whatever its working directory. A server
+database (PostgreSQL) has no "beside": its users must name the key.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -19,9 +24,31 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from workflow.errors import SecretUnavailableError
 
-__all__ = ["DEFAULT_KEY_FILE", "FernetVault"]
+__all__ = ["DEFAULT_KEY_FILE", "FernetVault", "default_key_file"]
 
+log = logging.getLogger("workflow.secrets")
+
+#: The key file used when neither a key nor a database URL is given (library callers).
 DEFAULT_KEY_FILE = Path("onboarding.key")
+
+
+def default_key_file(db_url: str) -> Path | None:
+    """The key file beside a SQLite database (``<database>.key``); ``None`` for other databases.
+
+    Beside the data, not in the working directory: ``start`` in one directory and ``worker``
+    in another then share one key, instead of the worker making a second one that cannot read
+    what ``start`` sealed.
+    """
+    from persistence.db import sqlite_path  # the URL grammar lives with the engines
+
+    path = sqlite_path(db_url)
+    return None if path is None else path.with_name(path.name + ".key")
+
+
+def _masked(db_url: str | None) -> str:
+    from persistence.db import safe_url
+
+    return safe_url(db_url) if db_url else "the database"
 
 
 class FernetVault:
@@ -38,20 +65,65 @@ class FernetVault:
         return cls(Fernet.generate_key())
 
     @classmethod
-    def from_environment(cls, key_file: Path | None = None) -> FernetVault:
-        """The key from ``ONBOARDING_SECRET_KEY``, else ``key_file`` (created 0600 if absent)."""
-        env = os.environ.get("ONBOARDING_SECRET_KEY")
-        if env:
-            return cls(env.encode())
-        path = key_file or Path(os.environ.get("ONBOARDING_SECRET_KEY_FILE", DEFAULT_KEY_FILE))
+    def _checked(cls, key: bytes, source: str) -> FernetVault:
+        try:
+            return cls(key)
+        except ValueError:
+            # Never echo the value: it may be a real key with a typo.
+            raise SecretUnavailableError(
+                f"{source} does not hold a Fernet key (44 characters of url-safe base64); "
+                "restore the right key"
+            ) from None
+
+    @classmethod
+    def from_key_file(cls, path: Path) -> tuple[FernetVault, bool]:
+        """The key in ``path``, created (mode 0600) when absent; returns ``(vault, created)``.
+
+        Raises:
+            OSError: the file cannot be read or created.
+            SecretUnavailableError: the file holds no valid key.
+        """
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return cls(path.read_bytes().strip())
+            return cls._checked(path.read_bytes().strip(), f"key file {path}"), False
         with os.fdopen(descriptor, "wb") as handle:
             key = Fernet.generate_key()
             handle.write(key)
-        return cls(key)
+        return cls(key), True
+
+    @classmethod
+    def from_environment(
+        cls, key_file: Path | None = None, *, db_url: str | None = None
+    ) -> FernetVault:
+        """The key from ``ONBOARDING_SECRET_KEY``, else a key file (created 0600 if absent).
+
+        The key file is ``key_file``, else ``ONBOARDING_SECRET_KEY_FILE``, else the one beside
+        the SQLite database ``db_url`` names (:func:`default_key_file`), else
+        ``onboarding.key`` in the working directory when no ``db_url`` is given.
+
+        Raises:
+            SecretUnavailableError: ``db_url`` is not a SQLite file and no key was named, or
+                the key is not a valid Fernet key.
+            OSError: the key file cannot be read or created.
+        """
+        env = os.environ.get("ONBOARDING_SECRET_KEY")
+        if env:
+            return cls._checked(env.encode(), "ONBOARDING_SECRET_KEY")
+        named = key_file or os.environ.get("ONBOARDING_SECRET_KEY_FILE")
+        path = Path(named) if named else None
+        if path is None:
+            path = DEFAULT_KEY_FILE if db_url is None else default_key_file(db_url)
+        if path is None:
+            raise SecretUnavailableError(
+                f"no secret key for {_masked(db_url)}: set ONBOARDING_SECRET_KEY or name a key "
+                "file (--key-file / ONBOARDING_SECRET_KEY_FILE), the same for every process "
+                "using that database"
+            )
+        vault, created = cls.from_key_file(path)
+        if created:
+            log.warning("created secret key file %s: keep it with the database", path)
+        return vault
 
     def seal(self, values: dict[str, str]) -> bytes:
         """Encrypt a dict of secrets."""

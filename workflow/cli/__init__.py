@@ -2,9 +2,13 @@
 
 Each sub-module registers its commands on :data:`app`; heavy imports (uvicorn, rich tables,
 the database) load inside the commands that use them, so ``onboarding --help`` stays quick.
+:func:`main` is the one place expected failures become a single line (see
+:mod:`workflow.cli.failures`); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -26,6 +30,47 @@ __all__ = ["app", "main"]
 _REGISTERED = (_wiring, _run_commands, _ops_commands, _sandbox_commands, _spec_commands)
 
 
-def main() -> None:
-    """Entry point of the ``onboarding`` console script."""
-    app()
+# Click's error classes, found through typer: recent typer ships its own copy of click, so
+# ``click.UsageError`` would not catch what typer raises.
+_CLICK_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+_USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
+
+def _error(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``onboarding`` console script: runs a command, exits with its code.
+
+    Usage errors, our errors, database and operating-system errors print one line
+    (``error: ...``) and exit 2 (usage) or 1; anything else is a bug and keeps its traceback.
+    """
+    from workflow.cli.failures import explain
+
+    try:
+        code = app(args, standalone_mode=False)
+    except _USAGE_ERROR as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            app(args)  # a group run bare shows its help, exactly as typer prints it
+        command = context.command_path if context is not None else "onboarding"
+        _error(f"{exc.format_message()} (see '{command} --help')")  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except _CLICK_ERROR as exc:
+        _error(exc.format_message())  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        _error("aborted")
+        sys.exit(1)
+    except Exception as exc:
+        message = explain(exc, _wiring.settings().db)
+        if message is None or _wiring.settings().debug:
+            raise
+        _error(message)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from persistence.db import make_engine
 from persistence.migrate import upgrade
@@ -32,7 +33,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "demo.yaml"
 def run_demo(db: Path, concurrency: int = 8) -> None:
     """Run the sample onboardings and print each one's outcome."""
     console = Console()
-    if not console.is_terminal:
+    if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=150)  # logs and CI: keep the final table on one line per row
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -51,7 +52,8 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
     )
     sandbox = Sandbox(OrganizationConfig(completion_delay_seconds=0.3), faults)
     console.print(
-        f"[bold]Sent onboarding demo[/]: {len(specs)} profiles, SQLite at {db}, in-process sandbox"
+        f"[bold]Sent onboarding demo[/]: {len(specs)} profiles, SQLite at {escape(str(db))}, "
+        "in-process sandbox"
     )
     with (
         ServerThread(sandbox.app) as sent,
@@ -77,8 +79,9 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
             def report(step: StepReport) -> None:
                 if step.kind in ("advance", "pause", "retry"):
                     progress.console.print(
-                        f"  {keys[step.onboarding_id]:<26} {step.kind:<8} -> {step.state}"
-                    )
+                        f"  {keys[step.onboarding_id]:<26} {step.kind:<8} -> {step.state}",
+                        markup=False, highlight=False,
+                    )  # fmt: skip
                 settled = len(
                     store.list_onboardings(
                         states=["submitted", "completed", "needs_attention", "cancelled"]
@@ -98,15 +101,31 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
     snapshot = sandbox.snapshot()
     console.print(
         f"Done in {time.monotonic() - started:.1f}s. Sent executed {snapshot['mutations']}; "
-        f"callbacks {snapshot['callbacks']}."
+        f"callbacks {snapshot['callbacks']}.",
+        markup=False,
     )
-    console.print(f"Audit trail: onboarding --db sqlite:///{db} history demo-retried --attempts")
+    console.print(
+        f"Audit trail: onboarding --db sqlite:///{db} history demo-retried --attempts",
+        markup=False, highlight=False,
+    )  # fmt: skip
+
+
+#: Below this width the table leaves out duration and note, and the notes follow it.
+WIDE = 120
 
 
 def _table(console: Console, store: SqlStore, ids: list[str]) -> None:
-    table = Table(
-        "onboarding", "final state", "predicted", "actual", "attempts", "duration", "note"
-    )
+    from workflow.cli.tables import Column, print_table
+
+    wide = console.width >= WIDE
+    columns = [
+        Column("onboarding", fixed=True, max_width=24), Column("final state", max_width=16),
+        Column("predicted", fixed=True), Column("actual", fixed=True),
+        Column("attempts" if wide else "tries", fixed=True, justify="right"),
+    ]  # fmt: skip
+    if wide:
+        columns += [Column("duration", fixed=True), Column("note")]
+    rows, notes = [], []
     for onboarding_id in ids:
         row = store.get(onboarding_id)
         attempts = store.attempts(onboarding_id)
@@ -122,8 +141,14 @@ def _table(console: Console, store: SqlStore, ids: list[str]) -> None:
         if retries:
             note = f"{retries} transient failure(s) retried"
         state = row.state + (f" (from {row.paused_from})" if row.paused_from else "")
-        table.add_row(
-            row.key, state, row.predicted_outcome or "-", row.actual_outcome or "-",
-            str(len(attempts)), f"{duration.total_seconds():.1f}s", note[:70],
-        )  # fmt: skip
-    console.print(table)
+        cells: list[object] = [
+            row.key, state, row.predicted_outcome or "-", row.actual_outcome or "-", len(attempts),
+        ]  # fmt: skip
+        if wide:
+            cells += [f"{duration.total_seconds():.1f}s", note[:70]]
+        elif note:
+            notes.append(f"{row.key}: {note}")
+        rows.append(cells)
+    print_table(columns, rows, console=console, edge=True)
+    for line in notes:
+        console.print(line, markup=False, highlight=False)

@@ -18,11 +18,14 @@ from workflow.cli import app
 from workflow.cli.wiring import fail, open_store, open_vault, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
-from workflow.flow import ACTIVE_STATES, PATH
+from workflow.flow import ACTIVE_STATES, PATH, STATES
 from workflow.ports import Checkpoint
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+#: The audit log's ``actor`` column holds this many characters.
+ACTOR_MAX_LENGTH = 128
 
 
 def _iso(value: Any) -> Any:
@@ -34,31 +37,66 @@ def _summary(row: Checkpoint) -> dict[str, Any]:
     return {k: _iso(v) for k, v in data.items()}
 
 
+def _known_states(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        if value not in STATES:
+            raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(STATES)}")
+    return values
+
+
+def _reason(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("is empty: say why (the reason is kept in the audit log)")
+    return value
+
+
+def _actor(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("is empty: name who acts (kept in the audit log)")
+    if len(value) > ACTOR_MAX_LENGTH:
+        raise typer.BadParameter(
+            f"is {len(value)} characters long; the audit log keeps at most {ACTOR_MAX_LENGTH}"
+        )
+    return value
+
+
+States = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        callback=_known_states,
+        help=f"Only these states (repeatable): {', '.join(STATES)}.",
+    ),
+]
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision."""
-    from persistence.db import make_engine
+    from persistence.db import make_engine, safe_url
     from persistence.migrate import upgrade
 
     revision = upgrade(make_engine(settings().db))
-    typer.echo(f"schema at revision {revision} ({settings().db})")
+    typer.echo(f"schema at revision {revision} ({safe_url(settings().db)})")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database and the one this code needs."""
-    from persistence.db import make_engine
+    from persistence.db import make_engine, sqlite_path
     from persistence.migrate import current_revision, head_revision
 
-    typer.echo(
-        f"database: {current_revision(make_engine(settings().db)) or 'empty'}; "
-        f"code: {head_revision()}"
-    )
+    path = sqlite_path(settings().db)
+    if path is not None and not path.exists():
+        current = f"missing ({path})"  # reading must not create the file
+    else:
+        current = current_revision(make_engine(settings().db)) or "empty"
+    typer.echo(f"database: {current}; code: {head_revision()}")
 
 
 @app.command("list")
 def list_command(
-    state: Annotated[list[str] | None, typer.Option(help="Only these states (repeatable).")] = None,
+    state: States = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """List onboardings, oldest first."""
@@ -69,14 +107,18 @@ def list_command(
 @app.command()
 def stuck(
     older_than: Annotated[float, typer.Option(help="Minutes without progress.")] = 30.0,
+    state: States = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Onboardings that need a person: paused, retrying, or not moved for --older-than minutes."""
     now = SystemClock().now()
     limit = now - timedelta(minutes=older_than)
+    waiting = (*sorted(ACTIVE_STATES, key=STATES.index), "needs_attention")
+    wanted = [s for s in waiting if not state or s in state]
+    store = open_store()
     rows = [
         r
-        for r in open_store().list_onboardings(states=[*sorted(ACTIVE_STATES), "needs_attention"])
+        for r in (store.list_onboardings(states=wanted) if wanted else [])
         if r.state == "needs_attention" or r.attempts > 0 or r.updated_at < limit
     ]
     _print_rows(rows, as_json)
@@ -89,17 +131,25 @@ def _print_rows(rows: list[Checkpoint], as_json: bool) -> None:
         for row in rows:
             typer.echo(json.dumps(_summary(row)))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from workflow.cli.tables import Column, print_table, relative_time
 
-    table = Table("id", "key", "state", "profile", "attempts", "next attempt", "last error")
+    columns = [
+        Column("key", fixed=True, max_width=24), Column("state", fixed=True, max_width=16),
+        Column("tries", fixed=True, justify="right"), Column("next", fixed=True),
+        Column("last error"),
+    ]  # fmt: skip
+    now = SystemClock().now()
+    table = []
     for r in rows:
-        error = (r.last_error or {}).get("reason") or (r.last_error or {}).get("message") or ""
-        table.add_row(
-            r.id, r.key, r.state + (f" (from {r.paused_from})" if r.paused_from else ""),
-            r.profile_id or "", str(r.attempts), _iso(r.next_attempt_at) or "", str(error)[:80],
-        )  # fmt: skip
-    Console().print(table)
+        state = r.state + (f" (from {r.paused_from})" if r.paused_from else "")
+        next_try = relative_time(r.next_attempt_at, now)
+        table.append((r.key, state, r.attempts, next_try, _error_text(r)))
+    print_table(columns, table)
+
+
+def _error_text(row: Checkpoint) -> str:
+    error = row.last_error or {}
+    return str(error.get("reason") or error.get("message") or "")
 
 
 def _find(store: SqlStore, onboarding: str) -> Checkpoint:
@@ -150,42 +200,33 @@ def history(
             )
         )
         return
-    from rich.console import Console
-    from rich.table import Table
+    from workflow.cli.tables import Column, print_table, short_time
 
-    table = Table(
-        "#",
-        "at",
-        "trigger",
-        "from",
-        "to",
-        "actor",
-        "reason / details",
-        title=f"{row.key} ({row.id})",
-    )
-    for e in entries:
-        note = e["reason"] or (json.dumps(e["details"]) if e["details"] else "")
-        table.add_row(
-            str(e["seq"]),
-            e["at"],
-            e["trigger"],
-            e["from_state"] or "",
-            e["to_state"],
-            e["actor"],
-            note[:100],
-        )
-    Console().print(table)
+    columns = [
+        Column("#", fixed=True, justify="right"), Column("at (UTC)", fixed=True),
+        Column("transition", fixed=True, max_width=20), Column("reason / details"),
+    ]  # fmt: skip
+    table = []
+    for t in store.history(row.id):
+        change = f"{t.trigger} → {t.to_state}\nby {t.actor}"
+        note = t.reason or (json.dumps(t.details) if t.details else "")
+        table.append((t.seq, short_time(t.at), change, note))
+    print_table(columns, table, title=f"{row.key} ({row.id})")
     if attempts:
-        tries_table = Table(
-            "step", "try", "method", "path", "status", "code", "ms", "outcome", "request"
-        )
+        attempt_columns = [
+            Column("step", fixed=True), Column("try", fixed=True, justify="right"),
+            Column("call"), Column("status"), Column("ms", fixed=True, justify="right"),
+            Column("outcome", fixed=True),
+        ]  # fmt: skip
+        attempt_rows = []
         for a in tries:
-            tries_table.add_row(
-                a["step"], str(a["attempt"]), a["method"], a["path"], str(a["http_status"] or ""),
-                a["error_code"] or "", f"{a['latency_ms']:.0f}", a["outcome"],
-                a["request_id"] or "",
-            )  # fmt: skip
-        Console().print(tries_table)
+            status = " ".join(str(x) for x in (a["http_status"], a["error_code"]) if x)
+            path = a["path"].replace(row.profile_id, "{profile}") if row.profile_id else a["path"]
+            call = f"{a['method']} {path}"
+            attempt_rows.append(
+                (a["step"], a["attempt"], call, status, f"{a['latency_ms']:.0f}", a["outcome"])
+            )
+        print_table(attempt_columns, attempt_rows, title=f"API attempts (profile {row.profile_id})")
 
 
 def _transition(row: Any) -> dict[str, Any]:
@@ -227,17 +268,25 @@ def export(
 
 def _operator(action: str, onboarding: str, reason: str, actor: str, **kwargs: Any) -> None:
     from workflow.management import Onboardings
+    from workflow.secrets import FernetVault
 
-    onboardings = Onboardings(open_store(), open_vault())
-    try:
-        row = getattr(onboardings, action)(onboarding, actor=actor, reason=reason, **kwargs)
-    except OnboardingError as exc:
-        raise fail(str(exc)) from exc
+    # Operator actions change the checkpoint only: they never open a secret or mint a
+    # callback token, so they need no key (and must not create a key file).
+    onboardings = Onboardings(open_store(), FernetVault.generate())
+    row = getattr(onboardings, action)(onboarding, actor=actor, reason=reason, **kwargs)
     typer.echo(f"{row.key} ({row.id}): now {row.state}")
 
 
-Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
-Actor = Annotated[str, typer.Option("--actor", envvar="USER", help="Who (kept in the audit log).")]
+Reason = Annotated[
+    str, typer.Option("--reason", callback=_reason, help="Why (kept in the audit log).")
+]
+Actor = Annotated[
+    str,
+    typer.Option(
+        "--actor", envvar="USER", callback=_actor,
+        help=f"Who (kept in the audit log, at most {ACTOR_MAX_LENGTH} characters).",
+    ),
+]  # fmt: skip
 Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
 DeleteAtSent = Annotated[
     bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
@@ -308,7 +357,8 @@ def amend(
             typer.echo(f"  {problem.path}: {problem.message}", err=True)
     if errors or len(valid) != 1:
         raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
-    onboardings = Onboardings(open_store(), open_vault())
+    # The key is needed only to seal secrets the amended spec brings.
+    onboardings = Onboardings(open_store(), open_vault(required=bool(valid[0].secret_values())))
     try:
         row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
     except OnboardingError as exc:

@@ -2,16 +2,65 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import signal
+import socket
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 
+from persistence.db import safe_url
 from workflow.cli import app
-from workflow.cli.wiring import engine_config, fail, open_store, open_vault, settings
+from workflow.cli.wiring import (
+    engine_config,
+    fail,
+    key_configured,
+    missing_key_message,
+    open_store,
+    open_vault,
+    settings,
+)
 from workflow.clock import SystemClock
-from workflow.errors import OnboardingError
+from workflow.errors import SpecConflictError
+from workflow.logs import LEVELS, configure_logging
+
+log = logging.getLogger("workflow.cli")
+
+
+def _level(value: str) -> str:
+    if value.upper() not in LEVELS:
+        raise typer.BadParameter(f"{value!r} is not a level; use one of {', '.join(LEVELS)}")
+    return value.upper()
+
+
+def _format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise typer.BadParameter(f"{value!r} is not a format; use text or json")
+    return value
+
+
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level", envvar="ONBOARDING_LOG_LEVEL", callback=_level,
+        help=f"Our log lines from this level ({', '.join(LEVELS)}); libraries log warnings only.",
+    ),
+]  # fmt: skip
+LogFormat = Annotated[
+    str,
+    typer.Option(
+        "--log-format", envvar="ONBOARDING_LOG_FORMAT", callback=_format,
+        help="text, or json (one object a line, with onboarding_id, key, profile_id, state).",
+    ),
+]  # fmt: skip
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    """Configure logging for a long-running command from its options."""
+    configure_logging(level, "json" if fmt == "json" else "text")
 
 
 @app.command()
@@ -23,7 +72,8 @@ def start(
 ) -> None:
     """Validate and store onboardings (idempotent on each spec's key); a worker runs them.
 
-    Every spec of the input is stored in one transaction, or none is.
+    Every spec of the input is stored in one transaction, or none is. A missing SQLite
+    database is created with its schema; its key file is created beside it.
     """
     from workflow.management import Onboardings
     from workflow.spec import find_key_conflicts, read_specs
@@ -36,14 +86,47 @@ def start(
             typer.echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
-    onboardings = Onboardings(open_store(), open_vault())
+    carrying = [item.spec.key for item in valid if item.spec.secret_values()]
+    if carrying and not key_configured():
+        # Sealed with a throwaway key, the secrets would be unreadable by any worker.
+        raise fail(
+            f"{carrying[0]} carries payment details or a WhatsApp token, and "
+            f"{missing_key_message()}; nothing was stored"
+        )
+    onboardings = Onboardings(open_store(create=True, write=True), open_vault(required=False))
     try:
         stored = onboardings.start_many([item.spec for item in valid], actor=actor)
-    except OnboardingError as exc:
+    except SpecConflictError as exc:
         raise fail(f"{exc} (nothing was stored)") from exc
     for checkpoint, created in stored:
         note = "" if created else ", already started"
         typer.echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail now, in one line, when the callback port is taken (uvicorn would die in a thread)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise fail(
+                f"callback port {port} on {host} is already in use: stop what listens there "
+                "or pass another --callback-port"
+            ) from exc
+
+
+def _stop_on_signals(runner: Any) -> None:
+    """Stop gracefully on SIGINT/SIGTERM from now on, not only once ``run`` has its handlers."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing in-flight steps, then stopping", signum)
+        runner.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handle)
 
 
 @app.command()
@@ -52,13 +135,13 @@ def worker(
         bool,
         typer.Option("--until-idle", help="Exit 0 once every onboarding is terminal or paused."),
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="Onboardings in flight at once.")] = 8,
-    poll_interval: Annotated[float, typer.Option(help="Seconds between claims.")] = 0.5,
+    concurrency: Annotated[int, typer.Option(min=1, help="Onboardings in flight at once.")] = 8,
+    poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between claims.")] = 0.5,
     serve_callbacks: Annotated[
         bool, typer.Option(help="Serve the completion-callback receiver.")
     ] = False,
     callback_host: Annotated[str, typer.Option()] = "127.0.0.1",
-    callback_port: Annotated[int, typer.Option()] = 8780,
+    callback_port: Annotated[int, typer.Option(min=1, max=65535)] = 8780,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
     lease_seconds: Annotated[
         float, typer.Option(help="Claim length; a dead worker's onboardings wait this long.")
@@ -67,6 +150,8 @@ def worker(
         str | None,
         typer.Option(envvar="ONBOARDING_SIGNING_SECRET", help="Verify callback signatures."),
     ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
     from workflow.runner import Worker
@@ -74,17 +159,11 @@ def worker(
     from workflow.sent_client import HttpxSentApi
     from workflow.webhook import create_callback_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    store = open_store()
-    vault = open_vault()
-    callback_app = None
+    setup_logging(log_level, log_format)
     if serve_callbacks:
-        try:
-            callback_app = create_callback_app(store, vault, signing_secret=signing_secret)
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
+        _check_port_free(callback_host, callback_port)
+    store = open_store(write=True)
+    vault = open_vault(announce=log.warning)
     try:
         api = HttpxSentApi(settings().api_url, settings().api_key, timeout=30)
     except ValueError as exc:
@@ -92,24 +171,35 @@ def worker(
     overrides: dict[str, object] = {}
     if serve_callbacks:
         overrides["callback_base_url"] = f"http://{callback_host}:{callback_port}"
+    config = engine_config(**overrides)
     receiver = None
-    if callback_app is not None:
+    if serve_callbacks:
+        try:
+            callback_app = create_callback_app(store, vault, signing_secret=signing_secret)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
         receiver = ServerThread(callback_app, callback_host, callback_port).start()
     try:
         runner = Worker(
             store,
             api,
             vault,
-            config=engine_config(**overrides),
+            config=config,
             concurrency=concurrency,
             poll_interval=poll_interval,
             lease_seconds=lease_seconds,
         )
+        _stop_on_signals(runner)
+        log.info(
+            "worker %s started: database %s, concurrency %d, callbacks at %s",
+            runner.owner, safe_url(settings().db), concurrency, config.callback_base_url,
+        )  # fmt: skip
         idle = runner.run(until_idle=until_idle, max_seconds=max_seconds)
     finally:
         if receiver is not None:
             receiver.stop()
         api.close()
+    log.info("worker stopped%s", " (nothing left to do)" if idle else "")
     if until_idle and not idle:
         raise typer.Exit(2)
 
@@ -119,9 +209,12 @@ def demo(
     db: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated).")] = Path(
         "demo.db"
     ),
-    concurrency: Annotated[int, typer.Option()] = 8,
+    concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Onboard the sample profiles end to end against the in-process sandbox (no API key)."""
     from workflow.cli.demo import run_demo
 
+    setup_logging(log_level, log_format)
     run_demo(db, concurrency)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli import app
+from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import fail
 
 sandbox_app = typer.Typer(
@@ -55,9 +56,13 @@ def serve(
     signing_secret: Annotated[
         str | None, typer.Option(envvar="ONBOARDING_SANDBOX_SIGNING_SECRET", help="Sign callbacks.")
     ] = None,
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve the sandbox until interrupted. Inspect it at /_sandbox/state."""
     import uvicorn
+
+    setup_logging(log_level, log_format)
 
     from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox
 
@@ -90,6 +95,9 @@ def serve(
     keys = ", ".join(box.state.organization.api_keys)
     typer.echo(f"Sent sandbox on http://{host}:{port} (x-api-key: {keys})")
     try:
-        uvicorn.run(box.app, host=host, port=port, log_level="warning", lifespan="off")
+        # log_config=None: uvicorn's records go through our handler (text or JSON), not its own.
+        uvicorn.run(
+            box.app, host=host, port=port, log_level="warning", lifespan="off", log_config=None
+        )
     finally:
         box.close()

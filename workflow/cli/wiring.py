@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from persistence.db import database_url, make_engine
-from persistence.migrate import ensure_current
+from persistence.db import check_writable, database_url, make_engine, sqlite_path
+from persistence.migrate import current_revision, ensure_current, upgrade
 from persistence.store import SqlStore
 from workflow.cli import app
-from workflow.errors import OnboardingError
 from workflow.executor import EngineConfig
-from workflow.secrets import FernetVault
+from workflow.secrets import DEFAULT_KEY_FILE, FernetVault, default_key_file
 from workflow.spec import OrganizationFacts
 
-__all__ = ["Settings", "engine_config", "fail", "open_store", "settings"]
+__all__ = [
+    "Settings",
+    "engine_config",
+    "fail",
+    "key_configured",
+    "missing_key_message",
+    "open_store",
+    "open_vault",
+    "settings",
+]
 
 
 @dataclass
@@ -29,6 +38,7 @@ class Settings:
     api_url: str | None
     api_key: str | None
     key_file: Path | None
+    debug: bool = False
 
 
 _settings = Settings(db=database_url(), api_url=None, api_key=None, key_file=None)
@@ -53,15 +63,24 @@ def main_options(
         Path | None,
         typer.Option(
             "--key-file", envvar="ONBOARDING_SECRET_KEY_FILE",
-            help="Key file encrypting secrets at rest, created 0600 (default onboarding.key).",
+            help="Key file encrypting secrets at rest, created 0600 when missing "
+            "(default: beside the SQLite database, <db>.key; required for PostgreSQL "
+            "unless ONBOARDING_SECRET_KEY is set).",
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="ONBOARDING_DEBUG", help="Show tracebacks instead of one-line errors."
+        ),
+    ] = False,
 ) -> None:  # fmt: skip
     """Durable onboarding of Sent sender profiles."""
     _settings.db = database_url(db)
     _settings.api_url = api_url
     _settings.api_key = api_key
     _settings.key_file = key_file
+    _settings.debug = debug
 
 
 def settings() -> Settings:
@@ -75,20 +94,75 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(*, check_schema: bool = True) -> SqlStore:
-    """The store for ``--db``; refuses an out-of-date schema unless told not to check."""
+def open_store(*, create: bool = False, write: bool = False) -> SqlStore:
+    """The store for ``--db``, refusing a schema this code cannot use.
+
+    Args:
+        create: make a missing SQLite file and the schema of an empty database (``start``);
+            otherwise a missing SQLite file is an error, not silently created empty.
+        write: check now that the database accepts writes (long-running writers).
+    """
+    path = sqlite_path(_settings.db)
+    if not create and path is not None and not path.exists():
+        raise fail(
+            f"database file {path} does not exist: create it with 'onboarding db upgrade' "
+            "(or 'onboarding start SPECS'), or point --db / ONBOARDING_DATABASE_URL at yours"
+        )
     engine = make_engine(_settings.db)
-    if check_schema:
-        try:
-            ensure_current(engine)
-        except OnboardingError as exc:
-            raise fail(str(exc)) from exc
+    if create and current_revision(engine) is None:
+        upgrade(engine)
+    ensure_current(engine)
+    if write:
+        check_writable(engine)
     return SqlStore(engine)
 
 
-def open_vault() -> FernetVault:
-    """The secret vault (``ONBOARDING_SECRET_KEY`` or the key file)."""
-    return FernetVault.from_environment(_settings.key_file)
+def key_configured() -> bool:
+    """Whether a secret key is named: the variable, ``--key-file``, or a SQLite database."""
+    return bool(
+        os.environ.get("ONBOARDING_SECRET_KEY")
+        or _settings.key_file is not None
+        or default_key_file(_settings.db) is not None
+    )
+
+
+def missing_key_message() -> str:
+    """What to do when a server database has no secret key configured."""
+    return (
+        "a PostgreSQL database needs a secret key shared by every process that uses it: set "
+        "ONBOARDING_SECRET_KEY or pass --key-file (ONBOARDING_SECRET_KEY_FILE)"
+    )
+
+
+def open_vault(
+    *, required: bool = True, announce: Callable[[str], None] | None = None
+) -> FernetVault:
+    """The secret vault: ``ONBOARDING_SECRET_KEY``, else ``--key-file``, else the key file
+    beside the SQLite database (created 0600 when missing, and announced).
+
+    Args:
+        required: without a key for a server database, refuse; otherwise (nothing will be
+            sealed or opened) use a throwaway key.
+        announce: where the one line saying a key file was created goes (stderr by default).
+    """
+    if os.environ.get("ONBOARDING_SECRET_KEY"):
+        return FernetVault.from_environment()
+    path = _settings.key_file or default_key_file(_settings.db)
+    if path is None:
+        if required:
+            raise fail(missing_key_message())
+        return FernetVault.generate()
+    if _settings.key_file is None and not path.exists() and DEFAULT_KEY_FILE.exists():
+        # The old default lived in the working directory; a new key would orphan its secrets.
+        raise fail(
+            f"found {DEFAULT_KEY_FILE} in the working directory, the old default key file: "
+            f"move it to {path} (beside the database) or pass --key-file {DEFAULT_KEY_FILE}"
+        )
+    vault, created = FernetVault.from_key_file(path)
+    if created:
+        message = f"created secret key file {path}: keep it with the database"
+        (announce or (lambda line: typer.echo(line, err=True)))(message)
+    return vault
 
 
 def engine_config(**overrides: object) -> EngineConfig:

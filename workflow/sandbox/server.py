@@ -28,8 +28,9 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False
-        )
+            app, host=host, port=self.port, log_level="warning", lifespan="off", access_log=False,
+            log_config=None,  # its records go to the application's handlers (text or JSON)
+        )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, name=f"uvicorn:{self.port}", daemon=True
