@@ -13,6 +13,7 @@ on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an onboarding did 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--completion-poll", type=float, default=0.1)
     parser.add_argument("--commits", type=int, default=5000)
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="commit-rate-") as tmp:
         workdir = Path(tmp)
         url = f"sqlite:///{workdir / 'engine.db'}"
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{worker.cpu_s * 1000 / transitions:.1f} ms/transition)\n"
         f"  raw:    {args.commits} commits (UPDATE 1 row + INSERT 1 audit row) = {raw_rate:.0f} "
         f"commits/s\n"
-        f"  engine/raw: {engine_rate / raw_rate:.3f}"
+        f"  engine/raw: {engine_rate / raw_rate:.3f}\n"
+        f"  load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     for problem in problems:
         print(f"FAILED {problem}", file=sys.stderr)

@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             f"pg_workers: cannot reach PostgreSQL ({exc.orig}); set ONBOARDING_BENCH_POSTGRES_URL"
         )
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="pg-workers-") as tmp:
         for workers in args.workers:
             results.append(run(url, workers, args, Path(tmp)))
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     by_workers = {r["workers"]: float(r["per_second"]) for r in ok}  # type: ignore[arg-type]
     if 1 in by_workers and 4 in by_workers:
         print(f"\n4 workers vs 1: {by_workers[4] / by_workers[1]:.2f}x")
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     failed = [p for r in results for p in r["problems"]]  # type: ignore[attr-defined]
     for problem in failed:
         print(f"FAILED {problem}", file=sys.stderr)
