@@ -1,6 +1,7 @@
 """Every benchmark with the figures the README reports. ``make bench`` runs it.
 
-Set ONBOARDING_BENCH_POSTGRES_URL to add the PostgreSQL run.
+PostgreSQL runs use ONBOARDING_BENCH_POSTGRES_URL (``pg_workers.py`` falls back to the local
+``test_bench`` database and is skipped, with a note, when no PostgreSQL answers there).
 """
 
 from __future__ import annotations
@@ -14,7 +15,21 @@ HERE = Path(__file__).resolve().parent
 
 
 def _run(*args: str) -> None:
+    print(flush=True)
     subprocess.run([sys.executable, *args], check=True)
+
+
+def _postgres_answers(url: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -24,6 +39,15 @@ def main() -> None:
     postgres = os.environ.get("ONBOARDING_BENCH_POSTGRES_URL")
     if postgres:
         _run(str(HERE / "throughput.py"), "--count", "200", "--latency-ms", "50", "--db", postgres)
+    _run(str(HERE / "compare.py"))
+    _run(str(HERE / "commit_rate.py"))
+    sys.path.insert(0, str(HERE))
+    from pg_workers import postgres_url
+
+    if _postgres_answers(postgres_url()):
+        _run(str(HERE / "pg_workers.py"))
+    else:
+        print("\npg_workers: skipped, no PostgreSQL answers (set ONBOARDING_BENCH_POSTGRES_URL)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""Engine transitions per second at zero API latency, next to the raw commit rate of the database.
+
+The engine runs many onboardings of the own-brand TCR sample against a sandbox answering at once
+(``onboarding start``, then one ``onboarding worker --until-idle``); its rate is the rows the
+worker added to ``transitions`` over the worker's working time. In the same run and on the same
+SQLite file (the settings of ``persistence.db.make_engine``: WAL, ``synchronous=NORMAL``), a loop
+of small transactions, each an UPDATE of one row plus one INSERT of an audit-sized row committed
+on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an onboarding did not finish.
+
+    python benchmarks/commit_rate.py [--count 600] [--concurrency 16] [--commits 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+import engine_cli
+from harness import SandboxProcess, run_measured, sandbox_problems
+from persistence.db import make_engine
+from tcr_path import CALLBACK_BASE_URL, documents
+
+METADATA = sa.MetaData()
+ROWS = sa.Table(
+    "bench_rows", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)  # fmt: skip
+AUDIT = sa.Table(
+    "bench_audit", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("row_id", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("from_state", sa.String(32)),
+    sa.Column("to_state", sa.String(32), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("details", sa.JSON),
+)  # fmt: skip
+#: Roughly what the engine writes as ``details`` for one transition.
+DETAILS = {"profile_id": "9ba4f00c-1d81-4429-9940-8a683d243152", "brand": "own", "rule": 2}
+
+
+def count_transitions(url: str) -> int:
+    """Rows in the engine's ``transitions`` table."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.text("SELECT count(*) FROM transitions")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def raw_commit_rate(url: str, commits: int, rows: int = 16) -> float:
+    """Commits per second of UPDATE one row + INSERT one audit row, one transaction each."""
+    engine = make_engine(url)
+    METADATA.create_all(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            ROWS.insert(),
+            [{"id": i, "state": "pending", "version": 0, "updated_at": now} for i in range(rows)],
+        )
+    started = time.perf_counter()
+    for n in range(commits):
+        row_id = n % rows
+        with engine.begin() as connection:
+            connection.execute(
+                ROWS.update()
+                .where(ROWS.c.id == row_id)
+                .values(version=ROWS.c.version + 1, state="brand", updated_at=datetime.now(UTC))
+            )
+            connection.execute(
+                AUDIT.insert().values(
+                    row_id=row_id, seq=n, from_state="incomplete", to_state="brand",
+                    trigger="attach_brand", actor="worker", at=datetime.now(UTC),
+                    request_id=f"req_{n:024d}", details=DETAILS,
+                )
+            )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return commits / elapsed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--poll-interval", type=float, default=0.05, help="Claim poll (s).")
+    parser.add_argument("--completion-poll", type=float, default=0.1)
+    parser.add_argument("--commits", type=int, default=5000)
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="commit-rate-") as tmp:
+        workdir = Path(tmp)
+        url = f"sqlite:///{workdir / 'engine.db'}"
+        env = engine_cli.environment(
+            workdir, callback_base_url=CALLBACK_BASE_URL, completion_poll=args.completion_poll
+        )
+        specs = workdir / "specs.yaml"
+        specs.write_text(yaml.safe_dump(documents(args.count, "rate")), encoding="utf-8")
+        with SandboxProcess(workdir, latency_ms=0) as sandbox:
+            engine_cli.upgrade(url, env)
+            start = run_measured(engine_cli.start_command(url, specs), env=env)
+            if start.returncode != 0:
+                sys.exit(f"onboarding start failed: {start.tail()}")
+            before = count_transitions(url)
+            worker = run_measured(
+                engine_cli.worker_command(
+                    url, sandbox.url, concurrency=args.concurrency, poll_interval=args.poll_interval
+                ),
+                env=env, ready_marker=engine_cli.READY_MARKER,
+                done_marker=engine_cli.DONE_MARKER, timeout=300,
+            )  # fmt: skip
+            problems = sandbox_problems(sandbox.state(), args.count)
+        if worker.returncode != 0:
+            problems.append(f"worker exited {worker.returncode}: {worker.tail()}")
+        transitions = count_transitions(url) - before
+        engine_rate = transitions / worker.work_s
+        raw_rate = raw_commit_rate(url, args.commits)
+    print(
+        f"commit rate [SQLite WAL synchronous=NORMAL, {args.count} onboardings, sandbox latency 0, "
+        f"concurrency {args.concurrency}]:\n"
+        f"  engine: {transitions} transitions in {worker.work_s:.2f} s = {engine_rate:.0f} "
+        f"transitions/s ({args.count / worker.work_s:.1f} onboardings/s, worker CPU "
+        f"{worker.cpu_s * 1000 / transitions:.1f} ms/transition)\n"
+        f"  raw:    {args.commits} commits (UPDATE 1 row + INSERT 1 audit row) = {raw_rate:.0f} "
+        f"commits/s\n"
+        f"  engine/raw: {engine_rate / raw_rate:.3f}\n"
+        f"  load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    for problem in problems:
+        print(f"FAILED {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
