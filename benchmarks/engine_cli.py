@@ -30,10 +30,10 @@ __all__ = [
 
 #: The key the sandbox accepts by default.
 API_KEY = "sandbox-key"
-#: The worker logs this line (APScheduler's, at INFO) once it is about to claim work.
-READY_MARKER = "Scheduler started"
+#: The worker logs this line (at INFO) once it is about to claim work.
+READY_MARKER = "started: database"
 #: ... and this one once ``--until-idle`` found nothing left to do.
-DONE_MARKER = "Scheduler has been shut down"
+DONE_MARKER = "worker stopped"
 _SCRIPT = Path(sys.executable).with_name("onboarding")
 
 

@@ -3,9 +3,9 @@
 The contenders that are not this engine make exactly the calls the engine makes for that sample,
 in the same order and with Idempotency-Keys of the same shape:
 
-    POST /v3/profiles, PATCH brand, POST campaign, PATCH channels,
-    GET profile + GET campaigns (the engine reads them to check the prerequisites),
-    POST /complete, then GET the profile every ``poll`` seconds until its status is final.
+    POST /v3/profiles, PATCH brand, POST campaign, PATCH channels, POST /complete, then GET the
+    profile every ``poll`` seconds until its status is final. (The engine checks the
+    prerequisites from the replies it already holds: no reads before ``/complete``.)
 """
 
 from __future__ import annotations
@@ -131,8 +131,6 @@ def onboard(steps: Steps, doc: dict[str, Any], onboarding_id: str, poll: float) 
     for index, campaign in enumerate(doc["campaigns"]):
         steps.create_campaign(profile_id, {"campaign": campaign}, key("campaign", index))
     steps.update_profile(profile_id, doc["channels"], key("channels"))
-    steps.get_profile(profile_id)
-    steps.list_campaigns(profile_id)
     callback = f"{CALLBACK_BASE_URL}/callbacks/{onboarding_id}"
     steps.complete(profile_id, callback, key("complete"))
     for _ in range(MAX_POLLS):

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from workflow.management import Onboardings
 
 from persistence.db import make_engine
 from persistence.migrate import ensure_current, upgrade
 from persistence.store import SqlStore, StoreError
 from tests.conftest import CARD_NUMBER, WHATSAPP_TOKEN
 from workflow.errors import SchemaOutdatedError
+from workflow.management import Onboardings
 from workflow.secrets import FernetVault
 from workflow.spec import parse_spec
 
