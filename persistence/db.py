@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlmodel import create_engine
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# SQLAlchemy loads inside the functions: commands that only name a database (``--help``,
+# ``validate``) do not pay for it.
 
 __all__ = [
     "DEFAULT_URL",
@@ -33,6 +34,9 @@ def database_url(url: str | None = None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     """The file a SQLite URL names, or ``None`` (another backend, or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(database_url(url))
     except ArgumentError:
@@ -44,6 +48,9 @@ def sqlite_path(url: str) -> Path | None:
 
 def safe_url(url: str) -> str:
     """``url`` with its password masked, fit for messages and logs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(database_url(url)).render_as_string(hide_password=True)
     except ArgumentError:
@@ -66,6 +73,8 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
     Statement parameters are never rendered into error messages (``hide_parameters``): they
     hold spec data, and database errors end up in logs and on operators' terminals.
     """
+    from sqlalchemy import create_engine, event
+
     resolved = database_url(url)
     path = sqlite_path(resolved)
     if resolved.startswith("sqlite"):
@@ -89,6 +98,8 @@ def check_writable(engine: Engine) -> None:
     Raises:
         sqlalchemy.exc.DBAPIError: the database refuses writes (read-only file or server).
     """
+    from sqlalchemy import text
+
     with engine.connect() as connection:
         # A no-op update still takes the write lock: SQLite answers SQLITE_READONLY here.
         connection.execute(text("UPDATE alembic_version SET version_num = version_num"))

@@ -18,77 +18,37 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workflow.clock import (
         Clock as Clock,
-    )
-    from workflow.clock import (
         FakeClock as FakeClock,
-    )
-    from workflow.clock import (
         SystemClock as SystemClock,
     )
     from workflow.errors import (
         ConcurrencyError as ConcurrencyError,
-    )
-    from workflow.errors import (
         GuardRejectedError as GuardRejectedError,
-    )
-    from workflow.errors import (
         OnboardingError as OnboardingError,
-    )
-    from workflow.errors import (
         OnboardingNotFoundError as OnboardingNotFoundError,
-    )
-    from workflow.errors import (
         Problem as Problem,
-    )
-    from workflow.errors import (
         SchemaOutdatedError as SchemaOutdatedError,
-    )
-    from workflow.errors import (
         SecretUnavailableError as SecretUnavailableError,
-    )
-    from workflow.errors import (
         SentApiError as SentApiError,
-    )
-    from workflow.errors import (
         SentStatusError as SentStatusError,
-    )
-    from workflow.errors import (
         SentTransportError as SentTransportError,
-    )
-    from workflow.errors import (
         SpecConflictError as SpecConflictError,
-    )
-    from workflow.errors import (
         SpecError as SpecError,
-    )
-    from workflow.errors import (
         StoreError as StoreError,
-    )
-    from workflow.errors import (
         TransitionError as TransitionError,
-    )
-    from workflow.errors import (
         UnexpectedResponseError as UnexpectedResponseError,
     )
     from workflow.executor import (
         EngineConfig as EngineConfig,
-    )
-    from workflow.executor import (
         Executor as Executor,
-    )
-    from workflow.executor import (
         StepReport as StepReport,
     )
     from workflow.flow import (
         FLOW as FLOW,
-    )
-    from workflow.flow import (
         FlowDefinition as FlowDefinition,
     )
     from workflow.machine import (
         OnboardingFlow as OnboardingFlow,
-    )
-    from workflow.machine import (
         TransitionRecord as TransitionRecord,
     )
     from workflow.management import (
@@ -96,8 +56,6 @@ if TYPE_CHECKING:
     )
     from workflow.ports import (
         Checkpoint as Checkpoint,
-    )
-    from workflow.ports import (
         Store as Store,
     )
     from workflow.retry import (
@@ -105,26 +63,14 @@ if TYPE_CHECKING:
     )
     from workflow.rules import (
         CompletionFacts as CompletionFacts,
-    )
-    from workflow.rules import (
         Outcome as Outcome,
-    )
-    from workflow.rules import (
         Prerequisite as Prerequisite,
-    )
-    from workflow.rules import (
         StatusDecision as StatusDecision,
-    )
-    from workflow.rules import (
         prerequisites as prerequisites,
-    )
-    from workflow.rules import (
         status_logic as status_logic,
     )
     from workflow.runner import (
         Worker as Worker,
-    )
-    from workflow.runner import (
         drive_until_idle as drive_until_idle,
     )
     from workflow.secrets import (
@@ -135,11 +81,7 @@ if TYPE_CHECKING:
     )
     from workflow.spec import (
         OnboardingSpec as OnboardingSpec,
-    )
-    from workflow.spec import (
         load_documents as load_documents,
-    )
-    from workflow.spec import (
         parse_spec as parse_spec,
     )
 

@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
+if TYPE_CHECKING:
+    from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
 __all__ = [
     "UNSET",

@@ -20,11 +20,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from workflow.cli import ops_commands as _ops_commands  # noqa: E402
-from workflow.cli import run_commands as _run_commands  # noqa: E402
-from workflow.cli import sandbox_commands as _sandbox_commands  # noqa: E402
-from workflow.cli import spec_commands as _spec_commands  # noqa: E402
-from workflow.cli import wiring as _wiring  # noqa: E402  (global options first)
+from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
+    ops_commands as _ops_commands,
+    run_commands as _run_commands,
+    sandbox_commands as _sandbox_commands,
+    spec_commands as _spec_commands,
+    wiring as _wiring,
+)
 
 __all__ = ["app", "main"]
 _REGISTERED = (_wiring, _run_commands, _ops_commands, _sandbox_commands, _spec_commands)
@@ -50,8 +52,6 @@ def main(args: list[str] | None = None) -> None:
     Usage errors, our errors, database and operating-system errors print one line
     (``error: ...``) and exit 2 (usage) or 1; anything else is a bug and keeps its traceback.
     """
-    from workflow.cli.failures import explain
-
     try:
         code = app(args, standalone_mode=False)
     except _USAGE_ERROR as exc:
@@ -68,6 +68,8 @@ def main(args: list[str] | None = None) -> None:
         _error("aborted")
         sys.exit(1)
     except Exception as exc:
+        from workflow.cli.failures import explain
+
         message = explain(exc, _wiring.settings().db)
         if message is None or _wiring.settings().debug:
             raise

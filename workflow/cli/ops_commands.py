@@ -9,17 +9,18 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from persistence.store import SqlStore
 from workflow.cli import app
 from workflow.cli.wiring import fail, open_store, open_vault, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
-from workflow.flow import ACTIVE_STATES, PATH, STATES
-from workflow.ports import Checkpoint
+
+if TYPE_CHECKING:
+    from persistence.store import SqlStore
+    from workflow.ports import Checkpoint
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -38,6 +39,8 @@ def _summary(row: Checkpoint) -> dict[str, Any]:
 
 
 def _known_states(values: list[str] | None) -> list[str] | None:
+    from workflow.flow import STATES
+
     for value in values or []:
         if value not in STATES:
             raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(STATES)}")
@@ -65,7 +68,7 @@ States = Annotated[
     typer.Option(
         "--state",
         callback=_known_states,
-        help=f"Only these states (repeatable): {', '.join(STATES)}.",
+        help="Only these states (repeatable), e.g. needs_attention.",
     ),
 ]
 
@@ -113,6 +116,8 @@ def stuck(
     """Onboardings that need a person: paused, retrying, or not moved for --older-than minutes."""
     now = SystemClock().now()
     limit = now - timedelta(minutes=older_than)
+    from workflow.flow import ACTIVE_STATES, STATES
+
     waiting = (*sorted(ACTIVE_STATES, key=STATES.index), "needs_attention")
     wanted = [s for s in waiting if not state or s in state]
     store = open_store()
@@ -308,7 +313,7 @@ def retry(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None
 @app.command()
 def rewind(
     onboarding: Target,
-    to: Annotated[str, typer.Option("--to", help=f"An earlier state: {', '.join(PATH)}.")],
+    to: Annotated[str, typer.Option("--to", help="An earlier state of the path, e.g. incomplete.")],
     reason: Reason,
     actor: Actor = "operator",
     delete_at_sent: DeleteAtSent = False,

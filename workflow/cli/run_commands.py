@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from persistence.db import safe_url
 from workflow.cli import app
 from workflow.cli.wiring import (
     engine_config,
@@ -101,6 +100,12 @@ def start(
     for checkpoint, created in stored:
         note = "" if created else ", already started"
         typer.echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
+
+
+def _safe_url(url: str) -> str:
+    from persistence.db import safe_url
+
+    return safe_url(url)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -192,7 +197,7 @@ def worker(
         _stop_on_signals(runner)
         log.info(
             "worker %s started: database %s, concurrency %d, callbacks at %s",
-            runner.owner, safe_url(settings().db), concurrency, config.callback_base_url,
+            runner.owner, _safe_url(settings().db), concurrency, config.callback_base_url,
         )  # fmt: skip
         idle = runner.run(until_idle=until_idle, max_seconds=max_seconds)
     finally:

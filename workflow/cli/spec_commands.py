@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from workflow import diagram
 from workflow.cli import app
 from workflow.clock import SystemClock
-from workflow.spec import find_key_conflicts, read_specs
 
 
 @app.command()
@@ -25,6 +23,8 @@ def validate(
     excerpts never show secrets. One key given twice with different content is a problem.
     Exits 1 when any spec has a problem, 0 when all are valid. Nothing is sent anywhere.
     """
+    from workflow.spec import find_key_conflicts, read_specs
+
     valid, errors = read_specs(specs, today=SystemClock().now().date())
     conflicts = find_key_conflicts(valid)
     conflicting = {item.spec.key for item in valid if item.source in {c.source for c in conflicts}}
@@ -47,6 +47,8 @@ def diagram_command(
     ] = False,
 ) -> None:
     """Write the state machine diagram (Mermaid, plus SVG when Graphviz is installed)."""
+    from workflow import diagram
+
     if check:
         if not diagram.check(directory):
             typer.echo(

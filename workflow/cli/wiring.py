@@ -6,17 +6,20 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from persistence.db import check_writable, database_url, make_engine, sqlite_path
-from persistence.migrate import current_revision, ensure_current, upgrade
-from persistence.store import SqlStore
+from persistence.db import database_url, sqlite_path
 from workflow.cli import app
-from workflow.executor import EngineConfig
-from workflow.secrets import DEFAULT_KEY_FILE, FernetVault, default_key_file
-from workflow.spec import OrganizationFacts
+
+if TYPE_CHECKING:
+    from persistence.store import SqlStore
+    from workflow.executor import EngineConfig
+    from workflow.secrets import FernetVault
+
+# Everything heavier (SQLAlchemy, the engine, cryptography) loads inside the functions that
+# use it, so '--help' and 'validate' start fast.
 
 __all__ = [
     "Settings",
@@ -102,6 +105,10 @@ def open_store(*, create: bool = False, write: bool = False) -> SqlStore:
             otherwise a missing SQLite file is an error, not silently created empty.
         write: check now that the database accepts writes (long-running writers).
     """
+    from persistence.db import check_writable, make_engine
+    from persistence.migrate import current_revision, ensure_current, upgrade
+    from persistence.store import SqlStore
+
     path = sqlite_path(_settings.db)
     if not create and path is not None and not path.exists():
         raise fail(
@@ -119,6 +126,8 @@ def open_store(*, create: bool = False, write: bool = False) -> SqlStore:
 
 def key_configured() -> bool:
     """Whether a secret key is named: the variable, ``--key-file``, or a SQLite database."""
+    from workflow.secrets import default_key_file
+
     return bool(
         os.environ.get("ONBOARDING_SECRET_KEY")
         or _settings.key_file is not None
@@ -145,6 +154,8 @@ def open_vault(
             sealed or opened) use a throwaway key.
         announce: where the one line saying a key file was created goes (stderr by default).
     """
+    from workflow.secrets import DEFAULT_KEY_FILE, FernetVault, default_key_file
+
     if os.environ.get("ONBOARDING_SECRET_KEY"):
         return FernetVault.from_environment()
     path = _settings.key_file or default_key_file(_settings.db)
@@ -167,6 +178,9 @@ def open_vault(
 
 def engine_config(**overrides: object) -> EngineConfig:
     """Engine settings from the environment, with overrides."""
+    from workflow.executor import EngineConfig
+    from workflow.spec import OrganizationFacts
+
     values: dict[str, object] = {
         "callback_base_url": os.environ.get(
             "ONBOARDING_CALLBACK_BASE_URL", "http://127.0.0.1:8780"
