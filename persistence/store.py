@@ -16,11 +16,25 @@ only describe the tables.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -157,6 +171,49 @@ class SqlStore(Queries):
         )
 
     def _apply(self, connection: Connection, change: Change) -> Checkpoint:
+        base = change.base
+        if (
+            base is not None
+            and base.version == change.expected_version
+            and WHOLE.issuperset(change.update.values())
+        ):
+            saved = self._apply_whole(connection, change, base)
+        else:
+            saved = self._apply_partial(connection, change)
+        self._append(connection, change)
+        return saved
+
+    def _apply_whole(self, connection: Connection, change: Change, base: Checkpoint) -> Checkpoint:
+        """The hot path: every versioned column from memory, through one prepared statement."""
+        values = {**{name: getattr(base, name) for name in WHOLE}, **change.update.values()}
+        values["version"] = change.expected_version + 1
+        values["updated_at"] = change.at
+        if change.transition is not None:
+            values["audit_seq"] = change.transition.seq
+            values["audit_head"] = change.transition.digest
+        params = {f"v_{name}": values[name] for name in WHOLE}
+        for name in JSON_COLUMNS:
+            value = params[f"v_{name}"]
+            params[f"v_{name}"] = dict(value) if value is not None else None
+        params.update(
+            w_id=change.onboarding_id,
+            w_version=change.expected_version,
+            w_release=change.release is not None,
+            w_since=change.wake_if_nudged_since,
+            w_now=change.at,
+        )
+        row = connection.execute(WHOLE_UPDATE, params).first()
+        if row is None:
+            raise _concurrency(change)
+        lease = (None, None) if change.release is not None else (
+            base.lease_owner, base.lease_expires_at
+        )  # fmt: skip
+        values.update(
+            next_attempt_at=aware(row[0]), lease_owner=lease[0], lease_expires_at=lease[1]
+        )
+        return dataclasses.replace(base, **values)
+
+    def _apply_partial(self, connection: Connection, change: Change) -> Checkpoint:
         values: dict[str, Any] = change.update.values()
         if "last_error" in values and values["last_error"] is not None:
             values["last_error"] = dict(values["last_error"])
@@ -182,13 +239,14 @@ class SqlStore(Queries):
             .returning(*CHECKPOINT_COLUMNS)
         ).first()
         if row is None:
-            raise ConcurrencyError(
-                f"onboarding {change.onboarding_id} changed since version "
-                f"{change.expected_version} was read; the outcome was discarded and will be "
-                "recomputed"
-            )
+            raise _concurrency(change)
+        return to_checkpoint(row._mapping)
+
+    def _append(self, connection: Connection, change: Change) -> None:
+        """What a change adds beside the checkpoint: audit row, records, attempts, secret."""
+        entry = change.transition
         if entry is not None:
-            connection.execute(insert(TRANSITIONS), transition_values(change.onboarding_id, entry))
+            connection.execute(INSERT_TRANSITION, transition_values(change.onboarding_id, entry))
         if change.records:
             connection.execute(
                 self._upsert_record,
@@ -196,7 +254,7 @@ class SqlStore(Queries):
             )
         if change.attempts:
             connection.execute(
-                insert(ATTEMPTS), [attempt_values(change.onboarding_id, a) for a in change.attempts]
+                INSERT_ATTEMPT, [attempt_values(change.onboarding_id, a) for a in change.attempts]
             )
         if change.secret is not None:
             connection.execute(
@@ -211,7 +269,6 @@ class SqlStore(Queries):
                         "created_at": change.at,
                     },
                 )
-        return to_checkpoint(row._mapping)
 
     def record_attempts(self, onboarding_id: str, attempts: Iterable[AttemptRecord]) -> None:
         """Append attempts without touching the checkpoint (used when a change was refused)."""
@@ -406,6 +463,51 @@ class SqlStore(Queries):
             lambda c: c.execute(select(func.min(O.c.next_attempt_at))).scalar_one(),
         )
         return aware(moment)
+
+
+def _concurrency(change: Change) -> ConcurrencyError:
+    return ConcurrencyError(
+        f"onboarding {change.onboarding_id} changed since version {change.expected_version} "
+        "was read; the outcome was discarded and will be recomputed"
+    )
+
+
+#: Columns the checkpoint's version guards, written whole on the hot path. Not among them: the
+#: lease (a heartbeat moves it without a version), the nudge time (a callback sets it), and the
+#: spec (changed only by an amend, through the partial path).
+WHOLE: Final = frozenset(
+    c.name
+    for c in CHECKPOINT_COLUMNS
+    if c.name
+    not in {"id", "key", "created_at", "created_by", "lease_owner", "lease_expires_at", "spec",
+            "fingerprint"}
+)  # fmt: skip
+JSON_COLUMNS: Final = ("last_error",)
+
+
+def _whole_update() -> Any:
+    kind = O.c.next_attempt_at.type
+    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=O.c[name].type) for name in WHOLE}
+    since = bindparam("w_since", type_=kind)
+    # A callback that arrived while the step ran keeps it due: the wait is over.
+    values["next_attempt_at"] = case(
+        (and_(since.is_not(None), O.c.nudged_at >= since), bindparam("w_now", type_=kind)),
+        else_=values["next_attempt_at"],
+    )
+    release = bindparam("w_release", type_=Boolean())
+    values["lease_owner"] = case((release, null()), else_=O.c.lease_owner)
+    values["lease_expires_at"] = case((release, null()), else_=O.c.lease_expires_at)
+    return (
+        update(O)
+        .where(O.c.id == bindparam("w_id"), O.c.version == bindparam("w_version"))
+        .values(values)
+        .returning(O.c.next_attempt_at)
+    )
+
+
+WHOLE_UPDATE: Final = _whole_update()
+INSERT_TRANSITION: Final = insert(TRANSITIONS)
+INSERT_ATTEMPT: Final = insert(ATTEMPTS)
 
 
 def _due_if_nudged(since: datetime, now: datetime, planned: datetime) -> Any:

@@ -269,3 +269,48 @@ def test_schema_check_refuses_an_out_of_date_database(tmp_path: object) -> None:
     assert current_revision(engine) == head_revision()
     ensure_current(engine)
     engine.dispose()
+
+
+def test_the_head_constant_is_the_newest_migration() -> None:
+    """persistence.migrate.HEAD (checked without loading Alembic) names the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from persistence.migrate import HEAD, alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert script.get_current_head() == HEAD
+
+
+def test_a_change_with_its_base_writes_the_same_as_a_partial_one(store: SqlStore) -> None:
+    """Given the checkpoint it applies to, a change is written with one prepared statement and
+    returns exactly what a fresh read gives; the lease and a callback's nudge are respected."""
+    _start(store)
+    (claim,) = store.claim("w1", NOW, 30, 1)
+    base = claim.checkpoint
+    entry = chained(base, AuditEntry("create_profile", "pending", "incomplete", "w1", NOW))
+    saved = store.apply(
+        Change(
+            base.id, base.version, NOW, CheckpointUpdate(state="incomplete", profile_id="p1",
+            last_error={"code": "X"}), entry, base=base,
+        )
+    )  # fmt: skip
+    assert saved == store.get(base.id)
+    assert (saved.state, saved.profile_id, saved.lease_owner) == ("incomplete", "p1", "w1")
+    assert (saved.audit_seq, saved.audit_head) == (2, entry.digest)
+    store.record_callback(base.id, None, None, {}, NOW)  # not waiting: no nudge
+    waiting = store.apply(
+        Change(saved.id, saved.version, NOW, CheckpointUpdate(wake_on_callback=True), base=saved)
+    )
+    store.record_callback(base.id, "m1", None, {}, NOW + timedelta(seconds=1))
+    waiting = store.get(base.id)
+    later = NOW + timedelta(minutes=5)
+    woken = store.apply(
+        Change(
+            waiting.id, waiting.version, NOW, CheckpointUpdate(next_attempt_at=later),
+            release="w1", wake_if_nudged_since=NOW, base=waiting,
+        )
+    )  # fmt: skip
+    assert woken == store.get(base.id)
+    assert (woken.next_attempt_at, woken.lease_owner, woken.lease_expires_at) == (NOW, None, None)
+    with pytest.raises(ConcurrencyError):
+        store.apply(Change(base.id, base.version, NOW, CheckpointUpdate(attempts=3), base=base))

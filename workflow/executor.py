@@ -329,7 +329,7 @@ class Executor:
         records: Sequence[StepRecord] = (),
     ) -> StepReport:
         try:
-            saved = self.store.apply(change)
+            saved = self.store.apply(dataclasses.replace(change, base=checkpoint))
         except ConcurrencyError:
             # An operator (or a worker that took over an expired lease) wrote first. Sent's side
             # is safe (the same key replays); what Sent answered is kept with the attempts.

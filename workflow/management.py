@@ -324,8 +324,9 @@ class Onboardings:
         if secret is None and (terminal or state not in flow.machine.path) and current.has_secrets:
             secret = b""  # never needed again
         change = Change(
-            current.id, current.version, now, merged, entry, records=records, secret=secret
-        )
+            current.id, current.version, now, merged, entry, records=records, secret=secret,
+            base=current,
+        )  # fmt: skip
         return self.store.apply(change)
 
     def _rewound(

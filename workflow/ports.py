@@ -203,6 +203,9 @@ class Change:
         release: the worker id whose lease this change ends (the claim is over).
         wake_if_nudged_since: when a callback woke the onboarding at or after this time (while
             the step ran), it stays due now instead of taking ``next_attempt_at``.
+        base: the checkpoint the change applies to, when the writer holds it: the store can
+            then write the whole checkpoint with one prepared statement and return the new one
+            without reading anything back.
     """
 
     onboarding_id: str
@@ -215,6 +218,7 @@ class Change:
     secret: bytes | None = None
     release: str | None = None
     wake_if_nudged_since: datetime | None = None
+    base: Checkpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,7 @@ class Worker:
         self._failing_since: float | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._next_heartbeat = 0.0
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -122,8 +123,12 @@ class Worker:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
-            self.store.extend_leases(held, self.owner, now + timedelta(seconds=self.lease_seconds))
-            claimed = self.store.claim(self.owner, now, self.lease_seconds, free)
+            # Heartbeat a few times per lease, not every tick: a lease outlives several misses.
+            if held and time.monotonic() >= self._next_heartbeat:
+                until = now + timedelta(seconds=self.lease_seconds)
+                self.store.extend_leases(held, self.owner, until)
+                self._next_heartbeat = time.monotonic() + self.lease_seconds / 4
+            claimed = self.store.claim(self.owner, now, self.lease_seconds, free) if free else []
             self._healthy()
             for claim in claimed:
                 future = self._pool.submit(self._run, claim)

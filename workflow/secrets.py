@@ -19,8 +19,7 @@ import json
 import logging
 import os
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import Any
 
 from workflow.errors import SecretUnavailableError
 
@@ -51,18 +50,42 @@ def _masked(db_url: str | None) -> str:
     return safe_url(db_url) if db_url else "the database"
 
 
+def _new_key() -> bytes:
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
 class FernetVault:
-    """Seals and opens an onboarding's secrets; derives its callback token."""
+    """Seals and opens an onboarding's secrets; derives its callback token.
+
+    ``cryptography`` loads on the first seal or open: a worker whose onboardings carry no
+    secrets (and every read-only command) never pays for it.
+    """
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        # Fernet's own check: 32 bytes in url-safe base64 (raises ValueError otherwise).
+        try:
+            raw = base64.urlsafe_b64decode(key)
+        except (ValueError, TypeError):
+            raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.") from None
+        if len(raw) != 32:
+            raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
+        self._key = key
+        self._fernet_instance: Any = None
         # A separate key for callback tokens, so a leaked token says nothing about the vault key.
         self._token_key = hashlib.sha256(b"onboarding-callback-token:" + key).digest()
+
+    @property
+    def _fernet(self) -> Any:
+        if self._fernet_instance is None:
+            from cryptography.fernet import Fernet
+
+            self._fernet_instance = Fernet(self._key)
+        return self._fernet_instance
 
     @classmethod
     def generate(cls) -> FernetVault:
         """A vault with a fresh random key (tests, throwaway demos)."""
-        return cls(Fernet.generate_key())
+        return cls(_new_key())
 
     @classmethod
     def _checked(cls, key: bytes, source: str) -> FernetVault:
@@ -88,7 +111,7 @@ class FernetVault:
         except FileExistsError:
             return cls._checked(path.read_bytes().strip(), f"key file {path}"), False
         with os.fdopen(descriptor, "wb") as handle:
-            key = Fernet.generate_key()
+            key = _new_key()
             handle.write(key)
         return cls(key), True
 
@@ -127,7 +150,8 @@ class FernetVault:
 
     def seal(self, values: dict[str, str]) -> bytes:
         """Encrypt a dict of secrets."""
-        return self._fernet.encrypt(json.dumps(values).encode())
+        sealed: bytes = self._fernet.encrypt(json.dumps(values).encode())
+        return sealed
 
     def open(self, onboarding_id: str, blob: bytes | None) -> dict[str, str]:
         """Decrypt an onboarding's secrets.
@@ -135,18 +159,24 @@ class FernetVault:
         Raises:
             SecretUnavailableError: gone (already sent, or deleted) or not readable with this key.
         """
+        amend = (
+            f"give them again with 'onboarding amend {onboarding_id} SPEC_FILE' (the spec with "
+            "its payment details / WhatsApp token), then 'onboarding resume'"
+        )
         if blob is None:
             raise SecretUnavailableError(
                 f"onboarding {onboarding_id}: its payment details / WhatsApp token are no longer "
-                "held; cancel it and start it again with the secrets in the spec"
+                f"held; {amend}"
             )
+        from cryptography.fernet import InvalidToken
+
         try:
             values: dict[str, str] = json.loads(self._fernet.decrypt(blob))
         except (InvalidToken, ValueError):
             raise SecretUnavailableError(
                 f"onboarding {onboarding_id}: its secrets cannot be decrypted with the configured "
-                "key (ONBOARDING_SECRET_KEY or the key file changed); restore the key or cancel "
-                "and start again"
+                "key (ONBOARDING_SECRET_KEY or the key file changed): restore that key and run "
+                f"'onboarding resume {onboarding_id}', or {amend}"
             ) from None
         return values
 

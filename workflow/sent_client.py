@@ -12,6 +12,7 @@ once. The client never loops on retries: the engine owns them, so they survive r
 from __future__ import annotations
 
 import email.utils
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -178,11 +179,12 @@ class HttpxSentApi:
                 status=response.status_code,
                 request_id=_rid(payload),
             )
-        return SentResponse[model](  # type: ignore[valid-type]
+        parsed: SentResponse[M] = _response_type(model)(
             data=_parse(model, data, method, path, response.status_code, payload),
             status=response.status_code,
             request_id=_rid(payload),
         )
+        return parsed
 
     # --------------------------------------------------------------- profiles
     def create_profile(
@@ -309,6 +311,12 @@ class HttpxSentApi:
             body={},
             profile_scope=profile_id,
         )
+
+
+@functools.cache
+def _response_type(model: type[M]) -> Any:
+    """``SentResponse[model]``, built once per model (pydantic builds a class each time)."""
+    return SentResponse[model]  # type: ignore[valid-type]
 
 
 def _parse(

@@ -160,9 +160,7 @@ def worker(
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
     from workflow.runner import Worker
-    from workflow.sandbox.server import ServerThread
     from workflow.sent_client import HttpxSentApi
-    from workflow.webhook import create_callback_app
 
     setup_logging(log_level, log_format)
     if serve_callbacks:
@@ -179,10 +177,14 @@ def worker(
     config = engine_config(**overrides)
     receiver = None
     if serve_callbacks:
+        from workflow.webhook import create_callback_app
+
         try:
             callback_app = create_callback_app(store, vault, signing_secret=signing_secret)
         except ValueError as exc:
             raise fail(str(exc)) from exc
+        from workflow.serving import ServerThread
+
         receiver = ServerThread(callback_app, callback_host, callback_port).start()
     try:
         runner = Worker(

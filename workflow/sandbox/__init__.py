@@ -8,8 +8,8 @@ Use :class:`Sandbox` in-process (``sandbox.app`` is an ASGI app: serve it with
 from workflow.sandbox.app import Sandbox
 from workflow.sandbox.completion import sign
 from workflow.sandbox.faults import FaultConfig, ScriptedFault
-from workflow.sandbox.server import ServerThread, free_port
 from workflow.sandbox.state import OrganizationConfig
+from workflow.serving import ServerThread, free_port
 
 __all__ = [
     "FaultConfig",
