@@ -139,3 +139,53 @@ def test_validate_accepts_identical_duplicates(tmp_path: Path, samples: dict[str
         (tmp_path / name).write_text(json.dumps(samples["demo-inherited"]))
     result = runner.invoke(app, ["validate", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
     assert result.exit_code == 0, result.output
+
+
+def test_sandbox_serve_takes_the_compatibility_options() -> None:
+    """--no-cache-client-errors executes a refused key again; --list-page-size pages the list."""
+    import time
+
+    import httpx
+
+    from workflow.sandbox import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflow", "sandbox", "serve", "--port", str(port),
+         "--no-cache-client-errors", "--no-org-whatsapp", "--list-page-size", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    profile = {"name": "Ops", "billing_model": "organization"}
+    try:
+        deadline = time.monotonic() + 20
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": "sandbox-key"}
+        ) as client:
+            while True:
+                try:
+                    state = client.get("/_sandbox/state").json()
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "sandbox did not start"
+                    time.sleep(0.1)
+            assert state["cache_client_errors"] is False
+            key = {"Idempotency-Key": "cli-create"}
+            assert client.post("/v3/profiles", json=profile, headers=key).status_code == 422
+            client.put("/_sandbox/organization", json={"has_whatsapp_account": True})
+            assert client.post("/v3/profiles", json=profile, headers=key).status_code == 201
+            client.post("/v3/profiles", json={**profile, "name": "Two"})
+            client.post("/v3/profiles", json={**profile, "name": "Three"})
+            pagination = client.get("/v3/profiles").json()["data"]["pagination"]
+            assert (pagination["page_size"], pagination["total_pages"]) == (2, 2)
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_sandbox_serve_refuses_an_empty_rejection_reason_in_one_line() -> None:
+    """An empty --rejection-reason is refused with one line naming the option's field."""
+    result = runner.invoke(app, ["sandbox", "serve", "--rejection-reason", ""])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: sandbox options refused: rejection_reason: String should have at least 1 character"
+    ]

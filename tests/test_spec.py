@@ -12,7 +12,13 @@ import yaml
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN
 from workflow.errors import SpecError
-from workflow.spec import find_key_conflicts, load_documents, parse_documents, parse_spec
+from workflow.spec import (
+    SIMULATED_ONBOARDING,
+    find_key_conflicts,
+    load_documents,
+    parse_documents,
+    parse_spec,
+)
 from workflow.validation import SHORT_NAME_RULE
 
 
@@ -224,3 +230,42 @@ def test_different_secrets_under_one_key_conflict_without_showing_them(
     assert "entry 2" in str(conflict)
     assert CARD_NUMBER not in str(conflict)
     assert "5105105105105100" not in str(conflict)
+
+
+def test_sandbox_true_is_refused_naming_the_alternative(
+    samples: dict[str, dict[str, Any]], today: date
+) -> None:
+    """profile.sandbox: true is a spec problem at that path that points to the sandbox server."""
+    raw = samples["demo-inherited"]
+    raw["profile"]["sandbox"] = True
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, today=today)
+    assert caught.value.as_details() == {"profile.sandbox": [SIMULATED_ONBOARDING]}
+    assert "onboarding sandbox serve" in SIMULATED_ONBOARDING
+
+
+def test_sandbox_false_is_accepted(samples: dict[str, dict[str, Any]], today: date) -> None:
+    """profile.sandbox: false is what the API does anyway, so the spec is valid."""
+    raw = samples["demo-inherited"]
+    raw["profile"]["sandbox"] = False
+    assert parse_spec(raw, today=today).key == "demo-inherited"
+
+
+def test_validate_prints_the_sandbox_refusal_on_one_line(
+    tmp_path: Path, samples: dict[str, dict[str, Any]]
+) -> None:
+    """'onboarding validate' prints the sandbox refusal as one line under the file and exits 1."""
+    from typer.testing import CliRunner
+
+    from workflow.cli import app
+
+    raw = samples["demo-inherited"]
+    raw["profile"]["sandbox"] = True
+    path = tmp_path / "simulated.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{path}: 1 problem(s)",
+        f"  profile.sandbox: {SIMULATED_ONBOARDING}",
+    ]

@@ -207,10 +207,17 @@ class HttpxSentApi:
         The seed-era API answers one unpaginated list; later versions add
         ``data.pagination`` (``page``, ``page_size``, ``has_more``, ``cursors.after``), so the
         next page is asked for (by cursor when one is given, else by page number) until
-        ``has_more`` is false.
+        ``has_more`` is false. A profile seen on an earlier page is not listed twice: with
+        page numbers, a profile created meanwhile pushes the others one place down, and a
+        duplicate would make a reconciliation see two candidates where there is one.
+
+        Raises:
+            UnexpectedResponseError: a reply without the list, or one that asks for a page
+                already read (a server ignoring the query would otherwise be read 1000 times).
         """
-        profiles: list[ProfileDetail] = []
+        profiles: dict[str, ProfileDetail] = {}
         params: dict[str, Any] = {}
+        asked: list[dict[str, Any]] = [params]
         for _ in range(MAX_PAGES):
             _, payload = self._request("GET", "/v3/profiles", params=params)
             data = (payload or {}).get("data")
@@ -225,12 +232,24 @@ class HttpxSentApi:
                 raise UnexpectedResponseError(
                     "GET /v3/profiles answered a non-list 'profiles'", status=200
                 )
-            profiles += [
-                _parse(ProfileDetail, p, "GET", "/v3/profiles", 200, payload) for p in listed
-            ]
+            for item in listed:
+                profile = _parse(ProfileDetail, item, "GET", "/v3/profiles", 200, payload)
+                profiles.setdefault(profile.id, profile)
             following = _next_page(data.get("pagination"), params)
             if following is None:
-                return profiles
+                return list(profiles.values())
+            if following in asked:
+                where = (
+                    f"cursor {following['after']!r}"
+                    if "after" in following
+                    else f"page {following['page']}"
+                )
+                raise UnexpectedResponseError(
+                    f"GET /v3/profiles answered has_more but points to {where} again",
+                    status=200,
+                    request_id=_rid(payload),
+                )
+            asked.append(following)
             params = following
         raise UnexpectedResponseError(
             f"GET /v3/profiles kept answering has_more after {MAX_PAGES} pages", status=200

@@ -53,6 +53,20 @@ def serve(
     org_campaigns: Annotated[bool, typer.Option(help="The organization has campaigns.")] = True,
     org_whatsapp: Annotated[bool, typer.Option(help="It has a WhatsApp account.")] = True,
     completion_delay: Annotated[float, typer.Option(help="Seconds a completion takes.")] = 0.2,
+    list_page_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Answer GET /v3/profiles in pages of this many (later API)."),
+    ] = None,
+    rejection_reason: Annotated[
+        str | None, typer.Option(help="End every completion 'rejected' with this reason.")
+    ] = None,
+    cache_client_errors: Annotated[
+        bool,
+        typer.Option(
+            "--cache-client-errors/--no-cache-client-errors",
+            help="Replay refused (4xx) answers per Idempotency-Key for 24 h, as Sent may.",
+        ),
+    ] = True,
     signing_secret: Annotated[
         str | None, typer.Option(envvar="ONBOARDING_SANDBOX_SIGNING_SECRET", help="Sign callbacks.")
     ] = None,
@@ -61,6 +75,7 @@ def serve(
 ) -> None:
     """Serve the sandbox until interrupted. Inspect it at /_sandbox/state."""
     import uvicorn
+    from pydantic import ValidationError
 
     setup_logging(log_level, log_format)
 
@@ -75,6 +90,8 @@ def serve(
                 has_campaigns=org_campaigns,
                 has_whatsapp_account=org_whatsapp,
                 completion_delay_seconds=completion_delay,
+                list_page_size=list_page_size,
+                rejection_reason=rejection_reason,
             ),
             FaultConfig(
                 error_rates=_rates(error_rate or []),
@@ -89,7 +106,14 @@ def serve(
                 seed=seed,
             ),
             signing_secret=signing_secret,
+            cache_client_errors=cache_client_errors,
         )
+    except ValidationError as exc:  # an empty rejection reason
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise fail(f"sandbox options refused: {problems}") from exc
     except ValueError as exc:  # a signing secret that is not base64
         raise fail(str(exc)) from exc
     keys = ", ".join(box.state.organization.api_keys)

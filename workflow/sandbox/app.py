@@ -1,9 +1,10 @@
 """The sandbox as an ASGI app: a faithful fake of Sent's v3 profile and campaign endpoints.
 
 Around every API call: ``x-api-key`` authentication, injected faults, ``x-profile-id``
-scoping and Idempotency-Key replay. Under ``/_sandbox`` (a path no Sent client uses) it shows
-everything it holds, deleted profiles included, and how often each mutation was executed
-versus replayed, and lets a test change faults, the organization and the clock while it runs.
+scoping (recorded per request: :mod:`workflow.sandbox.scoping`) and Idempotency-Key replay.
+Under ``/_sandbox`` (a path no Sent client uses) it shows everything it holds, deleted profiles
+included, how often each mutation was executed versus replayed and which ``x-profile-id`` each
+call carried, and lets a test change faults, the organization and the clock while it runs.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workflow.clock import Clock, SystemClock
+from workflow.clock import Clock
+from workflow.sandbox.clock import OffsetClock
 from workflow.sandbox.completion import Completer
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, request_id
 from workflow.sandbox.faults import FaultConfig, FaultInjector
 from workflow.sandbox.idempotency import IdempotencyCache
+from workflow.sandbox.listing import list_reply
+from workflow.sandbox.scoping import ScopeLog, out_of_scope
 from workflow.sandbox.state import OrganizationConfig, ProfileRecord, SandboxState
 from workflow.validation import MAX_DEPTH, json_nesting_overflow, validate_idempotency_key
 
@@ -43,33 +47,23 @@ FAILURES = {
 CATALOG_OPERATIONS = frozenset({"update_profile", "list_profiles", "get_profile", "complete"})
 
 
-class OffsetClock:
-    """A clock that follows another and can be moved forward (the sandbox's own time)."""
-
-    def __init__(self, base: Clock | None = None) -> None:
-        self._base = base or SystemClock()
-        self._offset = 0.0
-
-    def now(self) -> Any:
-        """The base time plus every advance so far."""
-        from datetime import timedelta
-
-        return self._base.now() + timedelta(seconds=self._offset)
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep on the base clock."""
-        self._base.sleep(seconds)
-
-    def advance(self, seconds: float) -> None:
-        """Jump forward (for idempotency expiry)."""
-        self._offset += seconds
-
-
 Handler = Callable[[Request, dict[str, Any], str], Reply]
 
 
 class Sandbox:
-    """The fake Sent: state, faults, idempotency, background completion and the ASGI app."""
+    """The fake Sent: state, faults, idempotency, background completion and the ASGI app.
+
+    Args:
+        organization: the organization it pretends to be (brand, campaigns, WhatsApp account,
+            list paging, rejections); replaceable live through ``PUT /_sandbox/organization``.
+        faults: what it gets wrong on purpose.
+        clock: the time it starts from (its own clock then moves with ``/_sandbox/clock``).
+        signing_secret: ``whsec_...`` to sign completion callbacks.
+        cache_client_errors: keep refused (4xx) answers under their Idempotency-Key for 24 h,
+            as Sent's docs allow ("responses are cached for 24 hours per key"), so the same key
+            answers the same refusal even after its cause is fixed; ``False`` keeps only
+            successes, so the same key is executed again. 5xx answers are never kept.
+    """
 
     def __init__(
         self,
@@ -78,7 +72,10 @@ class Sandbox:
         *,
         clock: Clock | None = None,
         signing_secret: str | None = None,
+        cache_client_errors: bool = True,
     ) -> None:
+        self.cache_client_errors = cache_client_errors
+        self.scopes = ScopeLog()
         self.clock = OffsetClock(clock)
         self.state = SandboxState(organization or OrganizationConfig(), self.clock)
         self.faults = FaultInjector(faults)
@@ -138,19 +135,37 @@ class Sandbox:
         api_key = request.headers.get("x-api-key", "")
         if api_key not in self.state.organization.api_keys:
             return Response(status_code=401)
-        mutation = request.method != "GET"
         decision = self.faults.decide(
             method=request.method,
             path=request.url.path,
             body=raw,
             api_key=api_key,
-            mutation=mutation,
+            mutation=request.method != "GET",
         )
         if decision.delay:
             await asyncio.sleep(decision.delay)
         if decision.status is not None:
             self._count(name, "faulted")
-            return _response(self._fault_reply(decision.status, name, rid, decision.retry_after))
+            reply = self._fault_reply(decision.status, name, rid, decision.retry_after)
+        else:
+            reply = self._answer(request, name, handler, keyed, api_key, raw, rid)
+        self._note_scope(request, name, reply)
+        if decision.lose_response is not None:
+            self._count(name, "response_lost")
+            reply = self._fault_reply(decision.lose_response, name, rid, None)
+        return _response(reply)
+
+    def _answer(
+        self,
+        request: Request,
+        name: str,
+        handler: Handler,
+        keyed: bool,
+        api_key: str,
+        raw: bytes,
+        rid: str,
+    ) -> Reply:
+        """The answer to an authenticated request that no fault replaced."""
         try:
             text = raw.decode("utf-8")
             # Measured before decoding: the decoder recurses once per level.
@@ -159,56 +174,50 @@ class Sandbox:
         except ValueError:
             too_deep, body = False, None
         if too_deep:
-            return _response(
-                error_reply(
-                    400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
-                    details={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
-                )
+            return error_reply(
+                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                details={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
             )  # fmt: skip
         if not isinstance(body, dict):
-            return _response(
-                error_reply(
-                    400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
-                    details={"body": ["The request body must be a JSON object"]},
-                )
+            return error_reply(
+                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                details={"body": ["The request body must be a JSON object"]},
             )  # fmt: skip
         key = request.headers.get("idempotency-key") if keyed else None
-        if key is not None:
-            if validate_idempotency_key(key):
-                problems = validate_idempotency_key(key)
-                return _response(
-                    error_reply(
-                        400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
-                        details={p.path: [p.message] for p in problems},
-                    )
+        if key is None:
+            with self.state.lock:
+                return self._execute(request, name, handler, body, rid)
+        problems = validate_idempotency_key(key)
+        if problems:
+            return error_reply(
+                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                details={p.path: [p.message] for p in problems},
+            )  # fmt: skip
+        fingerprint = self.idempotency.fingerprint(request.method, request.url.path, raw)
+        with self.state.lock:
+            found = self.idempotency.lookup(api_key, key, fingerprint, self.clock.now())
+            if found.conflict:
+                self._count(name, "conflict")
+                return error_reply(
+                    422, "VALIDATION_001",
+                    "Idempotency-Key was already used with a different request", rid,
+                    self.clock.now(),
+                    details={"Idempotency-Key": [REUSED_KEY]},
                 )  # fmt: skip
-            fingerprint = self.idempotency.fingerprint(request.method, request.url.path, raw)
-            with self.state.lock:
-                found = self.idempotency.lookup(api_key, key, fingerprint, self.clock.now())
-                if found.conflict:
-                    self._count(name, "conflict")
-                    return _response(
-                        error_reply(
-                            422, "VALIDATION_001",
-                            "Idempotency-Key was already used with a different request", rid,
-                            self.clock.now(),
-                            details={"Idempotency-Key": [REUSED_KEY]},
-                        )
-                    )  # fmt: skip
-                if found.replay is not None:
-                    self._count(name, "replayed")
-                    reply = found.replay
-                else:
-                    reply = self._execute(request, name, handler, body, rid)
-                    if reply.status < 500:
-                        self.idempotency.store(api_key, key, fingerprint, reply, self.clock.now())
-        else:
-            with self.state.lock:
-                reply = self._execute(request, name, handler, body, rid)
-        if decision.lose_response is not None:
-            self._count(name, "response_lost")
-            return _response(self._fault_reply(decision.lose_response, name, rid, None))
-        return _response(reply)
+            if found.replay is not None:
+                self._count(name, "replayed")
+                return found.replay
+            reply = self._execute(request, name, handler, body, rid)
+            if reply.status < 400 or (reply.status < 500 and self.cache_client_errors):
+                self.idempotency.store(api_key, key, fingerprint, reply, self.clock.now())
+            return reply
+
+    def _note_scope(self, request: Request, name: str, reply: Reply) -> None:
+        """Record the x-profile-id a request carried, against the profile it acted on."""
+        profile_id = request.path_params.get("profile_id")
+        if name == "create_profile" and reply.status < 300 and reply.body is not None:
+            profile_id = reply.body["data"]["id"]
+        self.scopes.note(name, profile_id, request.headers.get("x-profile-id"))
 
     def _execute(
         self, request: Request, name: str, handler: Handler, body: dict[str, Any], rid: str
@@ -220,6 +229,8 @@ class Sandbox:
             )  # fmt: skip
         scope = request.headers.get("x-profile-id")
         if scope is not None and self.state.live(scope) is None:
+            return error_reply(404, "RESOURCE_014", "Profile not found", rid, self.clock.now())
+        if out_of_scope(scope, request.path_params.get("profile_id")):
             return error_reply(404, "RESOURCE_014", "Profile not found", rid, self.clock.now())
         reply = handler(request, body, rid)
         if request.method != "GET":
@@ -260,7 +271,8 @@ class Sandbox:
             for r in self.state.profiles.values()
             if not r.deleted and (scope is None or r.data["id"] == scope)
         ]
-        return ok_reply(200, {"profiles": profiles}, rid, self.clock.now())
+        page_size = self.state.organization.list_page_size
+        return list_reply(profiles, request.query_params, page_size, rid, self.clock.now())
 
     def _get_profile(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
         record = self._profile(request, rid)
@@ -310,6 +322,8 @@ class Sandbox:
     # -------------------------------------------------------------- inspection
     def snapshot(self) -> dict[str, Any]:
         """Everything the sandbox holds, deleted profiles included, and the mutation counts."""
+        scoping = self.scopes.entries()
+        by_profile = ScopeLog.by_profile(scoping)
         with self.state.lock:
             profiles = [
                 {
@@ -318,6 +332,7 @@ class Sandbox:
                     "own_campaigns": list(r.campaigns),
                     "completion": r.completion,
                     "payments_forwarded": r.payments_forwarded,
+                    "x_profile_ids": by_profile.get(r.data["id"], []),
                 }
                 for r in self.state.profiles.values()
             ]
@@ -328,6 +343,8 @@ class Sandbox:
             "profiles": profiles,
             "mutations": counts,
             "idempotency_keys": len(self.idempotency),
+            "cache_client_errors": self.cache_client_errors,
+            "x_profile_ids": scoping,
             "callbacks": {
                 "sent": self.completer.callbacks_sent,
                 "dropped": self.completer.callbacks_dropped,

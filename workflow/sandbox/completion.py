@@ -126,22 +126,30 @@ class Completer:
             record = self.state.profiles.get(profile_id)
             if record is None or record.deleted or record.completion != "in_progress":
                 return
-            decision = status_logic(self.state.facts(record))
-            public = self.state.organization.status_vocabulary == "public"
-            record.data["status"] = (
-                PUBLIC_STATUS[decision.outcome] if public else decision.outcome.value
-            )
             record.data["updated_at"] = timestamp(self.state.clock.now())
             record.completion = "done"
-            brand = record.brand
-            if brand is not None and brand["compliance"].get("is_tcr_application"):
-                brand["submitted_to_tcr"] = True
-                brand["submitted_at"] = timestamp(self.state.clock.now())
+            rejection = self.state.organization.rejection_reason
+            outcome: dict[str, Any]
+            if rejection is not None:
+                # Sent's review said no: nothing is submitted, and the profile says why.
+                record.data.update(status="rejected", rejection_reason=rejection)
+                outcome = {"status": "rejected", "rejection_reason": rejection}
+            else:
+                record.data.pop("rejection_reason", None)  # a completion run again
+                decision = status_logic(self.state.facts(record))
+                public = self.state.organization.status_vocabulary == "public"
+                record.data["status"] = (
+                    PUBLIC_STATUS[decision.outcome] if public else decision.outcome.value
+                )
+                brand = record.brand
+                if brand is not None and brand["compliance"].get("is_tcr_application"):
+                    brand["submitted_to_tcr"] = True
+                    brand["submitted_at"] = timestamp(self.state.clock.now())
+                outcome = {"status": record.data["status"], "rule": decision.rule}
             payload = {
                 "event": "profile.completion",
                 "profile_id": profile_id,
-                "status": record.data["status"],
-                "rule": decision.rule,
+                **outcome,
                 "timestamp": timestamp(self.state.clock.now()),
             }
         self.deliver(url, payload)

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflow.clock import Clock
 from workflow.errors import Problem
 from workflow.rules import CompletionFacts, channel_presence, has_main_destination_country
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
+from workflow.sandbox.listing import MAX_PAGE_SIZE
 from workflow.validation import validate_campaign_request, validate_profile_body
 
 __all__ = ["OrganizationConfig", "ProfileRecord", "SandboxState"]
@@ -65,6 +66,12 @@ class OrganizationConfig(BaseModel):
     completion_delay_seconds: float = 0.2
     #: "complete" answers submitted/completed; "public" answers pending_review/approved.
     status_vocabulary: str = "complete"
+    #: None: ``GET /v3/profiles`` answers one list (seed era); a number: pages of that many,
+    #: with ``data.pagination``, as later API versions answer.
+    list_page_size: int | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
+    #: Set: every completion ends ``rejected`` and the profile reads back this
+    #: ``rejection_reason``.
+    rejection_reason: str | None = Field(default=None, min_length=1)
 
 
 @dataclass
