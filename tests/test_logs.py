@@ -92,10 +92,14 @@ def test_library_loggers_stay_at_warning_whatever_our_level() -> None:
 @pytest.mark.usefixtures("restore_logging")
 def test_configuring_twice_replaces_only_our_handler() -> None:
     """A second call swaps its own handler and leaves others (pytest's) in place."""
-    before = len(logging.getLogger().handlers)
+    def ours() -> list[logging.Handler]:
+        return [h for h in logging.getLogger().handlers if getattr(h, "_onboarding", False)]
+
+    others = [h for h in logging.getLogger().handlers if h not in ours()]
     configure_logging("INFO", "text", stream=io.StringIO())
-    configure_logging("INFO", "json", stream=io.StringIO())
-    assert len(logging.getLogger().handlers) == before + 1
+    second = configure_logging("INFO", "json", stream=io.StringIO())
+    assert ours() == [second]
+    assert [h for h in logging.getLogger().handlers if h not in ours()] == others
     with pytest.raises(ValueError, match="log level must be one of"):
         configure_logging("LOUD", "text")
 
