@@ -107,29 +107,42 @@ class SqlStore(Queries):
             raise StoreError(f"could not {what}: {_describe(exc)}") from exc
 
     # ------------------------------------------------------------------ writes
-    def insert_many(self, new: Sequence[NewOnboarding]) -> list[tuple[Checkpoint, bool]]:
+    def insert_many(
+        self,
+        new: Sequence[NewOnboarding],
+        *,
+        check: Callable[[Checkpoint, NewOnboarding], None] | None = None,
+    ) -> list[tuple[Checkpoint, bool]]:
         """Store every new onboarding in one transaction, with its first audit row and secret.
 
         Keys that exist already are left alone and come back with ``created=False``: starting
-        twice is a no-op (the caller compares fingerprints). Either every new row is stored or
-        none is.
+        twice is a no-op. ``check`` sees each of them first, inside the transaction, and may
+        raise (a different spec under the key): then nothing is stored. Either every new row is
+        stored or none is.
         """
         keys = ", ".join(repr(n.checkpoint.key) for n in new[:3]) + (" ..." if len(new) > 3 else "")
         for _ in range(3):  # a concurrent start of the same key: read it, try again
             try:
-                return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new))
+                return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new, check))
             except IntegrityError:
                 continue
         raise StoreError(f"could not store onboardings {keys}: their keys keep changing under us")
 
     def _insert(
-        self, connection: Connection, new: Sequence[NewOnboarding]
+        self,
+        connection: Connection,
+        new: Sequence[NewOnboarding],
+        check: Callable[[Checkpoint, NewOnboarding], None] | None,
     ) -> list[tuple[Checkpoint, bool]]:
         keys = [n.checkpoint.key for n in new]
         existing = {
             row.key: to_checkpoint(row._mapping)
             for row in connection.execute(select(*CHECKPOINT_COLUMNS).where(O.c.key.in_(keys)))
         }
+        if check is not None:
+            for item in new:
+                if item.checkpoint.key in existing:
+                    check(existing[item.checkpoint.key], item)
         fresh = {n.checkpoint.key: n for n in new if n.checkpoint.key not in existing}
         rows = [
             {c.name: getattr(n.checkpoint, c.name) for c in CHECKPOINT_COLUMNS}

@@ -3,7 +3,7 @@
 Each :class:`FlowStep` names the state a step runs in, the trigger leaving it (with its guard
 and destinations) and the step itself (its own module under :mod:`workflow.steps`). The machine
 table, the diagram and the rewind targets are all built from this list, so adding a step means
-one module and one entry here.
+one module and one entry here (``tests/test_flow_extension.py`` adds one).
 
 Every onboarding stores the :attr:`FlowDefinition.version` it started under; a later release
 that changes the flow adds a new definition and keeps the old one for onboardings in flight.
@@ -69,8 +69,10 @@ def _outcome_refusals(kwargs: dict[str, Any]) -> Sequence[str]:
 
 @dataclass(frozen=True)
 class FlowStep:
-    """One state's step and the transitions its trigger may take: ``(dest, guard)`` pairs."""
+    """The step that runs in ``state``, and the transitions its trigger may take:
+    ``(dest, guard)`` pairs."""
 
+    state: str
     step: StepDefinition
     trigger: str
     dests: tuple[tuple[str, Guard | None], ...]
@@ -78,7 +80,7 @@ class FlowStep:
     def rows(self) -> list[TransitionSpec]:
         """The table rows this entry contributes."""
         return [
-            TransitionSpec(self.trigger, self.step.state, dest, (guard,) if guard else ())
+            TransitionSpec(self.trigger, self.state, dest, (guard,) if guard else ())
             for dest, guard in self.dests
         ]
 
@@ -103,7 +105,7 @@ class FlowDefinition:
 
     @cached_property
     def _steps(self) -> dict[str, StepDefinition]:
-        return {entry.step.state: entry.step for entry in (*self.path, *self.side)}
+        return {entry.state: entry.step for entry in (*self.path, *self.side)}
 
     def step_for(self, state: str) -> StepDefinition | None:
         """The step that runs in ``state`` (``None`` for paused and terminal states)."""
@@ -120,11 +122,17 @@ class FlowDefinition:
 FLOW: Final = FlowDefinition(
     version=1,
     path=(
-        FlowStep(create_profile.STEP, "create_profile", (("incomplete", None),)),
-        FlowStep(attach_brand.STEP, "attach_brand", (("brand", None),)),
-        FlowStep(attach_campaigns.STEP, "attach_campaigns", (("campaigns", None),)),
-        FlowStep(request_completion.STEP, "request_completion", (("complete", prerequisites_met),)),
+        FlowStep("pending", create_profile.STEP, "create_profile", (("incomplete", None),)),
+        FlowStep("incomplete", attach_brand.STEP, "attach_brand", (("brand", None),)),
+        FlowStep("brand", attach_campaigns.STEP, "attach_campaigns", (("campaigns", None),)),
         FlowStep(
+            "campaigns",
+            request_completion.STEP,
+            "request_completion",
+            (("complete", prerequisites_met),),
+        ),
+        FlowStep(
+            "complete",
             await_outcome.STEP,
             "conclude",
             (
@@ -133,7 +141,7 @@ FLOW: Final = FlowDefinition(
             ),
         ),
     ),
-    side=(FlowStep(delete_profile.STEP, "delete_profile", (("cancelled", None),)),),
+    side=(FlowStep("cancelling", delete_profile.STEP, "delete_profile", (("cancelled", None),)),),
     refusals={"request_completion": _prerequisite_refusals, "conclude": _outcome_refusals},
 )
 #: Every flow definition this release can run, by version.

@@ -86,13 +86,12 @@ class Onboardings:
         if conflicts:
             raise SpecConflictError("; ".join(str(c) for c in conflicts))
         now = self.clock.now()
-        unique = list({spec.key: spec for spec in specs}.values())
-        new = [self._new(spec, actor, now) for spec in unique]
-        stored = self.store.insert_many(new)
-        for (checkpoint, created), spec in zip(stored, unique, strict=True):
-            if not created:
-                self._check_same(checkpoint, spec)
-        return stored
+        unique = {spec.key: spec for spec in specs}
+        new = [self._new(spec, actor, now) for spec in unique.values()]
+        # Inside the store's transaction: one conflicting key and nothing of the batch is stored.
+        return self.store.insert_many(
+            new, check=lambda stored, item: self._check_same(stored, unique[item.checkpoint.key])
+        )
 
     def _new(self, spec: OnboardingSpec, actor: str, now: datetime) -> NewOnboarding:
         onboarding_id = uuid.uuid4().hex

@@ -18,7 +18,7 @@ completion callback by ``wake_on_callback``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -306,8 +306,17 @@ class WorkerStore(Protocol):
 class ManagementStore(Protocol):
     """What starting and operating onboardings needs (no Sent client)."""
 
-    def insert_many(self, new: Sequence[NewOnboarding]) -> list[tuple[Checkpoint, bool]]:
-        """Store every new onboarding in one transaction (existing keys are left alone)."""
+    def insert_many(
+        self,
+        new: Sequence[NewOnboarding],
+        *,
+        check: Callable[[Checkpoint, NewOnboarding], None] | None = None,
+    ) -> list[tuple[Checkpoint, bool]]:
+        """Store every new onboarding in one transaction (existing keys are left alone).
+
+        ``check`` sees each existing onboarding a key already names, inside the transaction;
+        when it raises, nothing is stored.
+        """
         ...
 
     def find(self, id_or_key: str) -> Checkpoint:

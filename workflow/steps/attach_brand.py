@@ -61,7 +61,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="incomplete",
     name=NAME,
     items=_items,
     finish=_finish,

@@ -85,7 +85,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="brand",
     name=NAME,
     items=_items,
     finish=_finish,

@@ -66,7 +66,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="complete",
     name=NAME,
     items=_items,
     finish=_finish,

@@ -101,13 +101,13 @@ class Item:
 
 @dataclass(frozen=True)
 class StepDefinition:
-    """The step of one state: its items, what follows them, and its retry policy.
+    """A step: its items, what follows them, and its retry policy.
 
-    The trigger it fires is not named here: the executor reads it from the machine table.
+    Neither the state it runs in nor the trigger it fires is named here: the flow definition
+    (:mod:`workflow.flow`) places the step, and the executor reads the trigger from the table.
     ``consumes_secrets``: once it advances, the onboarding's sealed secrets are deleted.
     """
 
-    state: str
     name: str
     items: Callable[[StepContext], Sequence[Item]]
     finish: Callable[[StepContext], Outcome]

@@ -92,7 +92,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="pending",
     name=NAME,
     items=_items,
     finish=_finish,

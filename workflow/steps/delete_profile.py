@@ -66,7 +66,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="cancelling",
     name=NAME,
     items=_items,
     finish=_finish,

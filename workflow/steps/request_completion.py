@@ -123,7 +123,6 @@ def _finish(ctx: StepContext) -> Outcome:
 
 
 STEP = StepDefinition(
-    state="campaigns",
     name=NAME,
     items=_items,
     finish=_finish,

@@ -1,0 +1,155 @@
+"""Correcting an onboarding: amend, and messages that say what works."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.conftest import CARD_NUMBER, Harness
+from workflow.errors import SpecConflictError
+from workflow.sandbox import OrganizationConfig
+from workflow.secrets import FernetVault
+from workflow.spec import parse_spec
+
+
+def _spec(harness: Harness, raw: dict[str, Any]) -> Any:
+    return parse_spec(raw, today=harness.clock.now().date())
+
+
+def test_a_conflicting_start_names_what_works(harness: Harness, samples: dict[str, Any]) -> None:
+    """Starting a taken key with another spec names the changed fields, a new key and amend,
+    and never advises cancelling (the key would stay taken)."""
+    raw = samples["demo-inherited"]
+    harness.start(raw)
+    changed = copy.deepcopy(raw)
+    changed["profile"]["description"] = "another"
+    with pytest.raises(SpecConflictError) as caught:
+        harness.start(changed)
+    message = str(caught.value)
+    assert "profile.description" in message
+    assert "new key" in message
+    assert "onboarding amend demo-inherited" in message
+    assert "cancel" not in message
+
+
+def test_restarting_with_only_other_secrets_is_refused(
+    harness: Harness, secret_spec: dict[str, Any]
+) -> None:
+    """The same key and spec with another card is refused with the amend hint, not ignored;
+    the very same spec again is a no-op."""
+    first = harness.start(secret_spec)
+    assert harness.start(copy.deepcopy(secret_spec)) == first
+    other = copy.deepcopy(secret_spec)
+    other["profile"]["payment_details"]["card_number"] = "5555555555554444"
+    with pytest.raises(SpecConflictError, match="other payment details") as caught:
+        harness.start(other)
+    assert "onboarding amend" in str(caught.value)
+    assert CARD_NUMBER not in str(caught.value)
+    assert "5555555555554444" not in str(caught.value)
+
+
+def test_amend_before_the_start_changes_what_the_create_sends(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """An onboarding not yet started is amended: audited with the changed paths, and the create
+    sends the corrected spec."""
+    raw = samples["demo-inherited"]
+    onboarding = harness.start(raw)
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["description"] = "Corrected before it ran"
+    saved, already = harness.ops.amend(
+        onboarding, _spec(harness, fixed), actor="ops", reason="typo"
+    )
+    assert (saved.state, already) == ("pending", [])
+    amended = harness.store.history(onboarding)[-1]
+    assert (amended.trigger, amended.actor, amended.reason) == ("amend", "ops", "typo")
+    assert amended.details is not None
+    assert amended.details["changed"] == ["profile.description"]
+    harness.run()
+    (profile,) = harness.sent_profiles()
+    assert profile["description"] == "Corrected before it ran"
+    assert harness.store.get(onboarding).state == "completed"
+
+
+def test_amend_after_a_refusal_sends_new_secrets_under_a_new_key(
+    harness: Harness, secret_spec: dict[str, Any]
+) -> None:
+    """A create refused by Sent, then amended with a new card: the resumed create carries the
+    new card under a new Idempotency-Key, and no card digit is stored."""
+    harness.sandbox.state.organization = OrganizationConfig(
+        has_whatsapp_account=False, completion_delay_seconds=0
+    )
+    raw = copy.deepcopy(secret_spec)
+    raw["profile"].pop("whatsapp_business_account")  # so the missing org account refuses it
+    onboarding = harness.start(raw)
+    harness.run()
+    assert harness.store.get(onboarding).state == "needs_attention"
+    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0)
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["payment_details"]["card_number"] = "5555555555554444"
+    harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="new card")
+    harness.ops.resume(onboarding, actor="ops", reason="account fixed, card replaced")
+    harness.run()
+    assert harness.store.get(onboarding).state == "submitted"
+    creates = [a for a in harness.store.attempts(onboarding) if a.step == "create_profile"]
+    assert [a.http_status for a in creates] == [422, 201]
+    assert creates[0].idempotency_key != creates[1].idempotency_key
+    created = next(t for t in harness.store.history(onboarding) if t.trigger == "create_profile")
+    assert created.details is not None
+    assert created.details["card_last4"] == "4444"
+    assert harness.store.read_secret(onboarding) is None
+
+
+def test_amend_is_refused_where_it_cannot_work(harness: Harness, samples: dict[str, Any]) -> None:
+    """amend names another key, or secrets after the profile exists: refused, nothing changes;
+    amending a running onboarding is refused naming what applies."""
+    raw = samples["demo-prerequisite-pause"]
+    onboarding = harness.start(raw)
+    harness.run()
+    before = harness.store.get(onboarding)
+    other = copy.deepcopy(raw)
+    other["key"] = "another-key"
+    with pytest.raises(SpecConflictError, match="amend keeps the key"):
+        harness.ops.amend(onboarding, _spec(harness, other), actor="ops", reason="x")
+    carded = copy.deepcopy(raw)
+    carded["profile"]["billing_model"] = "profile"
+    carded["profile"]["billing_contact"] = {"name": "A", "email": "a@example.com"}
+    carded["profile"]["payment_details"] = {
+        "card_number": CARD_NUMBER, "expiry": "09/39", "cvc": "737", "zip_code": "10001",
+    }  # fmt: skip
+    with pytest.raises(SpecConflictError, match="already created its profile"):
+        harness.ops.amend(onboarding, _spec(harness, carded), actor="ops", reason="x")
+    assert harness.store.get(onboarding).version == before.version
+
+
+def test_amend_lists_values_earlier_steps_already_sent(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """Amending a field an earlier step sent says so (a rewind sends it again)."""
+    raw = samples["demo-prerequisite-pause"]
+    onboarding = harness.start(raw)
+    harness.run()
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["description"] = "Now complete"
+    _, already = harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="x")
+    assert already == ["profile.description"]
+    entry = harness.store.history(onboarding)[-1]
+    assert entry.details is not None
+    assert entry.details["already_sent"] == ["profile.description"]
+
+
+def test_an_unreadable_secret_names_what_works(
+    harness: Harness, secret_spec: dict[str, Any]
+) -> None:
+    """The pause for an unreadable secret advises restoring the key or amend, never cancel."""
+    onboarding = harness.start(secret_spec)
+    harness.executor.vault = FernetVault.generate()
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert row.last_error is not None
+    reason = row.last_error["reason"]
+    assert "onboarding resume" in reason
+    assert "onboarding amend" in reason
+    assert "cancel" not in reason
