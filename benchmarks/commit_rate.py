@@ -1,11 +1,14 @@
 """Engine transitions per second at zero API latency, next to the raw commit rate of the database.
 
-The engine runs many onboardings of the own-brand TCR sample against a sandbox answering at once
-(``onboarding start``, then one ``onboarding worker --until-idle``); its rate is the rows the
-worker added to ``transitions`` over the worker's working time. In the same run and on the same
-SQLite file (the settings of ``persistence.db.make_engine``: WAL, ``synchronous=NORMAL``), a loop
-of small transactions, each an UPDATE of one row plus one INSERT of an audit-sized row committed
-on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an onboarding did not finish.
+Two engine figures. **Instant Sent**: the worker (``Worker.run(until_idle=True)``, in this
+process) runs the own-brand TCR sample against an in-process Sent that answers at once
+(``instant_sent.py``), so the rate is the engine's own work and its commits, nothing else.
+**Sandbox over HTTP**: ``onboarding start``, then one ``onboarding worker --until-idle`` against
+``onboarding sandbox serve`` at latency 0 (both processes share the machine's cores); its rate is
+the rows the worker added to ``transitions`` over the worker's working time. In the same run
+and on the same SQLite file (the settings of ``persistence.db.make_engine``: WAL,
+``synchronous=NORMAL``), a loop of small transactions, each an UPDATE of one row plus one INSERT
+of an audit-sized row committed on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an onboarding did not finish.
 
     python benchmarks/commit_rate.py [--count 600] [--concurrency 16] [--commits 5000]
 """
@@ -94,6 +97,47 @@ def raw_commit_rate(url: str, commits: int, rows: int = 16) -> float:
     return commits / elapsed
 
 
+def instant_engine_rate(workdir: Path, count: int, threads: int) -> tuple[int, float, float]:
+    """Transitions, seconds and CPU seconds of the worker running ``count`` onboardings against
+    an instant Sent, in this process."""
+    import random
+    from datetime import date
+
+    from instant_sent import InstantSent
+    from persistence.migrate import upgrade
+    from persistence.store import SqlStore
+    from workflow.executor import EngineConfig
+    from workflow.management import Onboardings
+    from workflow.runner import Worker
+    from workflow.secrets import FernetVault
+    from workflow.spec import OrganizationFacts, parse_spec
+
+    url = f"sqlite:///{workdir / 'instant.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    store = SqlStore(engine)
+    vault = FernetVault.generate()
+    specs = [parse_spec(d, today=date.today()) for d in documents(count, "instant")]
+    Onboardings(store, vault).start_many(specs)
+    before = count_transitions(url)
+    config = EngineConfig(
+        callback_base_url=CALLBACK_BASE_URL, poll_interval=0.0,
+        organization=OrganizationFacts(whatsapp_has_phone_number=True),
+    )  # fmt: skip
+    worker = Worker(
+        store, InstantSent(), vault, config=config, concurrency=threads, poll_interval=0.05,
+        rng=random.Random(1),
+    )  # fmt: skip
+    cpu, started = time.process_time(), time.perf_counter()
+    idle = worker.run(until_idle=True, max_seconds=600)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    done = count_transitions(url) - before
+    engine.dispose()
+    if not idle:
+        sys.exit("the instant-Sent run did not finish")
+    return done, elapsed, cpu
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=600)
@@ -101,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll-interval", type=float, default=0.05, help="Claim poll (s).")
     parser.add_argument("--completion-poll", type=float, default=0.1)
     parser.add_argument("--commits", type=int, default=5000)
+    parser.add_argument("--instant-threads", type=int, default=4)
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="commit-rate-") as tmp:
@@ -129,16 +174,24 @@ def main(argv: list[str] | None = None) -> None:
             problems.append(f"worker exited {worker.returncode}: {worker.tail()}")
         transitions = count_transitions(url) - before
         engine_rate = transitions / worker.work_s
+        instant, instant_s, instant_cpu = instant_engine_rate(
+            workdir, args.count, args.instant_threads
+        )
         raw_rate = raw_commit_rate(url, args.commits)
+    instant_rate = instant / instant_s
     print(
-        f"commit rate [SQLite WAL synchronous=NORMAL, {args.count} onboardings, sandbox latency 0, "
-        f"concurrency {args.concurrency}]:\n"
-        f"  engine: {transitions} transitions in {worker.work_s:.2f} s = {engine_rate:.0f} "
+        f"commit rate [SQLite WAL synchronous=NORMAL, {args.count} onboardings]:\n"
+        f"  engine, instant Sent ({args.instant_threads} threads): {instant} transitions in "
+        f"{instant_s:.2f} s = {instant_rate:.0f} transitions/s "
+        f"({instant_cpu * 1000 / instant:.2f} ms CPU/transition)\n"
+        f"  engine, sandbox over HTTP at latency 0 (concurrency {args.concurrency}): "
+        f"{transitions} transitions in {worker.work_s:.2f} s = {engine_rate:.0f} "
         f"transitions/s ({args.count / worker.work_s:.1f} onboardings/s, worker CPU "
         f"{worker.cpu_s * 1000 / transitions:.1f} ms/transition)\n"
         f"  raw:    {args.commits} commits (UPDATE 1 row + INSERT 1 audit row) = {raw_rate:.0f} "
         f"commits/s\n"
-        f"  engine/raw: {engine_rate / raw_rate:.3f}\n"
+        f"  engine/raw: instant Sent {instant_rate / raw_rate:.2f}, "
+        f"sandbox over HTTP {engine_rate / raw_rate:.2f}\n"
         f"  load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     for problem in problems:
