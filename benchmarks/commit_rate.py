@@ -8,7 +8,8 @@ process) runs the own-brand TCR sample against an in-process Sent that answers a
 the rows the worker added to ``transitions`` over the worker's working time. In the same run
 and on the same SQLite file (the settings of ``persistence.db.make_engine``: WAL,
 ``synchronous=NORMAL``), a loop of small transactions, each an UPDATE of one row plus one INSERT
-of an audit-sized row committed on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an onboarding did not finish.
+of an audit-sized row committed on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an
+onboarding did not finish.
 
     python benchmarks/commit_rate.py [--count 600] [--concurrency 16] [--commits 5000]
 """

@@ -153,3 +153,28 @@ def test_an_unreadable_secret_names_what_works(
     assert "onboarding resume" in reason
     assert "onboarding amend" in reason
     assert "cancel" not in reason
+
+
+def test_resume_after_a_prerequisite_pause_judges_sents_current_profile(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """Paused on an unmet prerequisite, fixed at Sent by a person, resumed: the engine reads the
+    profile again (once) instead of judging the replies it held, and completes."""
+    onboarding = harness.start(samples["demo-prerequisite-pause"])
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert row.last_error is not None
+    assert row.last_error["code"] == "PREREQUISITES"
+    assert row.profile_id is not None
+    harness.ops.resume(onboarding, actor="ops", reason="not fixed yet")
+    harness.run()
+    assert harness.store.get(onboarding).state == "needs_attention"  # still unmet: paused again
+    harness.sandbox.state.profiles[row.profile_id].data["description"] = "Filled in at Sent"
+    harness.ops.resume(onboarding, actor="ops", reason="description filled in at Sent")
+    harness.run()
+    assert harness.store.get(onboarding).state == "completed"
+    reads = [
+        a for a in harness.store.attempts(onboarding)
+        if a.step == "request_completion" and a.method == "GET"
+    ]  # fmt: skip
+    assert len(reads) == 4  # profile and campaigns, once per resume

@@ -289,7 +289,19 @@ class Executor:
                 return step.finish(ctx)
             ctx.item = item
             if item.guard is not None:
-                machine.check(trigger, **item.guard(ctx))
+                try:
+                    machine.check(trigger, **item.guard(ctx))
+                except GuardRejectedError:
+                    # What the guard judged is not final: a person may fix the cause at Sent,
+                    # so after a resume it is computed again (and told it was refused).
+                    pure = {i.id for i in items if i.pure}
+                    pending[:] = [
+                        dataclasses.replace(r, done=False, output={**r.output, "refused": True})
+                        if r.item in pure and r.step == step.name
+                        else r
+                        for r in pending
+                    ]
+                    raise
             record = ctx.record(step.name, item.id)
             output = None
             if (

@@ -3,7 +3,9 @@
 Items: ``channels`` (when the spec has channel fields), ``facts`` (the prerequisites' and Status
 Logic's inputs, computed from the replies already held: no read-back), then ``complete``. The
 ``request_completion`` guard (every prerequisite met) is checked before ``/complete`` is called;
-a refusal pauses with every unmet prerequisite instead of letting Sent answer 400.
+a refusal pauses with every unmet prerequisite instead of letting Sent answer 400. After such a
+pause, a resume reads the profile and its campaigns from Sent once (a person may have fixed them
+there) and judges again.
 """
 
 from __future__ import annotations
@@ -40,14 +42,20 @@ def _channels(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def _facts(ctx: StepContext) -> Mapping[str, Any]:
-    view = latest_view(
-        ctx.output("create_profile", "profile"),
-        ctx.output("attach_brand", "brand"),
-        ctx.output(NAME, CHANNELS),
-    )
     campaigns = ctx.outputs("attach_campaigns")
-    inherited = campaigns.get("inherited", {}).get("inherited_campaigns", 0)
-    own = sum(1 for item in campaigns if item.startswith("campaign-"))
+    previous = ctx.record(NAME, FACTS)
+    if previous is not None and previous.output.get("refused"):
+        # The prerequisites were refused before and a person resumed: they may have fixed the
+        # profile at Sent, so judge Sent's current view, not the replies held.
+        view, own, inherited = _read_sent(ctx, campaigns)
+    else:
+        view = latest_view(
+            ctx.output("create_profile", "profile"),
+            ctx.output("attach_brand", "brand"),
+            ctx.output(NAME, CHANNELS),
+        )
+        inherited = campaigns.get("inherited", {}).get("inherited_campaigns", 0)
+        own = sum(1 for item in campaigns if item.startswith("campaign-"))
     facts = completion_facts(
         ctx.spec,
         view,
@@ -56,6 +64,19 @@ def _facts(ctx: StepContext) -> Mapping[str, Any]:
         organization=ctx.organization,
     )
     return {"facts": dataclasses.asdict(facts)}
+
+
+def _read_sent(
+    ctx: StepContext, campaigns: Mapping[str, Mapping[str, Any]]
+) -> tuple[Mapping[str, Any], int, int]:
+    profile_id = ctx.profile_id
+    profile = ctx.call("GET", f"/v3/profiles/{profile_id}", lambda: ctx.api.get_profile(profile_id))
+    listed = ctx.call(
+        "GET", f"/v3/profiles/{profile_id}/campaigns", lambda: ctx.api.list_campaigns(profile_id)
+    )
+    own_ids = {str(o.get("campaign_id")) for o in campaigns.values() if o.get("campaign_id")}
+    own = sum(1 for c in listed if c.id in own_ids)
+    return profile_view(profile.data), own, len(listed) - own
 
 
 def _stored_facts(ctx: StepContext) -> CompletionFacts:
