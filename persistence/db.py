@@ -64,6 +64,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-1024")
     cursor.close()
 
 
@@ -80,9 +81,12 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
     if resolved.startswith("sqlite"):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite takes one writer at a time, so a few connections serve any number of threads;
+        # each connection costs memory (its page and statement caches).
+        small = min(pool_size, 4)
         engine = create_engine(
-            resolved, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=pool_size,
-            hide_parameters=True,
+            resolved, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=small,
+            max_overflow=small, pool_timeout=60, hide_parameters=True,
         )  # fmt: skip
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
