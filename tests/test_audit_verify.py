@@ -240,3 +240,24 @@ def test_a_row_appended_by_the_engine_after_a_tamper_does_not_hide_it(store: Sql
     )
     advance(store, store.get(victim), "attach_brand", "brand")
     assert _problems(store) == [("victim", 2, "digest")]
+
+
+def test_an_emptied_log_a_cut_start_and_a_rewritten_head_are_reported(store: SqlStore) -> None:
+    """A log with no rows, one without its start row, and a checkpoint head edited are named."""
+    emptied = started(store, "emptied", steps=1)
+    cut = started(store, "cut", steps=1)
+    headless = started(store, "headless", steps=1)
+    tamper(store, "DELETE FROM transitions WHERE onboarding_id = :id", id=emptied)
+    tamper(store, "DELETE FROM transitions WHERE onboarding_id = :id AND seq = 1", id=cut)
+    tamper(
+        store, update(ONBOARDINGS).where(ONBOARDINGS.c.id == headless).values(audit_head="0" * 64)
+    )
+    report = verify_audit(store)
+    found = {(p.key, p.seq, p.check): p.message for p in report.problems}
+    assert sorted(found) == [
+        ("cut", 2, "chain"), ("cut", 2, "replay"), ("emptied", None, "chain"),
+        ("headless", 2, "checkpoint"),
+    ]  # fmt: skip
+    assert found[("emptied", None, "chain")] == "the log is empty; the checkpoint counts 2 rows"
+    assert found[("cut", 2, "replay")] == "the log begins with 'create_profile', not 'start'"
+    assert (report.onboardings, report.failed, report.transitions) == (3, 3, 3)
