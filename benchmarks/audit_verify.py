@@ -1,61 +1,43 @@
 """``onboarding audit verify`` over a large database, timed end to end (start-up included).
 
-python benchmarks/audit_verify.py [--count 100000] [--db sqlite:///big.db] [--repeat 3]
+python benchmarks/audit_verify.py [--count 100000] [--repeat 3] [--db URL]
 
-Builds the database with ``populate.py`` (or reuses ``--db`` when it already holds onboardings),
-then runs the command as a user does, in a child process, ``--repeat`` times: wall time from
-spawn to exit, CPU (user + system) and peak RSS come from the kernel (``wait4``). Prints
-transitions checked per second of wall time and of CPU, the best of the runs, and the command's
-own summary line. A database whose log does not verify is a failure.
+Builds a SQLite database of ``--count`` onboardings with ``populate.py`` in a child process (or
+uses ``--db``, filled beforehand with ``populate.py``), then runs the command as a user does, in
+a child process, ``--repeat`` times: wall time from spawn to exit, CPU (user + system) and peak
+RSS come from the kernel (``wait4``). This process loads no database code, so its own size does
+not leak into the children's peak RSS. Prints the command's own summary line, then transitions
+per second of wall time and of CPU for the fastest run. A log that does not verify is a failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
-
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 import engine_cli
 from harness import run_measured
-from persistence.db import make_engine
-from persistence.rows import ONBOARDINGS, TRANSITIONS
-from populate import populate
 
-
-def _counts(url: str) -> tuple[int, int]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            onboardings = connection.execute(select(func.count()).select_from(ONBOARDINGS))
-            transitions = connection.execute(select(func.count()).select_from(TRANSITIONS))
-            return int(onboardings.scalar_one()), int(transitions.scalar_one())
-    except SQLAlchemyError:  # no schema yet
-        return 0, 0
-    finally:
-        engine.dispose()
+HERE = Path(__file__).resolve().parent
+_SUMMARY = re.compile(r"(\d+) onboardings, (\d+) transitions checked")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000, help="onboardings (100000)")
-    parser.add_argument("--db", help="database URL (default: a new SQLite file, removed after)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the command (3)")
+    parser.add_argument("--db", help="an already populated database (default: a new SQLite file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="audit-verify-") as workdir:
         url = args.db or f"sqlite:///{Path(workdir) / 'big.db'}"
-        onboardings, transitions = _counts(url)
-        if onboardings == 0:
-            started = time.perf_counter()
-            totals = populate(url, args.count)
-            onboardings, transitions = totals["onboardings"], totals["transitions"]
+        if args.db is None:
+            populate = [sys.executable, str(HERE / "populate.py"), url, "--count", str(args.count)]
             print(
-                f"populate: {onboardings} onboardings, {transitions} transitions, "
-                f"{totals['attempts']} attempts in {time.perf_counter() - started:.1f} s"
+                subprocess.run(populate, check=True, capture_output=True, text=True).stdout.strip()
             )
         runs = []
         for _ in range(args.repeat):
@@ -67,14 +49,19 @@ def main() -> None:
                 )
             runs.append(measured)
         best = min(runs, key=lambda m: m.wall_s)
-        print(best.stdout[-1].strip())
+        summary = best.stdout[-1].strip()
+        found = _SUMMARY.search(summary)
+        if found is None:
+            raise SystemExit(f"no summary line from audit verify: {summary!r}")
+        onboardings, transitions = int(found[1]), int(found[2])
+        print(summary)
         print(
             f"audit_verify: {onboardings} onboardings, {transitions} transitions "
-            f"({make_url(url).get_backend_name()}): "
-            f"end to end {best.wall_s:.2f} s = {transitions / best.wall_s:,.0f} transitions/s "
-            f"(best of {len(runs)}; wall {', '.join(f'{m.wall_s:.2f}' for m in runs)} s), "
-            f"CPU {best.cpu_s:.2f} s = {transitions / best.cpu_s:,.0f} transitions/s, "
-            f"peak RSS {max(m.peak_rss_mib for m in runs):.0f} MiB"
+            f"({url.split(':', 1)[0]}): end to end {best.wall_s:.2f} s = "
+            f"{transitions / best.wall_s:,.0f} transitions/s (best of {len(runs)}; wall "
+            f"{', '.join(f'{m.wall_s:.2f}' for m in runs)} s), CPU {best.cpu_s:.2f} s = "
+            f"{transitions / best.cpu_s:,.0f} transitions/s, peak RSS "
+            f"{max(m.peak_rss_mib for m in runs):.0f} MiB"
         )
 
 
