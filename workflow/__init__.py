@@ -3,6 +3,7 @@
 The public API, importable from here::
 
     from workflow import EngineConfig, FernetVault, HttpxSentApi, Onboardings, Worker, parse_spec
+    from workflow import verify_audit  # the audit log's hash chains, checked
     from persistence import SqlStore
 
 Names load on first use, so ``import workflow`` (and ``onboarding --help``) pulls in nothing it
@@ -16,6 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflow.audit_verify import (
+        AuditProblem as AuditProblem,
+        AuditReport as AuditReport,
+        verify_audit as verify_audit,
+    )
     from workflow.clock import (
         Clock as Clock,
         FakeClock as FakeClock,
@@ -86,6 +92,8 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "AuditProblem": "workflow.audit_verify",
+    "AuditReport": "workflow.audit_verify",
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",
@@ -128,6 +136,7 @@ _WHERE = {
     "parse_spec": "workflow.spec",
     "prerequisites": "workflow.rules",
     "status_logic": "workflow.rules",
+    "verify_audit": "workflow.audit_verify",
 }
 
 __all__ = sorted(_WHERE)
