@@ -248,7 +248,9 @@ class Subscriber:
         self._stopping.wait(delay)
 
     def start(self) -> Subscriber:
-        """Run in a daemon thread; returns ``self``."""
+        """Run in a daemon thread (once: starting again changes nothing); returns ``self``."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self.run, name=f"subscriber:{self.name}")
         self._thread.daemon = True
         self._thread.start()

@@ -134,6 +134,24 @@ def _stop_on_signals(runner: Any) -> None:
         signal.signal(sig, handle)
 
 
+def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
+    """The Prometheus observer and its server when a port is given (else nothing is loaded)."""
+    if port is None:
+        return None, None
+    from workflow.metrics import MetricsServer, PrometheusObserver
+
+    observer = PrometheusObserver(next_due=store.next_due)
+    try:
+        server = MetricsServer(observer.registry, port, host)
+    except OSError as exc:
+        raise fail(
+            f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}): stop what listens "
+            "there or pass another --metrics-port"
+        ) from exc
+    log.info("metrics at %s", server.url)
+    return observer, server
+
+
 @app.command()
 def worker(
     until_idle: Annotated[
@@ -155,6 +173,15 @@ def worker(
         str | None,
         typer.Option(envvar="ONBOARDING_SIGNING_SECRET", help="Verify callback signatures."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Serve Prometheus metrics at http://HOST:PORT/metrics."
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics listen on.")] = (
+        "127.0.0.1"
+    ),
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
@@ -175,6 +202,7 @@ def worker(
     if serve_callbacks:
         overrides["callback_base_url"] = f"http://{callback_host}:{callback_port}"
     config = engine_config(**overrides)
+    observer, metrics = _metrics(store, metrics_host, metrics_port)
     receiver = None
     if serve_callbacks:
         from workflow.webhook import create_callback_app
@@ -195,6 +223,7 @@ def worker(
             concurrency=concurrency,
             poll_interval=poll_interval,
             lease_seconds=lease_seconds,
+            observer=observer,
         )
         _stop_on_signals(runner)
         log.info(
@@ -205,6 +234,8 @@ def worker(
     finally:
         if receiver is not None:
             receiver.stop()
+        if metrics is not None:
+            metrics.stop()
         api.close()
     log.info("worker stopped%s", " (nothing left to do)" if idle else "")
     if until_idle and not idle:
