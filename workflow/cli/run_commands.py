@@ -108,8 +108,8 @@ def _safe_url(url: str) -> str:
     return safe_url(url)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail now, in one line, when the callback port is taken (uvicorn would die in a thread)."""
+def _check_port_free(host: str, port: int, what: str = "callback") -> None:
+    """Fail now, in one line, when a port is taken (uvicorn would die in a thread)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
@@ -118,8 +118,8 @@ def _check_port_free(host: str, port: int) -> None:
             if exc.errno != errno.EADDRINUSE:
                 raise
             raise fail(
-                f"callback port {port} on {host} is already in use: stop what listens there "
-                "or pass another --callback-port"
+                f"{what} port {port} on {host} is already in use: stop what listens there "
+                f"or pass another --{what}-port"
             ) from exc
 
 
@@ -192,6 +192,8 @@ def worker(
     setup_logging(log_level, log_format)
     if serve_callbacks:
         _check_port_free(callback_host, callback_port)
+    if metrics_port:
+        _check_port_free(metrics_host, metrics_port, "metrics")
     store = open_store(write=True)
     vault = open_vault(announce=log.warning)
     try:
