@@ -223,3 +223,23 @@ def test_outbox_rows_are_the_audit_columns() -> None:
     """Every audit field an event carries has its outbox column."""
     columns = {c.name for c in OUTBOX.c}
     assert {f.name for f in dataclasses.fields(Event)} - {"position"} <= columns
+
+
+def test_the_outbox_migration_goes_both_ways(tmp_path: Path) -> None:
+    """0005 adds the outbox tables to a 0002 database and removes them on downgrade."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from persistence.db import make_engine
+    from persistence.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'migrate.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0002")
+    engine = make_engine(url)
+    assert "outbox" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert {"outbox", "outbox_cursors"} <= set(inspect(engine).get_table_names())
+    command.downgrade(config, "0002")
+    assert not {"outbox", "outbox_cursors"} & set(inspect(engine).get_table_names())
+    engine.dispose()
