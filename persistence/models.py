@@ -4,7 +4,8 @@
 ``StepRecordRow`` holds each sub-step's output per (onboarding, generation, step, item);
 ``TransitionRow`` is the append-only, hash-chained audit log; ``StepAttemptRow`` records every
 API attempt; ``CallbackEventRow`` every accepted completion callback; ``SecretRow`` holds sealed
-secrets until the step that sends them succeeds.
+secrets until the step that sends them succeeds; ``OutboxRow`` publishes every transition to
+subscribers, each of which keeps its position in an ``OutboxCursorRow``.
 
 Nothing here names a workflow state: a row is runnable when ``next_attempt_at`` is set, and a
 callback wakes it when ``wake_on_callback`` is true.
@@ -15,12 +16,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 __all__ = [
     "CallbackEventRow",
     "OnboardingRow",
+    "OutboxCursorRow",
+    "OutboxRow",
     "SecretRow",
     "StepAttemptRow",
     "StepRecordRow",
@@ -159,3 +171,55 @@ class SecretRow(SQLModel, table=True):
     onboarding_id: str = Field(foreign_key="onboardings.id", primary_key=True, max_length=32)
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _when(nullable=False)
+
+
+#: A 64-bit id on PostgreSQL; SQLite's ``INTEGER PRIMARY KEY`` is 64 bits already (and only that
+#: exact type name makes it the rowid, which ``AUTOINCREMENT`` needs).
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxRow(SQLModel, table=True):
+    """A transition published to subscribers, written in the transition's own transaction.
+
+    Subscribers read in ``(tx_id, id)`` order (see :mod:`persistence.outbox`); ids are never
+    reused (``AUTOINCREMENT`` on SQLite), so a pruned table never hands out a position again.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("onboarding_id", "seq", name="uq_outbox_seq"),
+        Index("ix_outbox_position", "tx_id", "id"),
+        Index("ix_outbox_at", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True)
+    )
+    tx_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    onboarding_id: str = Field(max_length=32)
+    key: str = Field(max_length=255)
+    profile_id: str | None = Field(default=None, max_length=64)
+    seq: int
+    trigger: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str = Field(max_length=32)
+    actor: str = Field(max_length=128)
+    reason: str | None = None
+    at: datetime = _when(nullable=False)
+    batch_id: str | None = Field(default=None, max_length=32)
+    request_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] | None = _json(nullable=True)
+
+
+class OutboxCursorRow(SQLModel, table=True):
+    """How far one named subscriber has handled the outbox (it only moves forward)."""
+
+    __tablename__ = "outbox_cursors"
+
+    subscriber: str = Field(primary_key=True, max_length=128)
+    tx_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    event_pk: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    delivered: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)

@@ -2,8 +2,9 @@
 
 Durability rules it enforces:
 
-* one transaction per change: the checkpoint update (``WHERE version = :v``), the audit row,
-  the step records, the API attempts and the secret change commit together or not at all;
+* one transaction per change: the checkpoint update (``WHERE version = :v``), the audit row
+  and its outbox event, the step records, the API attempts and the secret change commit
+  together or not at all;
 * zero rows updated is a :class:`~workflow.errors.ConcurrencyError`, never a silent overwrite;
 * the update returns the new checkpoint (``RETURNING``): nothing is read back;
 * claiming is one ``UPDATE ... WHERE id IN (due rows) RETURNING`` that takes the lease and moves
@@ -40,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from persistence.audit import AuditReads
 from persistence.models import CallbackEventRow, SecretRow
+from persistence.outbox import OutboxQueries, publish
 from persistence.queries import Queries
 from persistence.rows import (
     ATTEMPTS,
@@ -73,7 +75,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Queries, AuditReads):
+class SqlStore(Queries, AuditReads, OutboxQueries):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:
@@ -156,6 +158,11 @@ class SqlStore(Queries, AuditReads):
             connection.execute(
                 insert(TRANSITIONS),
                 [transition_values(n.checkpoint.id, n.transition) for n in fresh.values()],
+            )
+            publish(
+                connection,
+                self._postgres,
+                [(n.checkpoint.id, n.checkpoint.key, n.transition) for n in fresh.values()],
             )
             sealed = [
                 {
@@ -261,6 +268,8 @@ class SqlStore(Queries, AuditReads):
         entry = change.transition
         if entry is not None:
             connection.execute(INSERT_TRANSITION, transition_values(change.onboarding_id, entry))
+            key = change.base.key if change.base is not None else None
+            publish(connection, self._postgres, [(change.onboarding_id, key, entry)])
         if change.records:
             connection.execute(
                 self._upsert_record,

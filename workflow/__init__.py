@@ -4,6 +4,7 @@ The public API, importable from here::
 
     from workflow import EngineConfig, FernetVault, HttpxSentApi, Onboardings, Worker, parse_spec
     from workflow import verify_audit  # the audit log's hash chains, checked
+    from workflow import AsyncOnboardings, Event, Subscriber  # embedding services
     from persistence import SqlStore
 
 Names load on first use, so ``import workflow`` (and ``onboarding --help``) pulls in nothing it
@@ -17,6 +18,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflow.aio import (
+        AsyncOnboardings as AsyncOnboardings,
+    )
     from workflow.audit_verify import (
         AuditProblem as AuditProblem,
         AuditReport as AuditReport,
@@ -44,6 +48,11 @@ if TYPE_CHECKING:
         TransitionError as TransitionError,
         UnexpectedResponseError as UnexpectedResponseError,
     )
+    from workflow.events import (
+        Event as Event,
+        EventStore as EventStore,
+        Subscriber as Subscriber,
+    )
     from workflow.executor import (
         EngineConfig as EngineConfig,
         Executor as Executor,
@@ -59,6 +68,10 @@ if TYPE_CHECKING:
     )
     from workflow.management import (
         Onboardings as Onboardings,
+    )
+    from workflow.observing import (
+        NullObserver as NullObserver,
+        Observer as Observer,
     )
     from workflow.ports import (
         Checkpoint as Checkpoint,
@@ -94,6 +107,12 @@ if TYPE_CHECKING:
 _WHERE = {
     "AuditProblem": "workflow.audit_verify",
     "AuditReport": "workflow.audit_verify",
+    "AsyncOnboardings": "workflow.aio",
+    "Event": "workflow.events",
+    "EventStore": "workflow.events",
+    "NullObserver": "workflow.observing",
+    "Observer": "workflow.observing",
+    "Subscriber": "workflow.events",
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",

@@ -12,6 +12,7 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
     ├── StoreError                 the database failed (unreachable, read-only, full)
+    ├── DeliveryError              a webhook receiver did not accept an event (it is retried)
     └── SentApiError               a call to Sent failed; ``retryable`` is decided here, once
         ├── SentTransportError     connection error or timeout (retryable)
         ├── SentStatusError        Sent answered with an error status
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ConcurrencyError",
+    "DeliveryError",
     "GuardRejectedError",
     "OnboardingError",
     "OnboardingNotFoundError",
@@ -127,6 +129,10 @@ class SecretUnavailableError(OnboardingError):
 class StoreError(OnboardingError):
     """The database failed (connection lost, read-only, disk full); the message says which call
     and never quotes the statement's parameters."""
+
+
+class DeliveryError(OnboardingError):
+    """A webhook receiver did not answer an event with 2xx (it is offered again later)."""
 
 
 class SentApiError(OnboardingError):

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from workflow.errors import (
 )
 from workflow.flow import FLOWS, FlowDefinition
 from workflow.machine import OnboardingFlow
+from workflow.observing import NullObserver, Observer, observe_step
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -92,6 +94,7 @@ class StepReport:
     checkpoint: Checkpoint | None = None
     records: Sequence[StepRecord] = ()
     released: bool = False
+    change: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class Executor:
         api: Sent.
         vault: opens sealed secrets, makes callback tokens.
         actor: who the audit log names for the engine's transitions (the worker's id).
+        observer: told about every step, attempt and transition (metrics).
     """
 
     def __init__(
@@ -130,8 +134,10 @@ class Executor:
         flows: Mapping[int, FlowDefinition] | None = None,
         rng: random.Random | None = None,
         actor: str = "engine",
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
+        self.observer: Observer = observer or NullObserver()
         self.api = api
         self.vault = vault
         self.clock = clock or SystemClock()
@@ -183,6 +189,19 @@ class Executor:
         self, checkpoint: Checkpoint, records: Sequence[StepRecord], owner: str | None = None
     ) -> StepReport:
         """Run the current step of ``checkpoint`` up to its next commit, and commit it."""
+        started = time.perf_counter()
+        report = self._advance(checkpoint, records, owner)
+        flow = self.flows.get(checkpoint.flow_version)
+        step = flow.step_for(checkpoint.state) if flow is not None else None
+        observe_step(
+            self.observer, checkpoint, step.name if step is not None else checkpoint.state,
+            report, time.perf_counter() - started, self.config.completion_timeout,
+        )  # fmt: skip
+        return report
+
+    def _advance(
+        self, checkpoint: Checkpoint, records: Sequence[StepRecord], owner: str | None
+    ) -> StepReport:
         now = self.clock.now()
         flow = self.flows.get(checkpoint.flow_version)
         if flow is None:
@@ -340,17 +359,20 @@ class Executor:
         kind: str,
         records: Sequence[StepRecord] = (),
     ) -> StepReport:
+        change = dataclasses.replace(change, base=checkpoint)
         try:
-            saved = self.store.apply(dataclasses.replace(change, base=checkpoint))
+            saved = self.store.apply(change)
         except ConcurrencyError:
             # An operator (or a worker that took over an expired lease) wrote first. Sent's side
             # is safe (the same key replays); what Sent answered is kept with the attempts.
             self.store.record_attempts(checkpoint.id, change.attempts)
-            return StepReport(checkpoint.id, "conflict", checkpoint.state, False, None)
+            return StepReport(
+                checkpoint.id, "conflict", checkpoint.state, False, None, change=change
+            )
         due = saved.next_attempt_at is not None and saved.next_attempt_at <= change.at
         released = change.release is not None
         return StepReport(
-            saved.id, kind, saved.state, due and not released, saved, records, released
+            saved.id, kind, saved.state, due and not released, saved, records, released, change
         )
 
     def _progress(

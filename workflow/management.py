@@ -23,6 +23,7 @@ from workflow.errors import (
     TransitionError,
 )
 from workflow.flow import FLOW, FLOWS, FlowDefinition
+from workflow.following import Following
 from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
 from workflow.ports import (
     UNSET,
@@ -42,8 +43,10 @@ __all__ = ["Onboardings"]
 _OPERATOR_RETRIES = 5
 
 
-class Onboardings:
+class Onboardings(Following):
     """Start onboardings and act on them as an operator; thread-safe.
+
+    Also waits for onboardings and follows their events (:class:`~workflow.following.Following`).
 
     Args:
         store: any implementation of the management port.

@@ -31,6 +31,7 @@ from workflow.clock import Clock, FakeClock, SystemClock
 from workflow.errors import OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
 from workflow.flow import FlowDefinition
+from workflow.observing import Observer
 from workflow.ports import Claim, SentApi, Vault, WorkerStore
 
 __all__ = ["Worker", "drive_until_idle"]
@@ -65,6 +66,7 @@ class Worker:
         owner: this worker's id (the audit log's actor for engine transitions).
         on_report: called after every step (progress displays).
         db_failure_limit: seconds of continuous database failure after which ``run`` gives up.
+        observer: told about every step and every tick (metrics).
     """
 
     registry: ClassVar[dict[str, Worker]] = {}
@@ -85,6 +87,7 @@ class Worker:
         owner: str | None = None,
         on_report: Callable[[StepReport], None] | None = None,
         db_failure_limit: float = 60.0,
+        observer: Observer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -93,7 +96,7 @@ class Worker:
         self.clock: Clock = clock or SystemClock()
         self.executor = Executor(
             store, api, vault, clock=self.clock, config=config, flows=flows, rng=rng,
-            actor=f"worker:{self.owner}",
+            actor=f"worker:{self.owner}", observer=observer,
         )  # fmt: skip
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -124,6 +127,7 @@ class Worker:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
+            self.executor.observer.worker_ticked(len(held))
             # Heartbeat a few times per lease, not every tick: a lease outlives several misses.
             if held and time.monotonic() >= self._next_heartbeat:
                 until = now + timedelta(seconds=self.lease_seconds)

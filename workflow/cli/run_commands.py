@@ -108,8 +108,8 @@ def _safe_url(url: str) -> str:
     return safe_url(url)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail now, in one line, when the callback port is taken (uvicorn would die in a thread)."""
+def _check_port_free(host: str, port: int, what: str = "callback") -> None:
+    """Fail now, in one line, when a port is taken (uvicorn would die in a thread)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
@@ -118,8 +118,8 @@ def _check_port_free(host: str, port: int) -> None:
             if exc.errno != errno.EADDRINUSE:
                 raise
             raise fail(
-                f"callback port {port} on {host} is already in use: stop what listens there "
-                "or pass another --callback-port"
+                f"{what} port {port} on {host} is already in use: stop what listens there "
+                f"or pass another --{what}-port"
             ) from exc
 
 
@@ -132,6 +132,24 @@ def _stop_on_signals(runner: Any) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handle)
+
+
+def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
+    """The Prometheus observer and its server when a port is given (else nothing is loaded)."""
+    if port is None:
+        return None, None
+    from workflow.metrics import MetricsServer, PrometheusObserver
+
+    observer = PrometheusObserver(next_due=store.next_due)
+    try:
+        server = MetricsServer(observer.registry, port, host)
+    except OSError as exc:
+        raise fail(
+            f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}): stop what listens "
+            "there or pass another --metrics-port"
+        ) from exc
+    log.info("metrics at %s", server.url)
+    return observer, server
 
 
 @app.command()
@@ -155,6 +173,15 @@ def worker(
         str | None,
         typer.Option(envvar="ONBOARDING_SIGNING_SECRET", help="Verify callback signatures."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Serve Prometheus metrics at http://HOST:PORT/metrics."
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics listen on.")] = (
+        "127.0.0.1"
+    ),
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
@@ -165,6 +192,8 @@ def worker(
     setup_logging(log_level, log_format)
     if serve_callbacks:
         _check_port_free(callback_host, callback_port)
+    if metrics_port:
+        _check_port_free(metrics_host, metrics_port, "metrics")
     store = open_store(write=True)
     vault = open_vault(announce=log.warning)
     try:
@@ -175,6 +204,7 @@ def worker(
     if serve_callbacks:
         overrides["callback_base_url"] = f"http://{callback_host}:{callback_port}"
     config = engine_config(**overrides)
+    observer, metrics = _metrics(store, metrics_host, metrics_port)
     receiver = None
     if serve_callbacks:
         from workflow.webhook import create_callback_app
@@ -195,6 +225,7 @@ def worker(
             concurrency=concurrency,
             poll_interval=poll_interval,
             lease_seconds=lease_seconds,
+            observer=observer,
         )
         _stop_on_signals(runner)
         log.info(
@@ -205,6 +236,8 @@ def worker(
     finally:
         if receiver is not None:
             receiver.stop()
+        if metrics is not None:
+            metrics.stop()
         api.close()
     log.info("worker stopped%s", " (nothing left to do)" if idle else "")
     if until_idle and not idle:
