@@ -16,6 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflow.bulk import (
+        BulkReport as BulkReport,
+        Skipped as Skipped,
+    )
     from workflow.clock import (
         Clock as Clock,
         FakeClock as FakeClock,
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
         Problem as Problem,
         SchemaOutdatedError as SchemaOutdatedError,
         SecretUnavailableError as SecretUnavailableError,
+        SelectionError as SelectionError,
         SentApiError as SentApiError,
         SentStatusError as SentStatusError,
         SentTransportError as SentTransportError,
@@ -76,6 +81,9 @@ if TYPE_CHECKING:
     from workflow.secrets import (
         FernetVault as FernetVault,
     )
+    from workflow.selection import (
+        Selector as Selector,
+    )
     from workflow.sent_client import (
         HttpxSentApi as HttpxSentApi,
     )
@@ -86,6 +94,7 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "BulkReport": "workflow.bulk",
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",
@@ -109,9 +118,12 @@ _WHERE = {
     "RetryPolicy": "workflow.retry",
     "SchemaOutdatedError": "workflow.errors",
     "SecretUnavailableError": "workflow.errors",
+    "SelectionError": "workflow.errors",
+    "Selector": "workflow.selection",
     "SentApiError": "workflow.errors",
     "SentStatusError": "workflow.errors",
     "SentTransportError": "workflow.errors",
+    "Skipped": "workflow.bulk",
     "SpecConflictError": "workflow.errors",
     "SpecError": "workflow.errors",
     "StatusDecision": "workflow.rules",
