@@ -2,60 +2,19 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import Harness
+from tests.conftest import Fleet, Harness, with_key
 from workflow.audit import GENESIS, digest
 from workflow.bulk import BulkReport, run_bulk
 from workflow.errors import SelectionError, TransitionError
-from workflow.sandbox import OrganizationConfig
 from workflow.selection import Selector, build_selector, parse_duration
 from workflow.spec import parse_spec
 
 TIMEOUT = frozenset({"COMPLETION_TIMEOUT"})
-
-
-@dataclass
-class Fleet:
-    """Onboardings in known states: three completion timeouts, one unmet prerequisite, one new."""
-
-    timeouts: list[str]
-    prerequisites: str
-    fresh: str
-
-    @property
-    def all(self) -> list[str]:
-        return [*self.timeouts, self.prerequisites, self.fresh]
-
-
-def _spec(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    spec = copy.deepcopy(raw)
-    spec["key"] = key
-    return spec
-
-
-@pytest.fixture
-def fleet(harness: Harness, samples: dict[str, Any]) -> Fleet:
-    """Paused and pending onboardings, made by the engine against the sandbox."""
-    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
-    # Fewer polls before the completion deadline: the same timeout, reached in fewer ticks.
-    harness.worker.executor.config = dataclasses.replace(harness.executor.config, poll_interval=60)
-    timeouts = [harness.start(_spec(samples["demo-inherited"], f"late-{n}")) for n in range(3)]
-    prerequisites = harness.start(_spec(samples["demo-prerequisite-pause"], "unmet-0"))
-    harness.run()
-    fresh = harness.start(_spec(samples["demo-inherited"], "fresh-0"))
-    for onboarding in timeouts:
-        row = harness.store.get(onboarding)
-        assert row.last_error is not None
-        assert (row.state, row.last_error["code"]) == ("needs_attention", "COMPLETION_TIMEOUT")
-    assert harness.store.get(prerequisites).paused_from == "campaigns"
-    return Fleet(timeouts, prerequisites, fresh)
 
 
 def _snapshot(harness: Harness, ids: list[str]) -> dict[str, tuple[int, int]]:
@@ -120,7 +79,7 @@ def test_changed_after_the_selection_is_skipped_with_the_reason(
     selector = Selector(codes=TIMEOUT, updated_before=harness.clock.now() - timedelta(seconds=60))
     cancelled, touched, kept = fleet.timeouts
     amended = parse_spec(
-        _spec(samples["demo-inherited"], "late-1"), today=harness.clock.now().date()
+        with_key(samples["demo-inherited"], "late-1"), today=harness.clock.now().date()
     )
 
     def meanwhile(report: BulkReport) -> bool:
@@ -151,7 +110,7 @@ def test_a_changed_onboarding_that_still_matches_is_acted_on(
     """A version moved by an amend that leaves it matching does not skip it: it is resumed."""
     touched = fleet.timeouts[0]
     amended = parse_spec(
-        _spec(samples["demo-inherited"], "late-0"), today=harness.clock.now().date()
+        with_key(samples["demo-inherited"], "late-0"), today=harness.clock.now().date()
     )
 
     def meanwhile(report: BulkReport) -> bool:
@@ -249,7 +208,7 @@ def test_selection_reads_every_match_once_across_pages(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
     """Onboardings created at the same instant come out once each, oldest first, in small pages."""
-    ids = [harness.start(_spec(samples["demo-inherited"], f"same-{n}")) for n in range(7)]
+    ids = [harness.start(with_key(samples["demo-inherited"], f"same-{n}")) for n in range(7)]
     rows = list(harness.store.iter_selected(Selector(key_prefix="same-"), page_size=2))
     assert sorted(r.id for r in rows) == sorted(ids)
     assert [(r.created_at, r.id) for r in rows] == sorted((r.created_at, r.id) for r in rows)
