@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -276,3 +277,31 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_racing_worker_never_loses_or_doubles_a_bulk_action(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """While a worker moves the same onboardings on, each selected one is retried once or skipped with a reason."""
+    ids = [harness.start(with_key(samples["demo-inherited"], f"race-{n:02d}")) for n in range(24)]
+    worker = threading.Thread(target=harness.run)
+
+    def start_the_worker(report: BulkReport) -> bool:
+        worker.start()
+        return True
+
+    report = harness.ops.bulk(
+        "retry", Selector(key_prefix="race-"), actor="ops", reason="now", page_size=4,
+        confirm=start_the_worker,
+    )  # fmt: skip
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert report.selected == 24
+    assert sorted([*report.applied, *(s.id for s in report.skipped)]) == sorted(ids)
+    assert all(s.reason for s in report.skipped)
+    for onboarding in ids:
+        batch = [h for h in harness.store.history(onboarding) if h.batch_id == report.batch_id]
+        assert len(batch) == (1 if onboarding in report.applied else 0)
+        _chain_holds(harness, onboarding)
+    harness.run()
+    assert {harness.store.get(o).state for o in ids} == {"completed"}
