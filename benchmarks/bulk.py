@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from persistence.db import make_engine, safe_url
+from persistence.migrate import upgrade
 from persistence.rows import ONBOARDINGS, TRANSITIONS
 from populate import populate
 
@@ -65,7 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     workdir = tempfile.TemporaryDirectory(prefix="bulk-bench-")
     url = args.db or f"sqlite:///{Path(workdir.name) / 'bulk.db'}"
-    total = _count(url, select(func.count()).select_from(ONBOARDINGS)) if args.db else 0
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    total = _count(url, select(func.count()).select_from(ONBOARDINGS))
     if total == 0:
         started = time.perf_counter()
         written = populate(url, args.count)
