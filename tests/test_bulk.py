@@ -305,3 +305,27 @@ def test_a_racing_worker_never_loses_or_doubles_a_bulk_action(
         _chain_holds(harness, onboarding)
     harness.run()
     assert {harness.store.get(o).state for o in ids} == {"completed"}
+
+
+def test_a_rewind_that_no_longer_goes_back_is_skipped_with_the_guard_reason(
+    harness: Harness, fleet: Fleet
+) -> None:
+    """Rewound further back meanwhile, it is skipped: --to brand would no longer be earlier."""
+    moved = fleet.timeouts[0]
+
+    def meanwhile(report: BulkReport) -> bool:
+        harness.ops.rewind(moved, "incomplete", actor="bob", reason="brand data changed")
+        return True
+
+    report = harness.ops.bulk(
+        "rewind", Selector(codes=TIMEOUT), actor="ops", reason="re-check", target="brand",
+        confirm=meanwhile,
+    )  # fmt: skip
+    assert sorted(report.applied) == sorted(fleet.timeouts[1:])
+    (skipped,) = report.skipped
+    assert skipped.id == moved
+    assert skipped.reason == (
+        "'onboarding rewind' no longer applies to onboarding 'late-0': cannot rewind from "
+        "'incomplete' to 'brand': the target must be an earlier state of the path"
+    )
+    assert harness.store.get(moved).state == "incomplete"

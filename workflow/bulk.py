@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from workflow.errors import ConcurrencyError, SelectionError, StoreError, TransitionError
+from workflow.errors import (
+    ConcurrencyError,
+    GuardRejectedError,
+    SelectionError,
+    StoreError,
+    TransitionError,
+)
 from workflow.flow import FLOWS
 from workflow.machine import PAUSED, MachineDefinition, OnboardingFlow
 from workflow.operating import refusal
@@ -182,72 +188,86 @@ def run_bulk(
     if confirm is not None and not confirm(report):
         return dataclasses.replace(report, confirmed=False)
 
-    def act(current: Checkpoint) -> Checkpoint:
-        return ops.act_on(
-            current, action, actor=actor, reason=reason, batch_id=report.batch_id, **options
-        )
-
+    batch_run = _Batch(ops, store, scoped, action, fired, options, actor, reason, batch)
     applied: list[str] = []
     skipped: list[Skipped] = []
     try:
         for chunk in _chunks(ids, page_size):
             found = {c.id: c for c in store.selected_checkpoints(scoped, chunk)}
             for onboarding_id in chunk:
-                current = found.get(onboarding_id)
-                outcome = _one(ops, store, scoped, action, onboarding_id, current, act)
+                outcome = batch_run.one(onboarding_id, found.get(onboarding_id))
                 if isinstance(outcome, Skipped):
                     skipped.append(outcome)
                 else:
                     applied.append(onboarding_id)
     except StoreError as exc:
         raise StoreError(
-            f"{exc}; batch {report.batch_id} stopped after applying {len(applied)} of "
-            f"{len(ids)} (their audit rows carry the batch id)"
+            f"{exc}; batch {batch} stopped after applying {len(applied)} of {len(ids)} "
+            "(their audit rows carry the batch id)"
         ) from exc
     return dataclasses.replace(report, applied=tuple(applied), skipped=tuple(skipped))
 
 
-def _one(
-    ops: Onboardings,
-    store: SelectionStore,
-    scoped: Selector,
-    action: str,
-    onboarding_id: str,
-    current: Checkpoint | None,
-    act: Callable[[Checkpoint], Checkpoint],
-) -> Checkpoint | Skipped:
-    """Act on one selected onboarding, or say why not."""
-    for _ in range(_RETRIES):
-        if current is None:
-            return _why_not(ops, scoped, action, onboarding_id)
+@dataclass(frozen=True)
+class _Batch:
+    """One bulk action in progress: acts on one selected onboarding at a time."""
+
+    ops: Onboardings
+    store: SelectionStore
+    scoped: Selector
+    action: str
+    fired: dict[str, Any]  # the machine's arguments (what decides whether it applies)
+    options: dict[str, Any]  # act_on's arguments
+    actor: str
+    reason: str
+    batch_id: str
+
+    def one(self, onboarding_id: str, current: Checkpoint | None) -> Checkpoint | Skipped:
+        """Act on one selected onboarding (``None``: it no longer matches), or say why not."""
+        for _ in range(_RETRIES):
+            if current is None:
+                return self.why_not(onboarding_id)
+            try:
+                return self.ops.act_on(
+                    current, self.action, actor=self.actor, reason=self.reason,
+                    batch_id=self.batch_id, **self.options,
+                )  # fmt: skip
+            except TransitionError as exc:
+                return Skipped(current.id, current.key, str(exc))
+            except ConcurrencyError:
+                # A worker (or another operator) committed since the read: decide again on
+                # the new checkpoint, if it still matches.
+                again = self.store.selected_checkpoints(self.scoped, [onboarding_id])
+                current = again[0] if again else None
+        key = current.key if current is not None else onboarding_id
+        return Skipped(onboarding_id, key, "kept changing while the batch ran; act on it alone")
+
+    def why_not(self, onboarding_id: str) -> Skipped:
+        """Why a selected onboarding no longer matches: the machine's refusal, else a filter."""
+        current = self.ops.store.get(onboarding_id)
+        flow = FLOWS.get(current.flow_version, self.ops.flow)
+        machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
         try:
-            return act(current)
-        except TransitionError as exc:
-            return Skipped(current.id, current.key, str(exc))
-        except ConcurrencyError:
-            # A worker (or another operator) committed since the read: decide on the new state.
-            again = store.selected_checkpoints(scoped, [onboarding_id])
-            current = again[0] if again else None
-    key = current.key if current is not None else onboarding_id
-    return Skipped(onboarding_id, key, "kept changing while the batch ran; act on it alone")
-
-
-def _why_not(ops: Onboardings, scoped: Selector, action: str, onboarding_id: str) -> Skipped:
-    """Why a selected onboarding no longer matches: the action's refusal, else the filter."""
-    current = ops.store.get(onboarding_id)
-    flow = FLOWS.get(current.flow_version, ops.flow)
-    machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
-    state = current.state + (f" (paused in {current.paused_from})" if current.paused_from else "")
-    code = (current.last_error or {}).get("code")
-    if (current.state, current.paused_from) not in (scoped.applicable or ()):
-        return Skipped(current.id, current.key, refusal(current, machine, action))
-    return Skipped(
-        current.id,
-        current.key,
-        f"changed since it was selected: now {state}"
-        + (f", code {code}" if code else "")
-        + f", updated {current.updated_at.isoformat()}; it no longer matches the selection",
-    )
+            machine.check(self.action, **self.fired)
+        except GuardRejectedError as exc:
+            return Skipped(
+                current.id, current.key,
+                f"'onboarding {self.action}' no longer applies to onboarding {current.key!r}: "
+                + "; ".join(exc.reasons),
+            )  # fmt: skip
+        except TransitionError:
+            return Skipped(current.id, current.key, refusal(current, machine, self.action))
+        state = current.state
+        if current.paused_from:
+            state += f" (paused in {current.paused_from})"
+        code = (current.last_error or {}).get("code")
+        return Skipped(
+            current.id,
+            current.key,
+            f"changed since it was selected: now {state}"
+            + (f", code {code}" if code else "")
+            + f", updated {current.updated_at.isoformat()}; it no longer matches the selection",
+        )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
