@@ -56,6 +56,7 @@ from persistence.rows import (
     to_record,
     transition_values,
 )
+from persistence.selection import Selection
 from workflow.errors import ConcurrencyError, OnboardingNotFoundError, StoreError
 from workflow.ports import AttemptRecord, Change, Checkpoint, Claim, NewOnboarding, StepRecord
 
@@ -75,7 +76,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Queries, AuditReads, OutboxQueries):
+class SqlStore(Queries, AuditReads, OutboxQueries, Selection):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:

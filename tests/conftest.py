@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import random
 from collections.abc import Iterator
@@ -211,3 +212,41 @@ def harness(
         yield Harness(ops, worker, sandbox, store, clock, vault, api, receiver.url)
         worker.close()
         api.close()
+
+
+@dataclass
+class Fleet:
+    """Onboardings in known states: three completion timeouts, one unmet prerequisite, one new."""
+
+    timeouts: list[str]
+    prerequisites: str
+    fresh: str
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.timeouts, self.prerequisites, self.fresh]
+
+
+def with_key(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """A copy of a sample spec under another key."""
+    spec = copy.deepcopy(raw)
+    spec["key"] = key
+    return spec
+
+
+@pytest.fixture
+def fleet(harness: Harness, samples: dict[str, Any]) -> Fleet:
+    """Paused and pending onboardings, made by the engine against the sandbox."""
+    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+    # Fewer polls before the completion deadline: the same timeout, reached in fewer ticks.
+    harness.worker.executor.config = dataclasses.replace(harness.executor.config, poll_interval=60)
+    timeouts = [harness.start(with_key(samples["demo-inherited"], f"late-{n}")) for n in range(3)]
+    prerequisites = harness.start(with_key(samples["demo-prerequisite-pause"], "unmet-0"))
+    harness.run()
+    fresh = harness.start(with_key(samples["demo-inherited"], "fresh-0"))
+    for onboarding in timeouts:
+        row = harness.store.get(onboarding)
+        assert row.last_error is not None
+        assert (row.state, row.last_error["code"]) == ("needs_attention", "COMPLETION_TIMEOUT")
+    assert harness.store.get(prerequisites).paused_from == "campaigns"
+    return Fleet(timeouts, prerequisites, fresh)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
         AuditReport as AuditReport,
         verify_audit as verify_audit,
     )
+    from workflow.bulk import (
+        BulkReport as BulkReport,
+        Skipped as Skipped,
+    )
     from workflow.clock import (
         Clock as Clock,
         FakeClock as FakeClock,
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
         Problem as Problem,
         SchemaOutdatedError as SchemaOutdatedError,
         SecretUnavailableError as SecretUnavailableError,
+        SelectionError as SelectionError,
         SentApiError as SentApiError,
         SentStatusError as SentStatusError,
         SentTransportError as SentTransportError,
@@ -95,6 +100,9 @@ if TYPE_CHECKING:
     from workflow.secrets import (
         FernetVault as FernetVault,
     )
+    from workflow.selection import (
+        Selector as Selector,
+    )
     from workflow.sent_client import (
         HttpxSentApi as HttpxSentApi,
     )
@@ -113,6 +121,7 @@ _WHERE = {
     "NullObserver": "workflow.observing",
     "Observer": "workflow.observing",
     "Subscriber": "workflow.events",
+    "BulkReport": "workflow.bulk",
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",
@@ -136,9 +145,12 @@ _WHERE = {
     "RetryPolicy": "workflow.retry",
     "SchemaOutdatedError": "workflow.errors",
     "SecretUnavailableError": "workflow.errors",
+    "SelectionError": "workflow.errors",
+    "Selector": "workflow.selection",
     "SentApiError": "workflow.errors",
     "SentStatusError": "workflow.errors",
     "SentTransportError": "workflow.errors",
+    "Skipped": "workflow.bulk",
     "SpecConflictError": "workflow.errors",
     "SpecError": "workflow.errors",
     "StatusDecision": "workflow.rules",

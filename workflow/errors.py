@@ -6,6 +6,7 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── SpecError                  a spec breaks the API's rules (every problem, by field path)
     ├── SpecConflictError          a key was started before with a different spec
     ├── OnboardingNotFoundError    no onboarding has that id or key
+    ├── SelectionError             a bulk selection's filter is malformed or unknown
     ├── TransitionError            a trigger is not valid in the current state
     │   └── GuardRejectedError     valid trigger, but a guard refused it (reasons attached)
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
@@ -36,6 +37,7 @@ __all__ = [
     "Problem",
     "SchemaOutdatedError",
     "SecretUnavailableError",
+    "SelectionError",
     "SentApiError",
     "SentStatusError",
     "SentTransportError",
@@ -91,6 +93,10 @@ class SpecConflictError(OnboardingError):
 
 class OnboardingNotFoundError(OnboardingError):
     """No onboarding matches the id or key asked for."""
+
+
+class SelectionError(OnboardingError):
+    """A bulk action's selection is malformed (a filter's syntax, an unknown state, none)."""
 
 
 class TransitionError(OnboardingError):

@@ -1,4 +1,4 @@
-"""Starting and operating onboardings: start, resume, retry, rewind, cancel, amend.
+"""Starting and operating onboardings: start, resume, retry, rewind, cancel, amend, bulk.
 
 :class:`Onboardings` needs only the store and the vault (to seal secrets): it never calls Sent.
 Every change goes through the machine (an invalid action raises and changes nothing) and is one
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow.audit import chained
 from workflow.clock import Clock, SystemClock
@@ -24,7 +24,8 @@ from workflow.errors import (
 )
 from workflow.flow import FLOW, FLOWS, FlowDefinition
 from workflow.following import Following
-from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
+from workflow.machine import OnboardingFlow
+from workflow.operating import refusal, renewed_key, sent_paths
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -37,6 +38,10 @@ from workflow.ports import (
     Vault,
 )
 from workflow.spec import OnboardingSpec, changed_paths, find_key_conflicts
+
+if TYPE_CHECKING:
+    from workflow.bulk import BulkReport
+    from workflow.selection import Selector
 
 __all__ = ["Onboardings"]
 
@@ -143,13 +148,13 @@ class Onboardings(Following):
 
         A wait for the completion result starts again, with a new deadline.
         """
-        return self._operate(id_or_key, "resume", actor, reason, batch_id, {})
+        return self._operate(id_or_key, "resume", actor, reason, batch_id)
 
     def retry(
         self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
     ) -> Checkpoint:
         """Run the current step again now: resume if paused, else skip the backoff wait."""
-        return self._operate(id_or_key, "retry", actor, reason, batch_id, {})
+        return self._operate(id_or_key, "retry", actor, reason, batch_id)
 
     def cancel(
         self,
@@ -167,10 +172,8 @@ class Onboardings(Following):
         touched.
         """
         return self._operate(
-            id_or_key, "cancel", actor, reason, batch_id,
-            {"delete_at_sent": delete_at_sent},
-            details={"delete_at_sent": delete_at_sent},
-        )  # fmt: skip
+            id_or_key, "cancel", actor, reason, batch_id, delete_at_sent=delete_at_sent
+        )
 
     def rewind(
         self,
@@ -191,10 +194,72 @@ class Onboardings(Following):
         created; with ``delete_at_sent`` the old one is deleted at Sent first.
         """
         return self._operate(
-            id_or_key, "rewind", actor, reason, batch_id,
-            {"target": target},
-            details={"target": target, "delete_at_sent": delete_at_sent},
-            rewind=(target, delete_at_sent),
+            id_or_key, "rewind", actor, reason, batch_id, target=target,
+            delete_at_sent=delete_at_sent,
+        )  # fmt: skip
+
+    def act_on(
+        self,
+        current: Checkpoint,
+        action: str,
+        *,
+        actor: str,
+        reason: str,
+        batch_id: str | None = None,
+        target: str | None = None,
+        delete_at_sent: bool = False,
+    ) -> Checkpoint:
+        """Fire an operator action (resume, retry, rewind, cancel) on ``current`` as read.
+
+        Nothing is read again first: the commit is checked against ``current.version``, so
+        the caller decides what to do when the onboarding changed meanwhile.
+
+        Raises:
+            TransitionError: the action does not apply to ``current``'s state (or, for a
+                rewind, ``target`` is not an earlier state); nothing changed.
+            ConcurrencyError: the onboarding changed since ``current`` was read.
+        """
+        if not reason.strip():
+            raise TransitionError(action, "-", f"{action} needs a reason for the audit log")
+        kwargs: dict[str, Any] = {}
+        details: dict[str, Any] | None = None
+        update, records = CheckpointUpdate(), list[StepRecord]()
+        if action == "cancel":
+            kwargs, details = {"delete_at_sent": delete_at_sent}, {"delete_at_sent": delete_at_sent}
+        elif action == "rewind":
+            kwargs = {"target": target}
+            details = {"target": target, "delete_at_sent": delete_at_sent}
+            update, records = self._rewound(current, target or "", delete_at_sent)
+        elif action not in ("resume", "retry"):
+            raise TransitionError(
+                action, current.state, f"{action!r} is not resume, retry, rewind or cancel"
+            )
+        return self._commit(
+            current, action, kwargs, actor, reason, batch_id, update, records, details
+        )
+
+    def bulk(
+        self,
+        action: str,
+        selector: Selector,
+        *,
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
+        batch_id: str | None = None,
+        target: str | None = None,
+        delete_at_sent: bool = False,
+        confirm: Callable[[BulkReport], bool] | None = None,
+        preview: int = 20,
+        page_size: int = 500,
+    ) -> BulkReport:
+        """Act on every onboarding ``selector`` matches; see :func:`workflow.bulk.run_bulk`."""
+        from workflow.bulk import run_bulk
+
+        return run_bulk(
+            self, action, selector, actor=actor, reason=reason, dry_run=dry_run,
+            batch_id=batch_id, target=target, delete_at_sent=delete_at_sent, confirm=confirm,
+            preview=preview, page_size=page_size,
         )  # fmt: skip
 
     def amend(
@@ -226,8 +291,8 @@ class Onboardings(Following):
                 )
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
-            sent = _sent_paths(paths, records)
-            renewed = [_renew(r) for r in records if not r.done]
+            sent = sent_paths(paths, records)
+            renewed = [renewed_key(r) for r in records if not r.done]
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
@@ -247,27 +312,20 @@ class Onboardings(Following):
     def _operate(
         self,
         id_or_key: str,
-        trigger: str,
+        action: str,
         actor: str,
         reason: str,
         batch_id: str | None,
-        kwargs: dict[str, Any],
-        *,
-        details: dict[str, Any] | None = None,
-        rewind: tuple[str, bool] | None = None,
+        **options: Any,
     ) -> Checkpoint:
         if not reason.strip():
-            raise TransitionError(trigger, "-", f"{trigger} needs a reason for the audit log")
+            raise TransitionError(action, "-", f"{action} needs a reason for the audit log")
         for _ in range(_OPERATOR_RETRIES):
             current = self.store.find(id_or_key)
-            update, records = CheckpointUpdate(), list[StepRecord]()
-            if rewind is not None:
-                update, records = self._rewound(current, *rewind)
             try:
-                return self._commit(
-                    current, trigger, kwargs, actor, reason, batch_id, update,
-                    records, details,
-                )  # fmt: skip
+                return self.act_on(
+                    current, action, actor=actor, reason=reason, batch_id=batch_id, **options
+                )
             except ConcurrencyError:
                 continue  # a worker committed meanwhile: decide again on the new state
         raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
@@ -298,7 +356,7 @@ class Onboardings(Following):
             ) from None
         except TransitionError:
             raise TransitionError(
-                trigger, current.state, _refused(current, machine, trigger)
+                trigger, current.state, refusal(current, machine, trigger)
             ) from None
         now = self.clock.now()
         state = record.to_state
@@ -377,56 +435,3 @@ class Onboardings(Following):
                     )
                 )  # fmt: skip
         return update, carried
-
-
-def _refused(current: Checkpoint, machine: OnboardingFlow, trigger: str) -> str:
-    """Why an operator action cannot apply, in CLI commands (never internal trigger names)."""
-    state = current.state
-    if current.paused_from:
-        state += f" (paused in {current.paused_from})"
-    can = sorted(t for t in machine.allowed_triggers() if t in OPERATOR_TRIGGERS)
-    now = (
-        "nothing can change it any more"
-        if machine.is_terminal
-        else "what applies now: " + ", ".join(f"'onboarding {t}'" for t in can)
-        if can
-        else "no operator action applies now"
-    )
-    return (
-        f"'onboarding {trigger}' does not apply to onboarding {current.key!r} ({current.id}): "
-        f"it is {state}; {now}"
-    )
-
-
-def _renew(record: StepRecord) -> StepRecord:
-    """A not-yet-done item after an amend: a new key, and a look at Sent first if the old key
-    may have been applied (with the old body)."""
-    return dataclasses.replace(
-        record,
-        key_seq=record.key_seq + 1,
-        may_exist=record.may_exist or record.uncertain,
-        uncertain=False,
-        first_sent_at=None,
-    )
-
-
-_SECTION_STEP = {
-    "profile": ("create_profile", None),
-    "brand": ("attach_brand", None),
-    "campaigns": ("attach_campaigns", "campaign-"),
-    "channels": ("request_completion", "channels"),
-}
-
-
-def _sent_paths(paths: Sequence[str], records: Sequence[StepRecord]) -> list[str]:
-    """The changed paths whose step already sent them (an amend does not send them again)."""
-    done = {(r.step, r.item) for r in records if r.done}
-    sent = []
-    for path in paths:
-        section = path.split(".", 1)[0].split("[", 1)[0]
-        step, item = _SECTION_STEP.get(section, (None, None))
-        if step is None:
-            continue
-        if any(s == step and (item is None or i.startswith(item)) for s, i in done):
-            sent.append(path)
-    return sent

@@ -1,5 +1,5 @@
-"""Operator and auditor commands: list, stuck, show, history, export, resume, retry, rewind,
-cancel, and ``db upgrade``."""
+"""Reading commands for operators and auditors: list, stuck, show, history, export, and the
+``db`` commands (the actions that change onboardings are in :mod:`workflow.cli.repair_commands`)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import dataclasses
 import json
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import fail, open_store, open_vault, settings
+from workflow.cli.wiring import fail, open_store, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
@@ -24,9 +23,6 @@ if TYPE_CHECKING:
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-#: The audit log's ``actor`` column holds this many characters.
-ACTOR_MAX_LENGTH = 128
 
 
 def _iso(value: Any) -> Any:
@@ -45,22 +41,6 @@ def _known_states(values: list[str] | None) -> list[str] | None:
         if value not in STATES:
             raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(STATES)}")
     return values
-
-
-def _reason(value: str) -> str:
-    if not value.strip():
-        raise typer.BadParameter("is empty: say why (the reason is kept in the audit log)")
-    return value
-
-
-def _actor(value: str) -> str:
-    if not value.strip():
-        raise typer.BadParameter("is empty: name who acts (kept in the audit log)")
-    if len(value) > ACTOR_MAX_LENGTH:
-        raise typer.BadParameter(
-            f"is {len(value)} characters long; the audit log keeps at most {ACTOR_MAX_LENGTH}"
-        )
-    return value
 
 
 States = Annotated[
@@ -269,108 +249,3 @@ def export(
             )
     else:
         raise fail(f"--format must be jsonl or csv, not {fmt!r}")
-
-
-def _operator(action: str, onboarding: str, reason: str, actor: str, **kwargs: Any) -> None:
-    from workflow.management import Onboardings
-    from workflow.secrets import FernetVault
-
-    # Operator actions change the checkpoint only: they never open a secret or mint a
-    # callback token, so they need no key (and must not create a key file).
-    onboardings = Onboardings(open_store(), FernetVault.generate())
-    row = getattr(onboardings, action)(onboarding, actor=actor, reason=reason, **kwargs)
-    typer.echo(f"{row.key} ({row.id}): now {row.state}")
-
-
-Reason = Annotated[
-    str, typer.Option("--reason", callback=_reason, help="Why (kept in the audit log).")
-]
-Actor = Annotated[
-    str,
-    typer.Option(
-        "--actor", envvar="USER", callback=_actor,
-        help=f"Who (kept in the audit log, at most {ACTOR_MAX_LENGTH} characters).",
-    ),
-]  # fmt: skip
-Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
-DeleteAtSent = Annotated[
-    bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
-]
-
-
-@app.command()
-def resume(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
-    """Resume a paused onboarding in the state it paused from."""
-    _operator("resume", onboarding, reason, actor)
-
-
-@app.command()
-def retry(onboarding: Target, reason: Reason, actor: Actor = "operator") -> None:
-    """Run the current step again now (resumes a paused onboarding)."""
-    _operator("retry", onboarding, reason, actor)
-
-
-@app.command()
-def rewind(
-    onboarding: Target,
-    to: Annotated[str, typer.Option("--to", help="An earlier state of the path, e.g. incomplete.")],
-    reason: Reason,
-    actor: Actor = "operator",
-    delete_at_sent: DeleteAtSent = False,
-) -> None:
-    """Go back to an earlier state; the steps after it run again with new idempotency keys.
-
-    Creates that may have happened are looked up at Sent first, never made twice. With
-    --to pending a new profile is created; --delete-at-sent deletes the old one first.
-    """
-    _operator("rewind", onboarding, reason, actor, target=to, delete_at_sent=delete_at_sent)
-
-
-@app.command()
-def cancel(
-    onboarding: Target,
-    reason: Reason,
-    actor: Actor = "operator",
-    delete_at_sent: DeleteAtSent = False,
-) -> None:
-    """Cancel an onboarding for good (its stored secrets are deleted).
-
-    Nothing at Sent is deleted unless --delete-at-sent: then the worker deletes every profile
-    Sent answered for it (404 counts as done) before it ends as cancelled.
-    """
-    _operator("cancel", onboarding, reason, actor, delete_at_sent=delete_at_sent)
-
-
-@app.command()
-def amend(
-    onboarding: Target,
-    spec_file: Annotated[Path, typer.Argument(help="The corrected spec (.json, .yaml).")],
-    reason: Reason,
-    actor: Actor = "operator",
-) -> None:
-    """Replace the spec of an onboarding that is paused or not yet started.
-
-    The steps still to run send the new values under new Idempotency-Keys; values that earlier
-    steps already sent are listed (rewind to send them again).
-    """
-    from workflow.management import Onboardings
-    from workflow.spec import parse_documents
-
-    valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
-    for error in errors:
-        for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}", err=True)
-    if errors or len(valid) != 1:
-        raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
-    # The key is needed only to seal secrets the amended spec brings.
-    onboardings = Onboardings(open_store(), open_vault(required=bool(valid[0].secret_values())))
-    try:
-        row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
-    except OnboardingError as exc:
-        raise fail(str(exc)) from exc
-    typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
-    if sent:
-        typer.echo(
-            f"already sent by earlier steps: {', '.join(sent)}; "
-            f"'onboarding rewind {row.key} --to STATE' sends them again"
-        )

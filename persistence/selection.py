@@ -1,0 +1,149 @@
+"""Bulk selection: a :class:`~workflow.selection.Selector` as one SQL query, read in pages.
+
+The filters run in the database: a selection is one query, whatever it matches, its rows
+fetched a page at a time (``yield_per``; a server-side cursor on PostgreSQL), so ten thousand
+matches cost one scan and little memory, never a row-by-row look in Python. One query rather
+than keyset pages: each page of a keyset walk would scan and sort again unless an index on
+``(created_at, id)`` existed. The acting side reads back chosen ids by primary key. State
+names are compared as the caller gives them: nothing here knows the flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
+from workflow.errors import StoreError
+from workflow.ports import Checkpoint
+from workflow.selection import Selected, Selector, worker_actor
+
+__all__ = ["Selection"]
+
+T = TypeVar("T")
+O = ONBOARDINGS  # noqa: E741
+_CODE = O.c.last_error["code"].as_string()
+_PREVIEW_COLUMNS = (
+    O.c.id, O.c.key, O.c.state, O.c.paused_from, _CODE.label("code"), O.c.created_at,
+    O.c.updated_at,
+)  # fmt: skip
+
+
+def _applicable(pairs: frozenset[tuple[str, str | None]]) -> ColumnElement[bool]:
+    """``(state, paused_from)`` in ``pairs``, NULL-aware, grouped to keep the SQL short."""
+    if not pairs:
+        return false()
+    plain = sorted(state for state, paused in pairs if paused is None)
+    paused: dict[str, list[str]] = {}
+    for state, source in pairs:
+        if source is not None:
+            paused.setdefault(state, []).append(source)
+    terms: list[ColumnElement[bool]] = []
+    if plain:
+        terms.append(and_(O.c.state.in_(plain), O.c.paused_from.is_(None)))
+    terms += [
+        and_(O.c.state == state, O.c.paused_from.in_(sorted(sources)))
+        for state, sources in sorted(paused.items())
+    ]
+    return or_(*terms)
+
+
+def conditions(selector: Selector) -> list[ColumnElement[bool]]:
+    """The WHERE terms of ``selector`` (all must hold)."""
+    terms: list[ColumnElement[bool]] = []
+    if selector.states:
+        terms.append(O.c.state.in_(sorted(selector.states)))
+    if selector.paused_from:
+        terms.append(O.c.paused_from.in_(sorted(selector.paused_from)))
+    if selector.codes:
+        terms.append(_CODE.in_(sorted(selector.codes)))
+    if selector.updated_before is not None:
+        terms.append(O.c.updated_at < selector.updated_before)
+    if selector.key_prefix:
+        # substr, not LIKE: SQLite's LIKE ignores case, and the prefix is taken literally.
+        prefix = selector.key_prefix
+        terms.append(func.substr(O.c.key, 1, len(prefix)) == prefix)
+    if selector.worker:
+        T_ = TRANSITIONS
+        # The newest audit row sits at the checkpoint's audit_seq: one unique-index probe.
+        last_by_worker = exists().where(
+            T_.c.onboarding_id == O.c.id,
+            T_.c.seq == O.c.audit_seq,
+            T_.c.actor == worker_actor(selector.worker),
+        )
+        terms.append(or_(O.c.lease_owner == selector.worker, last_by_worker))
+    if selector.ids:
+        terms.append(O.c.id.in_(sorted(selector.ids)))
+    if selector.applicable is not None:
+        terms.append(_applicable(selector.applicable))
+    return terms
+
+
+def _to_selected(row: Any) -> Selected:
+    return Selected(
+        id=row.id, key=row.key, state=row.state, paused_from=row.paused_from, code=row.code,
+        created_at=aware(row.created_at) or row.created_at,
+        updated_at=aware(row.updated_at) or row.updated_at,
+    )  # fmt: skip
+
+
+class Selection:
+    """The bulk-selection side of :class:`~persistence.store.SqlStore`."""
+
+    engine: Engine
+
+    def _run(self, what: str, work: Callable[[Connection], T]) -> T:
+        raise NotImplementedError
+
+    def iter_selected(
+        self, selector: Selector, *, page_size: int = 1000
+    ) -> Generator[Selected, None, None]:
+        """Every onboarding matching ``selector``, oldest first, fetched ``page_size`` rows at a
+        time from one query (a server-side cursor on PostgreSQL).
+
+        Raises:
+            StoreError: the database failed.
+        """
+        query = (
+            select(*_PREVIEW_COLUMNS).where(*conditions(selector)).order_by(O.c.created_at, O.c.id)
+        )
+        try:
+            with self.engine.connect() as connection:
+                result = connection.execution_options(
+                    stream_results=True, yield_per=page_size
+                ).execute(query)
+                for page in result.partitions():
+                    for row in page:
+                        yield _to_selected(row)
+        except SQLAlchemyError as exc:
+            original = getattr(exc, "orig", None) or exc
+            reason = (str(original).strip().splitlines() or ["database error"])[0]
+            raise StoreError(
+                f"could not select onboardings: {type(original).__name__}: {reason}"
+            ) from exc
+
+    def count_selected(self, selector: Selector) -> int:
+        """How many onboardings match ``selector`` (one ``COUNT``, no row leaves the database).
+
+        Raises:
+            StoreError: the database failed.
+        """
+        query = select(func.count()).select_from(O).where(*conditions(selector))
+        return int(self._run("count selected onboardings", lambda c: c.execute(query).scalar_one()))
+
+    def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
+        """The checkpoints of those ``ids`` that still match ``selector``.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        if not ids:
+            return []
+        query = select(*CHECKPOINT_COLUMNS).where(*conditions(selector), O.c.id.in_(list(ids)))
+        rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
+        return [to_checkpoint(r._mapping) for r in rows]

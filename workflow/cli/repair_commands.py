@@ -1,0 +1,191 @@
+"""The actions that change onboardings: resume, retry, rewind and cancel (one onboarding, or a
+selection: see :mod:`workflow.cli.bulk`), and amend (one onboarding)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workflow.cli import app
+from workflow.cli.bulk import (
+    EXIT_CODES,
+    Code,
+    DryRun,
+    Filters,
+    KeyPrefix,
+    OlderThan,
+    Where,
+    WorkerFilter,
+    Yes,
+    run_action,
+)
+from workflow.cli.wiring import fail, open_store, open_vault
+from workflow.clock import SystemClock
+from workflow.errors import OnboardingError
+
+#: The audit log's ``actor`` column holds this many characters.
+ACTOR_MAX_LENGTH = 128
+
+
+def _reason(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("is empty: say why (the reason is kept in the audit log)")
+    return value
+
+
+def _actor(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("is empty: name who acts (kept in the audit log)")
+    if len(value) > ACTOR_MAX_LENGTH:
+        raise typer.BadParameter(
+            f"is {len(value)} characters long; the audit log keeps at most {ACTOR_MAX_LENGTH}"
+        )
+    return value
+
+
+Reason = Annotated[
+    str, typer.Option("--reason", callback=_reason, help="Why (kept in the audit log).")
+]
+Actor = Annotated[
+    str,
+    typer.Option(
+        "--actor", envvar="USER", callback=_actor,
+        help=f"Who (kept in the audit log, at most {ACTOR_MAX_LENGTH} characters).",
+    ),
+]  # fmt: skip
+Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
+OneOrSelection = Annotated[
+    str | None, typer.Argument(help="Onboarding id or key (or select with the options below).")
+]
+DeleteAtSent = Annotated[
+    bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
+]
+
+
+@app.command(epilog=EXIT_CODES)
+def resume(
+    reason: Reason,
+    onboarding: OneOrSelection = None,
+    where: Where = None,
+    code: Code = None,
+    older_than: OlderThan = None,
+    key_prefix: KeyPrefix = None,
+    worker: WorkerFilter = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    actor: Actor = "operator",
+) -> None:
+    """Resume paused onboardings in the state each paused from."""
+    filters = Filters(where, code, older_than, key_prefix, worker)
+    run_action("resume", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes)
+
+
+@app.command(epilog=EXIT_CODES)
+def retry(
+    reason: Reason,
+    onboarding: OneOrSelection = None,
+    where: Where = None,
+    code: Code = None,
+    older_than: OlderThan = None,
+    key_prefix: KeyPrefix = None,
+    worker: WorkerFilter = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    actor: Actor = "operator",
+) -> None:
+    """Run the current step again now (resumes a paused onboarding)."""
+    filters = Filters(where, code, older_than, key_prefix, worker)
+    run_action("retry", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes)
+
+
+@app.command(epilog=EXIT_CODES)
+def rewind(
+    to: Annotated[str, typer.Option("--to", help="An earlier state of the path, e.g. incomplete.")],
+    reason: Reason,
+    onboarding: OneOrSelection = None,
+    where: Where = None,
+    code: Code = None,
+    older_than: OlderThan = None,
+    key_prefix: KeyPrefix = None,
+    worker: WorkerFilter = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    actor: Actor = "operator",
+    delete_at_sent: DeleteAtSent = False,
+) -> None:
+    """Go back to an earlier state; the steps after it run again with new idempotency keys.
+
+    Creates that may have happened are looked up at Sent first, never made twice. With
+    --to pending a new profile is created; --delete-at-sent deletes the old one first. A
+    selection keeps only onboardings that are past --to (or paused past it).
+    """
+    filters = Filters(where, code, older_than, key_prefix, worker)
+    run_action(
+        "rewind", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes,
+        target=to, delete_at_sent=delete_at_sent,
+    )  # fmt: skip
+
+
+@app.command(epilog=EXIT_CODES)
+def cancel(
+    reason: Reason,
+    onboarding: OneOrSelection = None,
+    where: Where = None,
+    code: Code = None,
+    older_than: OlderThan = None,
+    key_prefix: KeyPrefix = None,
+    worker: WorkerFilter = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    actor: Actor = "operator",
+    delete_at_sent: DeleteAtSent = False,
+) -> None:
+    """Cancel onboardings for good (their stored secrets are deleted).
+
+    Nothing at Sent is deleted unless --delete-at-sent: then the worker deletes every profile
+    Sent answered for it (404 counts as done) before it ends as cancelled.
+    """
+    filters = Filters(where, code, older_than, key_prefix, worker)
+    run_action(
+        "cancel", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes,
+        delete_at_sent=delete_at_sent,
+    )  # fmt: skip
+
+
+@app.command()
+def amend(
+    onboarding: Target,
+    spec_file: Annotated[Path, typer.Argument(help="The corrected spec (.json, .yaml).")],
+    reason: Reason,
+    actor: Actor = "operator",
+) -> None:
+    """Replace the spec of an onboarding that is paused or not yet started.
+
+    One onboarding only, named by id or key: a spec carries its own key, so amend takes no
+    selection (correct many with one spec each).
+    The steps still to run send the new values under new Idempotency-Keys; values that earlier
+    steps already sent are listed (rewind to send them again).
+    """
+    from workflow.management import Onboardings
+    from workflow.spec import parse_documents
+
+    valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
+    for error in errors:
+        for problem in error.problems:
+            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+    if errors or len(valid) != 1:
+        raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
+    # The key is needed only to seal secrets the amended spec brings.
+    onboardings = Onboardings(open_store(), open_vault(required=bool(valid[0].secret_values())))
+    try:
+        row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
+    except OnboardingError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
+    if sent:
+        typer.echo(
+            f"already sent by earlier steps: {', '.join(sent)}; "
+            f"'onboarding rewind {row.key} --to STATE' sends them again"
+        )

@@ -1,0 +1,206 @@
+"""Choosing many onboardings at once: the :class:`Selector` operators build from filters.
+
+A selector is plain data: the store turns it into one query (``persistence.selection``), and
+:mod:`workflow.bulk` acts on what it finds. State names come from the flow, never from the
+store: the store compares the strings it is given.
+
+Filters combine with AND; the values of one filter (``state=a``, ``state=b``) are
+alternatives. :func:`build_selector` checks an operator's filters and raises
+:class:`~workflow.errors.SelectionError` naming the filter and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from workflow.errors import SelectionError
+from workflow.ports import Checkpoint
+
+__all__ = [
+    "WHERE_KEYS",
+    "Selected",
+    "SelectionStore",
+    "Selector",
+    "build_selector",
+    "parse_duration",
+    "worker_actor",
+]
+
+#: The ``--where`` keys, with what each compares.
+WHERE_KEYS: Final = {"state": "the state", "paused_from": "the state it paused from"}
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def worker_actor(worker: str) -> str:
+    """The audit log's actor for a worker's own transitions (``Worker`` writes this)."""
+    return f"worker:{worker}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which onboardings to act on; an empty filter does not constrain.
+
+    Attributes:
+        states: in one of these states.
+        paused_from: paused from one of these states.
+        codes: ``last_error.code`` is one of these (the pause code; while a step retries, the
+            code of its last failure).
+        updated_before: not updated since this moment.
+        key_prefix: the key starts with this text (case-sensitive).
+        worker: the worker holding the lease now (a crashed worker's expired lease included),
+            or whose own transition is the newest audit row.
+        ids: only these onboarding ids (used to re-check a selection before acting).
+        applicable: ``(state, paused_from)`` pairs the action applies to (set by the bulk
+            action from the machine table; ``None``: any).
+    """
+
+    states: frozenset[str] = frozenset()
+    paused_from: frozenset[str] = frozenset()
+    codes: frozenset[str] = frozenset()
+    updated_before: datetime | None = None
+    key_prefix: str | None = None
+    worker: str | None = None
+    ids: frozenset[str] = frozenset()
+    applicable: frozenset[tuple[str, str | None]] | None = field(default=None)
+
+    @property
+    def has_filter(self) -> bool:
+        """Whether an operator's filter is set (``applicable`` and ``ids`` do not count)."""
+        return bool(
+            self.states
+            or self.paused_from
+            or self.codes
+            or self.updated_before is not None
+            or self.key_prefix
+            or self.worker
+        )
+
+    def describe(self) -> str:
+        """The filters in the operator's words, for messages and the audit log."""
+        parts = [f"state={s}" for s in sorted(self.states)]
+        parts += [f"paused_from={s}" for s in sorted(self.paused_from)]
+        parts += [f"code={c}" for c in sorted(self.codes)]
+        if self.updated_before is not None:
+            parts.append(f"updated before {self.updated_before.isoformat()}")
+        if self.key_prefix:
+            parts.append(f"key prefix {self.key_prefix!r}")
+        if self.worker:
+            parts.append(f"worker {self.worker!r}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """One selected onboarding, as much as a preview shows."""
+
+    id: str
+    key: str
+    state: str
+    paused_from: str | None
+    code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SelectionStore(Protocol):
+    """What a bulk action needs from the store beside :class:`~workflow.ports.ManagementStore`."""
+
+    def iter_selected(
+        self, selector: Selector, *, page_size: int = 1000
+    ) -> Generator[Selected, None, None]:
+        """Every matching onboarding, oldest first, fetched a page of rows at a time."""
+        ...
+
+    def count_selected(self, selector: Selector) -> int:
+        """How many onboardings match ``selector``."""
+        ...
+
+    def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
+        """The checkpoints of those ``ids`` that match ``selector`` now."""
+        ...
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``1.5d`` as a duration.
+
+    Raises:
+        SelectionError: not a positive number followed by s, m, h or d.
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise SelectionError(
+            f"--older-than {text!r} is not a duration: use a positive number and s, m, h or d "
+            "(e.g. 90s, 15m, 2h, 1d)"
+        )
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _where(
+    filters: Iterable[str], states: Sequence[str], paused: Sequence[str]
+) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {key: set() for key in WHERE_KEYS}
+    allowed = {"state": states, "paused_from": paused}
+    for text in filters:
+        key, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not value:
+            raise SelectionError(
+                f"--where {text!r} is not key=value: use e.g. --where state=needs_attention "
+                f"(keys: {', '.join(WHERE_KEYS)})"
+            )
+        if key not in WHERE_KEYS:
+            raise SelectionError(
+                f"--where {key!r} is not a filter key; keys are {', '.join(WHERE_KEYS)} "
+                "(and --code, --older-than, --key-prefix, --worker)"
+            )
+        if value not in allowed[key]:
+            raise SelectionError(
+                f"--where {key}={value!r}: unknown state; {key} is one of {', '.join(allowed[key])}"
+            )
+        found[key].add(value)
+    return found
+
+
+def build_selector(
+    *,
+    states: Sequence[str],
+    paused_states: Sequence[str],
+    now: datetime,
+    where: Iterable[str] = (),
+    codes: Iterable[str] = (),
+    older_than: str | None = None,
+    key_prefix: str | None = None,
+    worker: str | None = None,
+) -> Selector:
+    """A selector from an operator's filters, each checked.
+
+    Args:
+        states: every state of the flow (what ``state=`` may name).
+        paused_states: the states an onboarding can pause from (what ``paused_from=`` may name).
+        now: the moment ``older_than`` counts back from.
+
+    Raises:
+        SelectionError: a filter is malformed, names an unknown state, or is empty.
+    """
+    found = _where(where, states, paused_states)
+    chosen_codes = set()
+    for code in codes:
+        if not code.strip():
+            raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
+        chosen_codes.add(code.strip())
+    for name, value in (("--key-prefix", key_prefix), ("--worker", worker)):
+        if value is not None and not value.strip():
+            raise SelectionError(f"{name} is empty: give the text to match, or leave it out")
+    return Selector(
+        states=frozenset(found["state"]),
+        paused_from=frozenset(found["paused_from"]),
+        codes=frozenset(chosen_codes),
+        updated_before=now - parse_duration(older_than) if older_than is not None else None,
+        key_prefix=key_prefix,
+        worker=worker.strip() if worker is not None else None,
+    )
