@@ -346,10 +346,13 @@ class Executor:
             )
             ctx.records[(step.name, item.id)] = done
             pending.append(done)
-            if item.pure:
+            if item.pure or not item.creates:
+                # Its call replays under its key if a crash comes before the next commit: the
+                # step goes on and commits once (a create commits at once, so the resource it
+                # made is recorded before anything else is sent).
                 continue
             if any(not _done(ctx, step, i) and not i.pure for i in items):
-                return _PROGRESS  # one commit per side effect: the next item starts from it
+                return _PROGRESS  # the next item starts from this commit
 
     # --------------------------------------------------------------- commits
     def _commit(
