@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from persistence.models import CallbackEventRow, SecretRow
+from persistence.presence import Presence
 from persistence.queries import Queries
 from persistence.rows import (
     ATTEMPTS,
@@ -72,7 +73,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Queries):
+class SqlStore(Presence, Queries):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:

@@ -92,6 +92,7 @@ def test_library_loggers_stay_at_warning_whatever_our_level() -> None:
 @pytest.mark.usefixtures("restore_logging")
 def test_configuring_twice_replaces_only_our_handler() -> None:
     """A second call swaps its own handler and leaves others (pytest's) in place."""
+
     def ours() -> list[logging.Handler]:
         return [h for h in logging.getLogger().handlers if getattr(h, "_onboarding", False)]
 
