@@ -22,6 +22,7 @@ app = typer.Typer(
 
 from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
     ops_commands as _ops_commands,
+    read_commands as _read_commands,
     run_commands as _run_commands,
     sandbox_commands as _sandbox_commands,
     spec_commands as _spec_commands,
@@ -29,7 +30,9 @@ from workflow.cli import (  # noqa: E402  (the modules register their commands o
 )
 
 __all__ = ["app", "main"]
-_REGISTERED = (_wiring, _run_commands, _ops_commands, _sandbox_commands, _spec_commands)
+_REGISTERED = (
+    _wiring, _run_commands, _ops_commands, _read_commands, _sandbox_commands, _spec_commands,
+)  # fmt: skip
 
 
 # Click's error classes, found through typer: recent typer ships its own copy of click, so

@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["TIME_FORMAT", "Column", "literal", "print_table", "relative_time", "short_time"]
+__all__ = [
+    "TIME_FORMAT",
+    "Column",
+    "duration",
+    "literal",
+    "print_table",
+    "relative_time",
+    "short_time",
+]
 
 #: Table times: UTC, to the second, without the year (``--json`` has full ISO timestamps).
 TIME_FORMAT = "%m-%d %H:%M:%S"
@@ -69,6 +77,22 @@ def relative_time(value: datetime | None, now: datetime) -> str:
         if seconds >= size:
             return f"in {seconds // size:.0f}{unit}"
     return f"in {seconds:.0f}s"
+
+
+def duration(seconds: float) -> str:
+    """A length of time, briefly, in its two largest units: ``45s``, ``12m``, ``3h 5m``, ``2d``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60))
+    parts: list[str] = []
+    for unit, size in units:
+        if whole >= size or parts:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+        if len(parts) == 2:
+            break
+    return " ".join(part for part in parts if not part.startswith("0") or part == parts[0])
 
 
 def print_table(
