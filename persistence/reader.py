@@ -47,6 +47,14 @@ _CAUSE_ORDER: Final = (
     "CASE {0}.cause " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CAUSES)) + " END"
 )
 
+#: Runnable, not leased and due before the threshold; and its complement among unfinished rows
+#: (written out: ``NOT`` of a comparison with ``NULL`` would drop the paused rows).
+_OVERDUE: Final = "o.lease_owner IS NULL AND o.next_attempt_at < :overdue_before"
+_NOT_OVERDUE: Final = (
+    "(o.lease_owner IS NOT NULL OR o.next_attempt_at IS NULL "
+    "OR o.next_attempt_at >= :overdue_before)"
+)
+
 ONBOARDING: Final = (
     "id, key, fingerprint, state, paused_from, profile_id, generation, flow_version, attempts, "
     "next_attempt_at, step_started_at, lease_owner, lease_expires_at, version, last_error, "
@@ -262,11 +270,15 @@ class SqlReader:
         return self.db.all("read workers", sql + " ORDER BY last_seen DESC, id", params)
 
     # -------------------------------------------------------------------- stuck
-    def stuck_sql(self, query: StuckQuery) -> tuple[str, dict[str, Any]]:
-        """Unfinished onboardings with their cause, its code and since when it holds."""
-        entered = (
-            "(SELECT t.at FROM transitions t WHERE t.onboarding_id = o.id AND t.seq = o.audit_seq)"
-        )
+    @property
+    def _unfinished_rows(self) -> str:
+        # Without statistics SQLite may take the plain next_attempt_at index for "IS NULL",
+        # which also holds every finished row; PostgreSQL's planner has statistics.
+        if self.db.postgres:
+            return "onboardings o"
+        return "onboardings o INDEXED BY ix_onboardings_unfinished"
+
+    def _unfinished(self, query: StuckQuery) -> tuple[str, dict[str, Any]]:
         where = "o.finished_at IS NULL"
         params: dict[str, Any] = {
             "now": self.db.when(query.now),
@@ -277,56 +289,115 @@ class SqlReader:
             clause, found = _in("o.state", "s", query.states)
             where += " AND " + clause
             params.update(found)
-        code = self.db.json_field("o.last_error", "code")
-        inner = f"""
-            SELECT o.id, o.key, o.state, o.paused_from, o.profile_id, o.attempts,
-                   o.next_attempt_at, o.last_error, o.lease_owner, o.lease_expires_at,
-                   o.updated_at, o.step_started_at, o.audit_seq, {code} AS error_code,
-                   CASE
-                     WHEN o.next_attempt_at IS NULL THEN 'paused'
-                     WHEN o.lease_owner IS NOT NULL AND o.lease_expires_at < :now
-                       THEN 'lease_expired'
-                     WHEN o.lease_owner IS NULL AND o.next_attempt_at < :overdue_before
-                       THEN 'overdue'
-                     WHEN o.attempts > 0 THEN 'retrying'
-                     WHEN o.wake_on_callback AND {entered} < :waiting_before THEN 'waiting'
-                   END AS cause
-            FROM onboardings o WHERE {where}"""
-        since_entered = entered.replace("o.id", "c.id").replace("o.audit_seq", "c.audit_seq")
+        return where, params
+
+    def stuck_sql(
+        self, query: StuckQuery, *, overdue: bool | None = None, runnable: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """``(id, cause, code, since)`` of every stuck onboarding (``overdue``: only the overdue
+        ones, or all but them; ``runnable``: not the paused ones).
+
+        The cause is read from the covering partial index ``ix_onboardings_unfinished`` alone;
+        the table is read only for the code of paused and retrying rows, and the audit log only
+        for the entry time of those waiting for a callback.
+        """
+        entered = (
+            "(SELECT t.at FROM transitions t WHERE t.onboarding_id = {0}.id "
+            "AND t.seq = {0}.audit_seq)"
+        )
+        where, params = self._unfinished(query)
+        if overdue is not None:
+            where += " AND " + (_OVERDUE if overdue else _NOT_OVERDUE)
+        if runnable:
+            where += " AND o.next_attempt_at IS NOT NULL"
+        code = self.db.json_field("x.last_error", "code")
+        # SQLite finds a row by its rowid (kept in every index entry) faster than by its id.
+        row = "id" if self.db.postgres else "rowid"
         sql = f"""
-            SELECT c.*,
-                   CASE WHEN c.cause IN ('paused', 'retrying') THEN c.error_code END AS code,
+            SELECT c.id, c.cause,
+                   CASE WHEN c.cause IN ('paused', 'retrying')
+                     THEN (SELECT {code} FROM onboardings x WHERE x.{row} = c.row_key) END AS code,
                    CASE c.cause
                      WHEN 'paused' THEN c.updated_at
                      WHEN 'lease_expired' THEN c.lease_expires_at
                      WHEN 'overdue' THEN c.next_attempt_at
                      WHEN 'retrying' THEN COALESCE(c.step_started_at, c.updated_at)
-                     ELSE {since_entered}
+                     ELSE {entered.format("c")}
                    END AS since
-            FROM ({inner}) c WHERE c.cause IS NOT NULL"""
+            FROM (
+              SELECT o.id, o.{row} AS row_key, o.next_attempt_at, o.lease_expires_at,
+                     o.updated_at, o.step_started_at, o.audit_seq,
+                     CASE
+                       WHEN o.next_attempt_at IS NULL THEN 'paused'
+                       WHEN o.lease_owner IS NOT NULL AND o.lease_expires_at < :now
+                         THEN 'lease_expired'
+                       WHEN {_OVERDUE} THEN 'overdue'
+                       WHEN o.attempts > 0 THEN 'retrying'
+                       WHEN o.wake_on_callback AND {entered.format("o")} < :waiting_before
+                         THEN 'waiting'
+                     END AS cause
+              FROM {self._unfinished_rows} WHERE {where}
+            ) c WHERE c.cause IS NOT NULL"""
         return sql, params
 
     def stuck(self, query: StuckQuery, *, per_group: int | None = None) -> Iterator[dict[str, Any]]:
         """Stuck onboardings by cause and code, oldest first in each; at most ``per_group``
-        of each (cause, code) when given. Streamed."""
+        of each (cause, code) when given. Streamed; the table is read only for the rows shown.
+
+        With ``per_group`` the overdue rows (the cause a backlog swells) are taken in the
+        index's order and only the others are ranked, so the cost does not grow with a backlog.
+        """
         sql, params = self.stuck_sql(query)
         if per_group is not None:
+            rest, params = self.stuck_sql(query, overdue=False)
+            late, _ = self.stuck_sql(query, overdue=True)
             sql = f"""
-                SELECT * FROM (
+                SELECT p.id, p.cause, p.code, p.since FROM (
                   SELECT s.*, ROW_NUMBER() OVER (
                     PARTITION BY s.cause, s.code ORDER BY s.since, s.id) AS place
-                  FROM ({sql}) s) r
-                WHERE r.place <= :per_group"""
+                  FROM ({rest}) s) p
+                WHERE p.place <= :per_group
+                UNION ALL
+                SELECT * FROM ({late} ORDER BY since, id LIMIT :per_group) d"""
             params["per_group"] = per_group
-        sql = f"SELECT * FROM ({sql}) x ORDER BY {_CAUSE_ORDER.format('x')}, x.code, x.since, x.id"
+        sql = f"""
+            SELECT o.id, o.key, o.state, o.paused_from, o.profile_id, o.attempts,
+                   o.next_attempt_at, o.last_error, o.lease_owner, o.lease_expires_at,
+                   r.cause, r.code, r.since
+            FROM ({sql}) r JOIN onboardings o ON o.id = r.id
+            ORDER BY {_CAUSE_ORDER.format("r")}, r.code, r.since, r.id"""
         return self.db.rows("find stuck onboardings", sql, params, stream=per_group is None)
 
     def stuck_summary(self, query: StuckQuery) -> list[dict[str, Any]]:
-        """How many onboardings are stuck per (cause, code), and since when the oldest."""
-        sql, params = self.stuck_sql(query)
-        return self.db.all(
-            "count stuck onboardings",
-            f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest FROM ({sql}) s "
-            f"GROUP BY s.cause, s.code ORDER BY {_CAUSE_ORDER.format('s')}, s.code",
+        """How many onboardings are stuck per (cause, code), and since when the oldest.
+
+        Three index ranges rather than one grouping of every unfinished row: the paused rows
+        (``next_attempt_at IS NULL``) grouped by code, the overdue ones counted, and only the
+        few left (runnable, not overdue) classified.
+        """
+        where, params = self._unfinished(query)
+        code = self.db.json_field("o.last_error", "code")
+        groups = self.db.all(
+            "count paused onboardings",
+            f"SELECT 'paused' AS cause, {code} AS code, count(*) AS count, "
+            f"min(o.updated_at) AS oldest FROM {self._unfinished_rows} "
+            f"WHERE {where} AND o.next_attempt_at IS NULL GROUP BY {code}",
             params,
         )
+        late = self.db.first(
+            "count overdue onboardings",
+            "SELECT count(*) AS count, min(o.next_attempt_at) AS oldest "
+            f"FROM {self._unfinished_rows} "
+            f"WHERE {where} AND {_OVERDUE}",
+            params,
+        )
+        if late and late["count"]:
+            groups.append({"cause": "overdue", "code": None, **late})
+        rest, params = self.stuck_sql(query, overdue=False, runnable=True)
+        groups += self.db.all(
+            "count stuck onboardings",
+            f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest FROM ({rest}) s "
+            "GROUP BY s.cause, s.code",
+            params,
+        )
+        return sorted(groups, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))

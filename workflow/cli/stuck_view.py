@@ -13,7 +13,7 @@ from typing import Any, Final
 import typer
 
 from workflow.cli import public
-from workflow.cli.tables import Column, duration, print_table, relative_time
+from workflow.cli.tables import duration, relative_time
 
 __all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
 
@@ -97,19 +97,18 @@ def _workers_line(live_workers: int) -> str:
 
 
 def print_summary(groups: list[dict[str, Any]], live_workers: int) -> None:
-    """The counts per cause and code, as a table."""
+    """The counts per cause and code, as plain aligned columns (codes are ours, never typed
+    by people, so no markup can hide in them; rich is not even loaded)."""
     if not groups:
         typer.echo("nothing is stuck")
     else:
-        columns = [
-            Column("cause", fixed=True), Column("code", max_width=30),
-            Column("count", fixed=True, justify="right"), Column("oldest", fixed=True),
-        ]  # fmt: skip
-        rows = [
-            (g["cause"], g["code"] or "", g["count"], duration(g["oldest_age_seconds"]))
+        rows = [("cause", "code", "count", "oldest")] + [
+            (g["cause"], g["code"] or "", str(g["count"]), duration(g["oldest_age_seconds"]))
             for g in groups
         ]
-        print_table(columns, rows)
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for cause, code, count, oldest in rows:
+            typer.echo(f"{cause:<{widths[0]}}  {code:<{widths[1]}}  {count:>{widths[2]}}  {oldest}")
     _say(_workers_line(live_workers))
 
 
@@ -122,6 +121,8 @@ def print_groups(
     internals: bool,
 ) -> None:
     """One table per (cause, code): a heading with the count, the oldest and the fix."""
+    from workflow.cli.tables import Column, print_table
+
     by_group: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for row in rows:
         by_group.setdefault((row["cause"], row["code"]), []).append(row)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# rich loads only to print a table: the time helpers serve plain output too.
 
 __all__ = [
     "TIME_FORMAT",
@@ -58,6 +59,8 @@ class Column:
 
 def literal(value: Any) -> Text:
     """``value`` as plain text: no markup, no emoji codes, no highlighting."""
+    from rich.text import Text
+
     return Text("" if value is None else str(value))
 
 
@@ -107,6 +110,10 @@ def print_table(
 
     Without an ``edge`` (the default) the table gains two columns of text in a narrow terminal.
     """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=literal(title) if title else None, box=box.ROUNDED, show_edge=edge)
     cells = [[literal(cell) for cell in row] for row in rows]
     for index, column in enumerate(columns):

@@ -5,9 +5,10 @@ Revises: 0002
 Create Date: 2026-12-01 10:00:00
 
 * ``workers``: one row per worker process, upserted by its heartbeat (``onboarding workers``).
-* ``ix_onboardings_unfinished``: partial index over the onboardings not yet finished (paused,
-  runnable or waiting), so ``onboarding stuck`` reads only those, however many finished ones
-  are stored. No workflow state is named: "unfinished" is ``finished_at IS NULL``.
+* ``ix_onboardings_unfinished``: a partial, covering index over the onboardings not yet
+  finished (paused, runnable or waiting) holding every column that tells why one is stuck, so
+  ``onboarding stuck`` reads neither finished rows nor table rows. No workflow state is named:
+  "unfinished" is ``finished_at IS NULL``.
 * ``ix_onboardings_created`` and ``ix_onboardings_state_created``: the order of
   ``onboarding list`` (oldest first, by id within the same instant), so a page is an index
   range, with or without ``--state``.
@@ -25,6 +26,12 @@ branch_labels = None
 depends_on = None
 
 _UNFINISHED = sa.text("finished_at IS NULL")
+#: Everything ``stuck`` needs to tell an onboarding's cause, so it never reads the table rows
+#: (each holds a whole spec) except for the few it shows.
+_CAUSE_COLUMNS = (
+    "next_attempt_at", "lease_owner", "lease_expires_at", "attempts", "wake_on_callback",
+    "updated_at", "step_started_at", "audit_seq", "state", "id",
+)
 
 
 def upgrade() -> None:
@@ -44,7 +51,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_workers_last_seen", "workers", ["last_seen"])
     op.create_index(
-        "ix_onboardings_unfinished", "onboardings", ["state"],
+        "ix_onboardings_unfinished", "onboardings", list(_CAUSE_COLUMNS),
         sqlite_where=_UNFINISHED, postgresql_where=_UNFINISHED,
     )  # fmt: skip
     op.create_index("ix_onboardings_created", "onboardings", ["created_at", "id"])
