@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.cli_process import environment, one_line_error, run
+from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import Harness
-from workflow.cli.public import ONBOARDING, ONBOARDING_INTERNALS, TRANSITION
+from workflow.cli.public import ONBOARDING as ONBOARDING_FIELDS, ONBOARDING_INTERNALS, TRANSITION
+from workflow.spec import parse_spec
 
 
 def _cli(url: str, *args: str) -> str:
@@ -79,11 +81,17 @@ def test_json_shows_internals_only_when_asked(
     """list, show and history carry schema_version 1, UTC times, and no lease or digest."""
     onboarding = harness.start(samples["demo-inherited"])
     [row] = _lines(database_url_for_test, "list", "--json")
-    assert set(row) == {"schema_version", "kind", *ONBOARDING, "cursor"}
+    assert set(row) == {"schema_version", "kind", *ONBOARDING_FIELDS, "cursor"}
     assert row["schema_version"] == 1
     assert row["created_at"].endswith("+00:00")
     [inside] = _lines(database_url_for_test, "list", "--json", "--internals")
-    assert set(inside) == {"schema_version", "kind", *ONBOARDING, *ONBOARDING_INTERNALS, "cursor"}
+    assert set(inside) == {
+        "schema_version",
+        "kind",
+        *ONBOARDING_FIELDS,
+        *ONBOARDING_INTERNALS,
+        "cursor",
+    }
     [shown] = _lines(database_url_for_test, "show", onboarding, "--json")
     assert shown["spec"]["key"] == "demo-inherited"
     assert "fingerprint" not in shown
@@ -217,3 +225,25 @@ def test_history_is_json_lines_of_transitions_then_attempts(
     seqs = [r["seq"] for r in rows if r["kind"] == "transition"]
     assert seqs == list(range(1, len(seqs) + 1))
     assert "attempt" in kinds
+
+
+def test_a_reader_that_stops_early_ends_the_export_quietly(
+    harness: Harness, database_url_for_test: str, samples: dict[str, Any]
+) -> None:
+    """export | head: when its reader goes away the export stops, exit 1, without a traceback."""
+    specs = []
+    for index in range(400):
+        spec = json.loads(json.dumps(samples["demo-inherited"]))
+        spec["key"] = f"many-{index}"
+        specs.append(parse_spec(spec, today=harness.clock.now().date()))
+    harness.ops.start_many(specs, actor="test")
+    with subprocess.Popen(
+        [str(ONBOARDING), "--db", database_url_for_test, "export"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(),
+    ) as child:  # fmt: skip
+        assert child.stdout is not None
+        assert child.stderr is not None
+        assert json.loads(child.stdout.readline())["kind"] == "transition"
+        child.stdout.close()
+        assert child.wait(timeout=60) == 1
+        assert child.stderr.read() == b""

@@ -12,6 +12,8 @@ fields are only ever added; removing or renaming one makes version 2.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +26,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRANSITION",
     "attempt",
+    "decode_cursor",
     "dumps",
+    "encode_cursor",
     "onboarding",
     "stuck",
     "stuck_group",
@@ -117,6 +121,32 @@ def stuck_group(row: Mapping[str, Any]) -> dict[str, Any]:
 def worker(row: Mapping[str, Any]) -> dict[str, Any]:
     """One worker process and its last heartbeat (``workers``)."""
     return _public("worker", row, WORKER)
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    """The opaque position after ``row`` in ``list`` order: base64 of (created_at, id)."""
+    raw = json.dumps([utc(row["created_at"]), row["id"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
+    """The position an :func:`encode_cursor` value names.
+
+    Raises:
+        ValueError: not a cursor printed by ``onboarding list``.
+    """
+    if value is None:
+        return None
+    try:
+        at, onboarding_id = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not isinstance(onboarding_id, str):
+            raise ValueError(value)
+    except (ValueError, TypeError, binascii.Error):
+        raise ValueError(
+            f"{value!r} is not a cursor printed by 'onboarding list' (copy it whole)"
+        ) from None
+    return moment, onboarding_id
 
 
 def dumps(value: Mapping[str, Any]) -> str:

@@ -7,8 +7,6 @@ prints the public objects of :mod:`workflow.cli.public` as JSON Lines; lists and
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import json
 import sys
@@ -22,7 +20,7 @@ from workflow.cli.wiring import fail, open_reader
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__: list[str] = []  # the commands register themselves on the app
 
 
 def _known_states(values: list[str] | None) -> list[str] | None:
@@ -36,35 +34,12 @@ def _known_states(values: list[str] | None) -> list[str] | None:
     return values
 
 
-def encode_cursor(row: dict[str, Any]) -> str:
-    """The opaque position after ``row`` in ``list`` order: base64 of (created_at, id)."""
-    raw = json.dumps([public.utc(row["created_at"]), row["id"]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
 def _cursor(value: str | None) -> str | None:
-    decode_cursor(value)  # refused at parse time, naming --after
-    return value
-
-
-def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
-    """The position an :func:`encode_cursor` value names.
-
-    Raises:
-        typer.BadParameter: not a cursor printed by ``onboarding list``.
-    """
-    if value is None:
-        return None
     try:
-        at, onboarding_id = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None or not isinstance(onboarding_id, str):
-            raise ValueError(value)
-    except (ValueError, TypeError, binascii.Error):
-        raise typer.BadParameter(
-            f"{value!r} is not a cursor printed by 'onboarding list' (copy it whole)"
-        ) from None
-    return moment, onboarding_id
+        public.decode_cursor(value)  # refused at parse time, naming --after
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -118,13 +93,13 @@ def list_command(
     internals: Internals = False,
 ) -> None:
     """List onboardings, oldest first, a page at a time (the next page's command follows it)."""
-    position = decode_cursor(after)
+    position = public.decode_cursor(after)
     with open_reader() as reader:
         if as_json:
             rows = reader.page(states=state or (), after=position, limit=limit or None)
             public.write_lines(
                 public.dumps(
-                    {**public.onboarding(r, internals=internals), "cursor": encode_cursor(r)}
+                    {**public.onboarding(r, internals=internals), "cursor": public.encode_cursor(r)}
                 )
                 for r in rows
             )
@@ -136,7 +111,7 @@ def list_command(
     _print_onboardings(shown)
     if limit and len(found) > limit:
         filters = "".join(f" --state {s}" for s in state or ())
-        typer.echo(f"more: onboarding list{filters} --after {encode_cursor(shown[-1])}")
+        typer.echo(f"more: onboarding list{filters} --after {public.encode_cursor(shown[-1])}")
 
 
 def _print_onboardings(rows: list[dict[str, Any]]) -> None:
@@ -171,7 +146,9 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
         typer.echo(public.dumps(data))
         return
     for key, value in data.items():
-        typer.echo(f"{key:>20}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+        if key not in ("schema_version", "kind"):
+            shown = json.dumps(value) if isinstance(value, dict | list) else value
+            typer.echo(f"{key:>20}: {shown}")
 
 
 @app.command()

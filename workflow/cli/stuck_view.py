@@ -19,11 +19,11 @@ __all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
 
 #: What each cause means, for the group headings.
 MEANING: Final = {
-    "paused": "paused, waiting for a person",
-    "lease_expired": "lease expired: the worker running it stopped heartbeating",
-    "overdue": "overdue: due, and nobody runs it",
-    "retrying": "retrying after failed attempts",
-    "waiting": "waiting long for Sent's completion result",
+    "paused": "waiting for a person",
+    "lease_expired": "the worker running them stopped heartbeating",
+    "overdue": "due, and nobody runs them",
+    "retrying": "failing, and retried on a schedule",
+    "waiting": "no completion result from Sent yet",
 }
 
 
