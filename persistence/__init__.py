@@ -1,8 +1,9 @@
 """SQL persistence of onboardings: checkpoints, step records, the audit log and attempts.
 
 All SQL of the project lives in this package: :class:`SqlStore` (SQLite by default, PostgreSQL
-when several workers share the work), the ``*Row`` tables, and Alembic migrations. Names load
-on first use, so naming a database does not load SQLAlchemy.
+when several workers share the work), the ``*Row`` tables, Alembic migrations, and
+:class:`SqlReader`, the operator reads straight through the DB-API driver (fast start-up).
+Names load on first use, so naming a database does not load SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
         StepRecordRow as StepRecordRow,
         TransitionRow as TransitionRow,
     )
+    from persistence.presence import WorkerRow as WorkerRow
+    from persistence.reader import SqlReader as SqlReader
     from persistence.store import (
         SqlStore as SqlStore,
         StoreError as StoreError,
@@ -41,11 +44,13 @@ _WHERE = {
     "CallbackEventRow": "persistence.models",
     "OnboardingRow": "persistence.models",
     "SecretRow": "persistence.models",
+    "SqlReader": "persistence.reader",
     "SqlStore": "persistence.store",
     "StepAttemptRow": "persistence.models",
     "StepRecordRow": "persistence.models",
     "StoreError": "persistence.store",
     "TransitionRow": "persistence.models",
+    "WorkerRow": "persistence.presence",
     "check_writable": "persistence.db",
     "current_revision": "persistence.migrate",
     "database_url": "persistence.db",

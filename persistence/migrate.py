@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEAD",
     "alembic_config",
+    "check_revision",
     "current_revision",
     "ensure_current",
     "head_revision",
@@ -104,7 +105,17 @@ def ensure_current(engine: Engine) -> None:
         SchemaOutdatedError: naming both revisions and what fixes it: ``db upgrade`` for an
             empty or older schema; never for a newer or unknown one, which it would break.
     """
-    current, head = current_revision(engine), head_revision()
+    check_revision(current_revision(engine))
+
+
+def check_revision(current: str | None) -> None:
+    """Refuse a database at revision ``current`` unless it is this code's (see
+    :func:`ensure_current`; readers that do not use SQLAlchemy read the revision themselves).
+
+    Raises:
+        SchemaOutdatedError: as :func:`ensure_current`.
+    """
+    head = head_revision()
     if current == head:
         return
     _refuse_unknown(current, head)

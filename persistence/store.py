@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from persistence.audit import AuditReads
 from persistence.models import CallbackEventRow, SecretRow
 from persistence.outbox import OutboxQueries, publish
+from persistence.presence import Presence
 from persistence.queries import Queries
 from persistence.rows import (
     ATTEMPTS,
@@ -76,7 +77,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Queries, AuditReads, OutboxQueries, Selection):
+class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:

@@ -107,8 +107,11 @@ def test_operator_workflow_through_the_cli(
         "submitted",
         "submitted",
     )
-    history = json.loads(cli("history", "demo-own-brand-tcr-0", "--json", "--attempts").stdout)
-    assert [t["to_state"] for t in history["transitions"]] == [
+    lines = cli("history", "demo-own-brand-tcr-0", "--json", "--attempts").stdout.splitlines()
+    history: dict[str, list[dict[str, Any]]] = {"transition": [], "attempt": []}
+    for line in map(json.loads, lines):
+        history[line["kind"]].append(line)
+    assert [t["to_state"] for t in history["transition"]] == [
         "pending",
         "incomplete",
         "brand",
@@ -118,7 +121,7 @@ def test_operator_workflow_through_the_cli(
     ]
     assert all(
         a["idempotency_key"] is None or a["idempotency_key"].startswith("onb-")
-        for a in history["attempts"]
+        for a in history["attempt"]
     )
     stuck = [json.loads(line) for line in cli("stuck", "--json").stdout.splitlines()]
     assert [s["key"] for s in stuck] == ["demo-prerequisite-pause-0"]
@@ -176,7 +179,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         sent = next(p for p in profiles if p["id"] == row["profile_id"])
         requested = len(samples[row["key"].rsplit("-", 1)[0]].get("campaigns", []))
         assert len(sent["own_campaigns"]) == requested
-        history = json.loads(cli("history", row["id"], "--json").stdout)["transitions"]
+        lines = cli("history", row["id"], "--json").stdout.splitlines()
+        history = [t for t in map(json.loads, lines) if t["kind"] == "transition"]
         assert [t["seq"] for t in history] == list(range(1, len(history) + 1))
         records = [
             TransitionRecord(t["trigger"], t["from_state"], t["to_state"], t["seq"])
@@ -188,7 +192,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     tmp_path: Path, served: tuple[Sandbox, str], samples: dict[str, Any]
 ) -> None:
-    """SIGTERM: the worker stops claiming, commits what is in flight, releases leases, exits 0."""
+    """SIGTERM: stops claiming, commits in-flight steps, releases leases, exits 0, marked stopped."""
     sandbox, url = served
     sandbox.faults.configure(FaultConfig(latency_ms=300))
     cli = Cli(tmp_path, url)
@@ -198,9 +202,12 @@ def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     time.sleep(2.5)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
-    rows = [json.loads(line) for line in cli("list", "--json").stdout.splitlines()]
+    listed = cli("list", "--json", "--internals").stdout.splitlines()
+    rows = [json.loads(line) for line in listed]
     assert all(r["lease_owner"] is None for r in rows)
     assert any(r["state"] != "pending" for r in rows)
+    workers = [json.loads(line) for line in cli("workers", "--json").stdout.splitlines()]
+    assert [w["status"] for w in workers] == ["stopped"]
 
 
 def test_demo_runs_every_path_and_prints_the_table(tmp_path: Path) -> None:

@@ -85,7 +85,8 @@ def test_history_prints_markup_in_a_reason_literally(
     for token in ("[red]stop[/red]", "[/]", "[bold]"):
         assert token in output
     _fits(output)
-    entries = json.loads(ran("history", "markup-reason", "--json"))["transitions"]
+    lines = [json.loads(line) for line in ran("history", "markup-reason", "--json").splitlines()]
+    entries = [line for line in lines if line["kind"] == "transition"]
     assert entries[-1]["reason"] == reason
 
 

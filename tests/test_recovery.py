@@ -6,12 +6,15 @@ profile id lost to a cancel, a hot loop on a malformed reply) and proves what ha
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import Harness
+from workflow.cli import app
 from workflow.sandbox import FaultConfig, ScriptedFault
 from workflow.sent_client import HttpxSentApi
 
@@ -92,6 +95,11 @@ def test_cancel_during_a_create_keeps_the_profile_id_sent_answered(
     assert report.kind == "conflict"
     (profile,) = harness.sent_profiles()
     assert harness.store.resource_ids(onboarding, "create_profile") == [profile["id"]]
+    shown = CliRunner().invoke(
+        app, ["--db", str(harness.store.engine.url), "show", onboarding, "--json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["profiles_at_sent"] == [profile["id"]]
     harness.run()
     row = harness.store.get(onboarding)
     assert row.state == "cancelled"

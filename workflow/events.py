@@ -104,6 +104,7 @@ class Event:
     def to_json(self) -> dict[str, Any]:
         """The public JSON object (``docs/schema/event.json``)."""
         return {
+            "kind": "event",
             "schema_version": SCHEMA_VERSION,
             "event_id": self.event_id,
             "onboarding_id": self.onboarding_id,

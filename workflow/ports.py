@@ -42,6 +42,7 @@ __all__ = [
     "StepRecord",
     "Store",
     "Vault",
+    "WorkerPresence",
     "WorkerStore",
 ]
 
@@ -238,6 +239,26 @@ class Claim:
     records: Sequence[StepRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerPresence:
+    """A worker as it reports itself on each heartbeat (``onboarding workers`` lists them).
+
+    A worker whose ``last_seen`` is older than a few ``heartbeat_seconds`` and that never
+    reported ``stopped_at`` has died (killed, host lost).
+    """
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    last_seen: datetime
+    concurrency: int
+    in_flight: int
+    heartbeat_seconds: float
+    stopped_at: datetime | None = None
+
+
 class Vault(Protocol):
     """Seals an onboarding's secrets at rest and makes its callback token."""
 
@@ -296,6 +317,10 @@ class WorkerStore(Protocol):
 
     def count_active(self) -> int:
         """How many onboardings still have something to do."""
+        ...
+
+    def record_worker(self, worker: WorkerPresence) -> None:
+        """Store a worker's heartbeat (insert, or replace its previous one)."""
         ...
 
     def next_due(self) -> datetime | None:

@@ -4,7 +4,9 @@ The database is the only truth. APScheduler (3.x, in-memory job store, never sha
 fires :meth:`Worker.tick` on an interval; each tick claims due onboardings under a lease (the
 claim returns their checkpoints and records, so nothing is read again) and hands them to a
 bounded thread pool, so many onboardings are in flight and API latency overlaps. A worker that
-dies leaves leases that expire; any worker then takes the onboardings over.
+dies leaves leases that expire; any worker then takes the onboardings over. Every few seconds a
+tick also writes the worker's row in ``workers`` (its heartbeat) and a clean exit marks it
+stopped, so ``onboarding workers`` and ``onboarding stuck`` tell live workers from dead ones.
 
 When the database fails (unreachable, read-only, full), the worker backs off exponentially and
 logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
@@ -23,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import ClassVar
 
@@ -32,7 +34,7 @@ from workflow.errors import OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
 from workflow.flow import FlowDefinition
 from workflow.observing import Observer
-from workflow.ports import Claim, SentApi, Vault, WorkerStore
+from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
 
 __all__ = ["Worker", "drive_until_idle"]
 
@@ -40,6 +42,17 @@ log = logging.getLogger("workflow.runner")
 
 #: Steps one claim may run back to back before the onboarding goes back in the queue.
 MAX_STEPS_PER_CLAIM = 20
+#: Seconds between a worker's heartbeats in the ``workers`` table (written from its tick).
+HEARTBEAT_SECONDS = 5.0
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sent-onboarding")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def _skip_overlap_notices(record: logging.LogRecord) -> bool:
@@ -113,6 +126,7 @@ class Worker:
         self._retry_at = 0.0
         self._next_heartbeat = 0.0
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
+        self._presence: WorkerPresence | None = None
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -134,6 +148,7 @@ class Worker:
                 self.store.extend_leases(held, self.owner, until)
                 self._next_heartbeat = time.monotonic() + self.lease_seconds / 4
             claimed = self.store.claim(self.owner, now, self.lease_seconds, free) if free else []
+            self._beat(now, len(held) + len(claimed))
             self._healthy()
             for claim in claimed:
                 future = self._pool.submit(self._run, claim)
@@ -145,6 +160,35 @@ class Worker:
             return 0
         finally:
             self._tick_lock.release()
+
+    def _beat(self, now: datetime, in_flight: int, *, stopped: bool = False) -> None:
+        """Write this worker's row in ``workers``: at most every :data:`HEARTBEAT_SECONDS`."""
+        last = self._presence
+        if last is not None and not stopped:
+            elapsed = (now - last.last_seen).total_seconds()
+            if 0 <= elapsed < HEARTBEAT_SECONDS:
+                return
+        presence = WorkerPresence(
+            id=self.owner, host=socket.gethostname(), pid=os.getpid(),
+            version=last.version if last is not None else _package_version(),
+            started_at=last.started_at if last is not None else now, last_seen=now,
+            concurrency=self.concurrency, in_flight=in_flight,
+            # A tick slower than the heartbeat spaces the heartbeats out: say so, so readers
+            # do not take a slow-ticking worker for a dead one.
+            heartbeat_seconds=max(HEARTBEAT_SECONDS, self.poll_interval),
+            stopped_at=now if stopped else None,
+        )  # fmt: skip
+        self.store.record_worker(presence)
+        self._presence = presence
+
+    def _stopped(self) -> None:
+        """Mark this worker stopped in ``workers`` (a clean exit; a failure only logs)."""
+        if self._presence is None or self._presence.stopped_at is not None:
+            return
+        try:
+            self._beat(self.clock.now(), 0, stopped=True)
+        except StoreError as exc:
+            log.warning("could not mark worker %s stopped: %s", self.owner, exc)
 
     def _healthy(self) -> None:
         if self._failing_since is not None:
@@ -249,6 +293,7 @@ class Worker:
             scheduler.shutdown(wait=True)
             self.wait_in_flight()
             self._pool.shutdown(wait=True)
+            self._stopped()
             Worker.registry.pop(self.owner, None)
             self._restore_signal_handlers(previous)
         if failure is not None:
@@ -278,6 +323,7 @@ class Worker:
         """Release the thread pool (for workers driven by :func:`drive_until_idle`)."""
         self._stopping.set()
         self._pool.shutdown(wait=True)
+        self._stopped()
 
 
 def drive_until_idle(worker: Worker, clock: FakeClock, *, max_ticks: int = 100_000) -> int:

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
-__all__ = ["TIME_FORMAT", "Column", "literal", "print_table", "relative_time", "short_time"]
+# rich loads only to print a table: the time helpers serve plain output too.
+
+__all__ = [
+    "TIME_FORMAT",
+    "Column",
+    "duration",
+    "literal",
+    "print_table",
+    "relative_time",
+    "short_time",
+]
 
 #: Table times: UTC, to the second, without the year (``--json`` has full ISO timestamps).
 TIME_FORMAT = "%m-%d %H:%M:%S"
@@ -50,6 +59,8 @@ class Column:
 
 def literal(value: Any) -> Text:
     """``value`` as plain text: no markup, no emoji codes, no highlighting."""
+    from rich.text import Text
+
     return Text("" if value is None else str(value))
 
 
@@ -71,6 +82,22 @@ def relative_time(value: datetime | None, now: datetime) -> str:
     return f"in {seconds:.0f}s"
 
 
+def duration(seconds: float) -> str:
+    """A length of time, briefly, in its two largest units: ``45s``, ``12m``, ``3h 5m``, ``2d``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60))
+    parts: list[str] = []
+    for unit, size in units:
+        if whole >= size or parts:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+        if len(parts) == 2:
+            break
+    return " ".join(part for part in parts if not part.startswith("0") or part == parts[0])
+
+
 def print_table(
     columns: Sequence[Column],
     rows: Sequence[Sequence[Any]],
@@ -83,6 +110,10 @@ def print_table(
 
     Without an ``edge`` (the default) the table gains two columns of text in a narrow terminal.
     """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=literal(title) if title else None, box=box.ROUNDED, show_edge=edge)
     cells = [[literal(cell) for cell in row] for row in rows]
     for index, column in enumerate(columns):

@@ -14,6 +14,7 @@ from persistence.db import database_url, sqlite_path
 from workflow.cli import app
 
 if TYPE_CHECKING:
+    from persistence.reader import SqlReader
     from persistence.store import SqlStore
     from workflow.executor import EngineConfig
     from workflow.secrets import FernetVault
@@ -27,6 +28,7 @@ __all__ = [
     "fail",
     "key_configured",
     "missing_key_message",
+    "open_reader",
     "open_store",
     "open_vault",
     "settings",
@@ -111,10 +113,7 @@ def open_store(*, create: bool = False, write: bool = False) -> SqlStore:
 
     path = sqlite_path(_settings.db)
     if not create and path is not None and not path.exists():
-        raise fail(
-            f"database file {path} does not exist: create it with 'onboarding db upgrade' "
-            "(or 'onboarding start SPECS'), or point --db / ONBOARDING_DATABASE_URL at yours"
-        )
+        raise _missing(path)
     engine = make_engine(_settings.db)
     if create and current_revision(engine) is None:
         upgrade(engine)
@@ -122,6 +121,37 @@ def open_store(*, create: bool = False, write: bool = False) -> SqlStore:
     if write:
         check_writable(engine)
     return SqlStore(engine)
+
+
+def _missing(path: Path) -> typer.Exit:
+    return fail(
+        f"database file {path} does not exist: create it with 'onboarding db upgrade' "
+        "(or 'onboarding start SPECS'), or point --db / ONBOARDING_DATABASE_URL at yours"
+    )
+
+
+def open_reader() -> SqlReader:
+    """The read path for ``--db``: the DB-API driver without SQLAlchemy (read commands start
+    fast), on a schema this code knows. Never creates a missing SQLite file.
+
+    Raises:
+        SchemaOutdatedError: the schema is older, newer or unknown.
+        StoreError: the database cannot be opened or reached.
+    """
+    from persistence.dbapi import Database, locate
+    from persistence.migrate import check_revision
+    from persistence.reader import SqlReader
+
+    location = locate(_settings.db)
+    if location.path is not None and not location.path.exists():
+        raise _missing(location.path)
+    database = Database(location)
+    try:
+        check_revision(database.revision())
+    except BaseException:
+        database.close()
+        raise
+    return SqlReader(database)
 
 
 def key_configured() -> bool:

@@ -1,0 +1,163 @@
+"""``onboarding stuck`` for people and programs: each stuck onboarding with why, since when and
+the command that fixes it; tables grouped by cause and code, or JSON Lines."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import textwrap
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import typer
+
+from workflow.cli import public
+from workflow.cli.tables import duration, relative_time
+
+__all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
+
+#: What each cause means, for the group headings.
+MEANING: Final = {
+    "paused": "waiting for a person",
+    "lease_expired": "the worker running them stopped heartbeating",
+    "overdue": "due, and nobody runs them",
+    "retrying": "failing, and retried on a schedule",
+    "waiting": "no completion result from Sent yet",
+}
+
+
+def fix(cause: str, key: str, live_workers: int) -> str:
+    """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
+    quoted = key if key == "KEY" else shlex.quote(key)
+    if cause == "paused":
+        return (
+            f"onboarding resume {quoted} --reason WHY once the cause is fixed "
+            "(amend, rewind or cancel otherwise)"
+        )
+    if cause in ("lease_expired", "overdue") and live_workers == 0:
+        return "onboarding worker (no worker is live; any worker takes expired leases over)"
+    if cause == "lease_expired":
+        return (
+            "none needed: a live worker takes it over at its next claim (see 'onboarding workers')"
+        )
+    if cause == "overdue":
+        return "more workers, or 'onboarding worker --concurrency N': the live ones are behind"
+    if cause == "retrying":
+        return f"onboarding retry {quoted} --reason WHY runs the step now (it retries by itself)"
+    return f"onboarding retry {quoted} --reason WHY reads the result at Sent now"
+
+
+def _reason(row: Mapping[str, Any], now: datetime, live_workers: int) -> str:
+    error = row["last_error"] or {}
+    cause = row["cause"]
+    if cause == "paused":
+        return str(error.get("reason") or error.get("message") or "paused without a reason")
+    if cause == "retrying":
+        return f"try {row['attempts']} failed: {error.get('message') or error.get('code') or ''}"
+    if cause == "lease_expired":
+        return f"lease expired {duration((now - row['lease_expires_at']).total_seconds())} ago"
+    if cause == "overdue":
+        who = "no worker is live" if live_workers == 0 else f"{live_workers} live worker(s) behind"
+        return f"due {duration((now - row['next_attempt_at']).total_seconds())} ago; {who}"
+    return f"no completion result for {duration((now - row['since']).total_seconds())}"
+
+
+def described(row: Mapping[str, Any], now: datetime, live_workers: int) -> dict[str, Any]:
+    """A stuck row with its age, reason and fix."""
+    return {
+        **row,
+        "age_seconds": max(0, int((now - row["since"]).total_seconds())),
+        "reason": _reason(row, now, live_workers),
+        "fix": fix(row["cause"], row["key"], live_workers),
+    }
+
+
+def summarized(group: Mapping[str, Any], now: datetime, live_workers: int) -> dict[str, Any]:
+    """A (cause, code) group with the age of its oldest and the fix."""
+    return {
+        **group,
+        "oldest_since": group["oldest"],
+        "oldest_age_seconds": max(0, int((now - group["oldest"]).total_seconds())),
+        "fix": fix(group["cause"], "KEY", live_workers),
+    }
+
+
+def _say(text: str) -> None:
+    """Print a line of prose wrapped to the terminal (never cut: commands must stay whole)."""
+    width = max(40, shutil.get_terminal_size().columns)
+    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+    typer.echo("\n".join(lines))
+
+
+def _workers_line(live_workers: int) -> str:
+    if live_workers == 0:
+        return "no live worker: nothing runnable moves until one runs ('onboarding worker')"
+    return f"{live_workers} live worker(s) ('onboarding workers' lists them)"
+
+
+def print_summary(groups: list[dict[str, Any]], live_workers: int) -> None:
+    """The counts per cause and code, as plain aligned columns (codes are ours, never typed
+    by people, so no markup can hide in them; rich is not even loaded)."""
+    if not groups:
+        typer.echo("nothing is stuck")
+    else:
+        rows = [("cause", "code", "count", "oldest")] + [
+            (g["cause"], g["code"] or "", str(g["count"]), duration(g["oldest_age_seconds"]))
+            for g in groups
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for cause, code, count, oldest in rows:
+            typer.echo(f"{cause:<{widths[0]}}  {code:<{widths[1]}}  {count:>{widths[2]}}  {oldest}")
+    _say(_workers_line(live_workers))
+
+
+def print_groups(
+    groups: list[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
+    now: datetime,
+    live_workers: int,
+    *,
+    internals: bool,
+) -> None:
+    """One table per (cause, code): a heading with the count, the oldest and the fix."""
+    from workflow.cli.tables import Column, print_table
+
+    by_group: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_group.setdefault((row["cause"], row["code"]), []).append(row)
+    if not groups:
+        typer.echo("nothing is stuck")
+    for group in groups:
+        members = by_group.get((group["cause"], group["code"]), [])
+        code = f" {group['code']}" if group["code"] else ""
+        typer.echo("")
+        _say(
+            f"{group['cause']}{code}: {group['count']} onboarding(s), oldest "
+            f"{duration(group['oldest_age_seconds'])} ({MEANING[group['cause']]})"
+        )
+        _say(f"fix: {group['fix']}")
+        columns = [
+            Column("key", fixed=True, max_width=24), Column("state", fixed=True, max_width=16),
+            Column("for", fixed=True), Column("next", fixed=True), Column("why"),
+        ]  # fmt: skip
+        table = []
+        for row in members:
+            state = row["state"] + (f" (from {row['paused_from']})" if row["paused_from"] else "")
+            why = row["reason"]
+            if internals and row.get("lease_owner"):
+                why += f" [lease owner {row['lease_owner']}]"
+            next_try = relative_time(row["next_attempt_at"], now)
+            table.append((row["key"], state, duration(row["age_seconds"]), next_try, why))
+        print_table(columns, table)
+        if group["count"] > len(members):
+            more = group["count"] - len(members)
+            _say(f"… and {more} more ('onboarding stuck --json' lists every one)")
+    typer.echo("")
+    _say(_workers_line(live_workers))
+
+
+def json_rows(rows: Iterable[dict[str, Any]], *, internals: bool) -> Iterable[str]:
+    """JSON Lines of stuck rows."""
+    for row in rows:
+        yield public.dumps(public.stuck(row, internals=internals))
