@@ -17,7 +17,7 @@ demo: $(BIN)/onboarding
 
 ## The whole test suite (SQLite always; PostgreSQL when ONBOARDING_TEST_POSTGRES_URL is set).
 test: $(BIN)/onboarding
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 format: $(BIN)/onboarding
 	$(BIN)/ruff format --check .

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import random
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -59,9 +61,31 @@ def secret_spec(samples: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return spec
 
 
+@functools.cache
 def postgres_url() -> str | None:
-    """The PostgreSQL URL tests may use, from ONBOARDING_TEST_POSTGRES_URL."""
-    return os.environ.get("ONBOARDING_TEST_POSTGRES_URL") or None
+    """The PostgreSQL URL tests may use, from ONBOARDING_TEST_POSTGRES_URL.
+
+    Under pytest-xdist each worker gets a database of its own beside the named one
+    (``test_gw0`` ...), created when missing, since the tests drop and recreate the tables.
+    """
+    base = os.environ.get("ONBOARDING_TEST_POSTGRES_URL") or None
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if base is None or worker is None:
+        return base
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(base)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -103,11 +127,31 @@ def _reset_postgres(url: str) -> None:
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the head, copied for each test (migrating takes longer)."""
+    path = tmp_path_factory.mktemp("template") / "onboarding.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "onboarding.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url_for_test(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url_for_test(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path
+) -> str:
     """A migrated, empty database: a SQLite file in tmp_path, or the PostgreSQL under test."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'onboarding.db'}"
+        return _fresh_sqlite(migrated_sqlite, tmp_path)
     else:
         url = postgres_url() or ""
         if not url:
@@ -128,13 +172,9 @@ def store(database_url_for_test: str) -> Iterator[SqlStore]:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+def sqlite_store(tmp_path: Path, migrated_sqlite: Path) -> Iterator[SqlStore]:
     """The store on a migrated SQLite file (for tests that scan the file)."""
-    url = f"sqlite:///{tmp_path / 'onboarding.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    sql = SqlStore(make_engine(url))
+    sql = SqlStore(make_engine(_fresh_sqlite(migrated_sqlite, tmp_path)))
     yield sql
     sql.engine.dispose()
 

@@ -24,7 +24,18 @@ def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def outbox_size(h: Harness) -> int:
-    return h.store.count_events()
+    """Events written, once every one of them is readable.
+
+    On PostgreSQL an event becomes readable when no transaction on the server that started
+    before it is still open (other databases' included): wait for that, never for a fixed time.
+    """
+    total = h.store.count_events()
+    deadline = time.monotonic() + 10
+    while len(h.store.read_events("readability-probe", total, h.clock.now())) < total:
+        assert time.monotonic() < deadline, "events never became readable"
+        time.sleep(0.01)
+    h.store.drop_subscriber("readability-probe")
+    return total
 
 
 def check_run(h: Harness, ids: list[str], received: list[Event]) -> None:
