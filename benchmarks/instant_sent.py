@@ -16,6 +16,11 @@ from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentRe
 
 __all__ = ["InstantSent"]
 
+# Parametrised once: pydantic builds a class each time ``SentResponse[X]`` is written.
+PROFILE_REPLY = SentResponse[ProfileDetail]
+CAMPAIGN_REPLY = SentResponse[Campaign]
+COMPLETE_REPLY = SentResponse[CompleteResult]
+
 
 class InstantSent:
     """Profiles in a dict; every call answers immediately. Thread-safe."""
@@ -25,7 +30,7 @@ class InstantSent:
         self._lock = threading.Lock()
 
     def _reply(self, profile_id: str, status: int) -> SentResponse[ProfileDetail]:
-        return SentResponse[ProfileDetail](
+        return PROFILE_REPLY(
             data=ProfileDetail.model_validate(self._profiles[profile_id]), status=status
         )
 
@@ -62,7 +67,7 @@ class InstantSent:
         self, profile_id: str, campaign: Mapping[str, Any], *, idempotency_key: str
     ) -> SentResponse[Campaign]:
         data = {"id": str(uuid.uuid4()), "name": campaign.get("name")}
-        return SentResponse[Campaign](data=Campaign.model_validate(data), status=201)
+        return CAMPAIGN_REPLY(data=Campaign.model_validate(data), status=201)
 
     def complete(
         self, profile_id: str, web_hook_url: str, *, idempotency_key: str
@@ -70,7 +75,7 @@ class InstantSent:
         with self._lock:
             self._profiles[profile_id]["status"] = "submitted"
         result = CompleteResult(message="Profile completion in progress")
-        return SentResponse[CompleteResult](data=result, status=202)
+        return COMPLETE_REPLY(data=result, status=202)
 
     def get_profile(self, profile_id: str) -> SentResponse[ProfileDetail]:
         with self._lock:
