@@ -100,6 +100,10 @@ def upgrade(db: str, env: dict[str, str]) -> None:
 def states(db: str, env: dict[str, str]) -> Counter[str]:
     """How many onboardings are in each state, from ``onboarding list --json``."""
     listed = subprocess.run(
-        command("list", "--json", db=db), env=env, check=True, capture_output=True, text=True
+        command("list", "--json", "--limit", "0", db=db),
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return Counter(json.loads(line)["state"] for line in listed.stdout.splitlines() if line)
