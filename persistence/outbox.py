@@ -59,7 +59,14 @@ from persistence.rows import ONBOARDINGS, aware
 from workflow.events import Event, EventPosition, SubscriberPosition
 from workflow.ports import AuditEntry
 
-__all__ = ["OUTBOX", "OutboxQueries", "publish"]
+__all__ = [
+    "OUTBOX",
+    "OUTBOX_INSERT_KEYS",
+    "OutboxQueries",
+    "outbox_insert",
+    "outbox_values",
+    "publish",
+]
 
 T = TypeVar("T")
 OUTBOX: Final[Table] = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -77,7 +84,20 @@ def _past(tx_id: int, event_pk: int) -> Any:
     return tuple_(OUTBOX.c.tx_id, OUTBOX.c.id) > tuple_(literal(tx_id), literal(event_pk))
 
 
-def _values(onboarding_id: str, key: str, entry: AuditEntry) -> dict[str, Any]:
+#: The columns :func:`outbox_values` fills.
+OUTBOX_INSERT_KEYS: Final = (
+    "onboarding_id", "key", "profile_id", "seq", "trigger", "from_state", "to_state", "actor",
+    "reason", "at", "batch_id", "request_id", "details",
+)  # fmt: skip
+
+
+def outbox_insert(postgres: bool) -> Any:
+    """The statement adding events (the writing transaction's id on PostgreSQL)."""
+    return _INSERT_PG if postgres else _INSERT_SQLITE
+
+
+def outbox_values(onboarding_id: str, key: str, entry: AuditEntry) -> dict[str, Any]:
+    """The ``outbox`` row of a transition's event."""
     return {
         "onboarding_id": onboarding_id,
         "key": key,
@@ -114,7 +134,7 @@ def publish(
             key = connection.execute(
                 select(ONBOARDINGS.c.key).where(ONBOARDINGS.c.id == onboarding_id)
             ).scalar_one()
-        rows.append(_values(onboarding_id, key, entry))
+        rows.append(outbox_values(onboarding_id, key, entry))
     if rows:
         connection.execute(_INSERT_PG if postgres else _INSERT_SQLITE, rows)
 

@@ -17,10 +17,13 @@ from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, StepRecord
 
 __all__ = [
     "ATTEMPTS",
+    "ATTEMPT_KEYS",
     "CHECKPOINT_COLUMNS",
     "ONBOARDINGS",
     "RECORDS",
+    "RECORD_KEYS",
     "TRANSITIONS",
+    "TRANSITION_KEYS",
     "attempt_values",
     "aware",
     "to_checkpoint",
@@ -39,6 +42,19 @@ CHECKPOINT_COLUMNS: Final = tuple(
 _TIMES: Final = frozenset(
     c.name for c in CHECKPOINT_COLUMNS if c.name.endswith("_at") or c.name == "completion_deadline"
 )
+
+
+#: The columns each ``*_values`` function fills, in order (prepared statements are compiled
+#: for exactly these).
+RECORD_KEYS: Final = (
+    "onboarding_id", "generation", "step", "item", "done", "output", "key_seq", "uncertain",
+    "may_exist", "first_sent_at", "updated_at",
+)  # fmt: skip
+TRANSITION_KEYS: Final = (
+    "onboarding_id", "seq", "from_state", "to_state", "trigger", "actor", "reason", "at",
+    "request_id", "details", "profile_id", "batch_id", "digest",
+)  # fmt: skip
+ATTEMPT_KEYS: Final = ("onboarding_id", *AttemptRecord.__dataclass_fields__)
 
 
 def aware(moment: datetime | None) -> datetime | None:

@@ -11,8 +11,9 @@ Durability rules it enforces:
   the version on (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never run the
   same onboarding and a worker whose lease was taken over cannot commit.
 
-The hot path uses Core statements, which SQLAlchemy compiles once and caches; the ORM models
-only describe the tables.
+The hot path (claim, commit, reading a sealed secret) uses Core statements compiled once per
+dialect and run on the DB-API cursor (:mod:`persistence.prepared`); the rest runs through
+SQLAlchemy's connections. The ORM models only describe the tables.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Final, TypeVar
 
 from sqlalchemy import (
     Boolean,
+    Integer,
     and_,
     bindparam,
     case,
@@ -41,14 +43,24 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from persistence.audit import AuditReads
 from persistence.models import CallbackEventRow, SecretRow
-from persistence.outbox import OutboxQueries, publish
+from persistence.outbox import (
+    OUTBOX_INSERT_KEYS,
+    OutboxQueries,
+    outbox_insert,
+    outbox_values,
+    publish,
+)
+from persistence.prepared import Prepared, decoder, transaction
 from persistence.presence import Presence
 from persistence.queries import Queries
 from persistence.rows import (
+    ATTEMPT_KEYS,
     ATTEMPTS,
     CHECKPOINT_COLUMNS,
     ONBOARDINGS,
+    RECORD_KEYS,
     RECORDS,
+    TRANSITION_KEYS,
     TRANSITIONS,
     attempt_values,
     aware,
@@ -94,6 +106,7 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
                 c.name: statement.excluded[c.name] for c in RECORDS.c if c.name not in _RECORD_KEY
             },
         )
+        self._hot = _HotPath(engine.dialect, self._upsert_record, self._postgres)
 
     @classmethod
     def from_url(cls, url: str | None = None) -> SqlStore:
@@ -189,25 +202,34 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
             ConcurrencyError: the version moved on (another worker, or an operator, wrote first).
             StoreError: the database failed; nothing was written.
         """
-        return self._run(
-            f"commit onboarding {change.onboarding_id}", lambda c: self._apply(c, change)
-        )
-
-    def _apply(self, connection: Connection, change: Change) -> Checkpoint:
+        what = f"commit onboarding {change.onboarding_id}"
         base = change.base
         if (
             base is not None
             and base.version == change.expected_version
             and WHOLE.issuperset(change.update.values())
         ):
-            saved = self._apply_whole(connection, change, base)
-        else:
-            saved = self._apply_partial(connection, change)
+            return self._fast(what, lambda cursor: self._apply_whole(cursor, change, base))
+        return self._run(what, lambda c: self._apply(c, change))
+
+    def _fast(self, what: str, work: Callable[[Any], T]) -> T:
+        """``work`` on a DB-API cursor in one transaction; errors as :meth:`_run` raises them."""
+        try:
+            with transaction(self.engine) as cursor:
+                return work(cursor)
+        except (ConcurrencyError, OnboardingNotFoundError, IntegrityError):
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not {what}: {_describe(exc)}") from exc
+
+    def _apply(self, connection: Connection, change: Change) -> Checkpoint:
+        saved = self._apply_partial(connection, change)
         self._append(connection, change)
         return saved
 
-    def _apply_whole(self, connection: Connection, change: Change, base: Checkpoint) -> Checkpoint:
-        """The hot path: every versioned column from memory, through one prepared statement."""
+    def _apply_whole(self, cursor: Any, change: Change, base: Checkpoint) -> Checkpoint:
+        """The hot path: every versioned column from memory, through one prepared statement,
+        then the rows the change adds, all on one cursor."""
         values = {**{name: getattr(base, name) for name in WHOLE}, **change.update.values()}
         values["version"] = change.expected_version + 1
         values["updated_at"] = change.at
@@ -225,15 +247,19 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
             w_since=change.wake_if_nudged_since,
             w_now=change.at,
         )
-        row = connection.execute(WHOLE_UPDATE, params).first()
+        hot = self._hot
+        row = hot.whole.execute(cursor, params).fetchone()
         if row is None:
             raise _concurrency(change)
         lease = (None, None) if change.release is not None else (
             base.lease_owner, base.lease_expires_at
         )  # fmt: skip
         values.update(
-            next_attempt_at=aware(row[0]), lease_owner=lease[0], lease_expires_at=lease[1]
+            next_attempt_at=hot.moment(row)["next_attempt_at"],
+            lease_owner=lease[0],
+            lease_expires_at=lease[1],
         )
+        hot.append(cursor, change)
         return dataclasses.replace(base, **values)
 
     def _apply_partial(self, connection: Connection, change: Change) -> Checkpoint:
@@ -308,36 +334,22 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first."""
         if limit <= 0:
             return []
-        return self._run(
-            "claim due onboardings", lambda c: self._claim(c, owner, now, lease_seconds, limit)
+        hot = self._hot
+        until = now + timedelta(seconds=lease_seconds)
+        return self._fast(
+            "claim due onboardings",
+            lambda cursor: hot.claim(cursor, owner=owner, now=now, until=until, limit=limit),
         )
 
-    def _claim(
-        self, connection: Connection, owner: str, now: datetime, lease_seconds: float, limit: int
-    ) -> list[Claim]:
-        due = (
-            select(O.c.id)
-            .where(
-                O.c.next_attempt_at <= now,
-                or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
-            )
-            .order_by(O.c.next_attempt_at)
-            .limit(limit)
-        )
-        if self._postgres:
-            due = due.with_for_update(skip_locked=True)
-        rows = connection.execute(
-            update(O)
-            .where(O.c.id.in_(due))
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                version=O.c.version + 1,
-            )
-            .returning(*CHECKPOINT_COLUMNS)
-        ).all()
-        checkpoints = [to_checkpoint(r._mapping) for r in rows]
-        return self._with_records(connection, checkpoints)
+    def claim_statement(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> tuple[str, Any]:
+        """The claim's SQL and driver parameters as :meth:`claim` sends them (for query plans)."""
+        values = {
+            "now": now, "limit": limit, "owner": owner,
+            "until": now + timedelta(seconds=lease_seconds),
+        }  # fmt: skip
+        return self._hot.claimed.sql, self._hot.claimed.params(values)
 
     def _with_records(self, connection: Connection, checkpoints: list[Checkpoint]) -> list[Claim]:
         if not checkpoints:
@@ -434,11 +446,10 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
     # ---------------------------------------------------------------- secrets
     def read_secret(self, onboarding_id: str) -> bytes | None:
         """The sealed secrets of one onboarding, if still held."""
-        row = self._run(
+        hot = self._hot
+        row = self._fast(
             "read a secret",
-            lambda c: c.execute(
-                select(SECRETS.c.ciphertext).where(SECRETS.c.onboarding_id == onboarding_id)
-            ).first(),
+            lambda cursor: hot.secret.execute(cursor, {"id": onboarding_id}).fetchone(),
         )
         return None if row is None else bytes(row[0])
 
@@ -540,3 +551,100 @@ def _due_if_nudged(since: datetime, now: datetime, planned: datetime) -> Any:
     return case(
         (O.c.nudged_at >= literal(since, kind), literal(now, kind)), else_=literal(planned, kind)
     )
+
+
+def _claim_statement(postgres: bool) -> Any:
+    now = bindparam("now", type_=O.c.next_attempt_at.type)
+    due = (
+        select(O.c.id)
+        .where(
+            O.c.next_attempt_at <= now,
+            or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
+        )
+        .order_by(O.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(O)
+        .where(O.c.id.in_(due))
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("until", type_=O.c.lease_expires_at.type),
+            version=O.c.version + 1,
+        )
+        .returning(*CHECKPOINT_COLUMNS)
+    )
+
+
+class _HotPath:
+    """The worker's statements, compiled once for one dialect (see :mod:`persistence.prepared`)."""
+
+    def __init__(self, dialect: Any, upsert_record: Any, postgres: bool) -> None:
+        self.postgres = postgres
+        self.whole = Prepared(WHOLE_UPDATE, dialect)
+        self.transition = Prepared(INSERT_TRANSITION, dialect, TRANSITION_KEYS)
+        self.outbox = Prepared(outbox_insert(postgres), dialect, OUTBOX_INSERT_KEYS)
+        self.record = Prepared(upsert_record, dialect, RECORD_KEYS)
+        self.attempt = Prepared(INSERT_ATTEMPT, dialect, ATTEMPT_KEYS)
+        self.drop_secret = Prepared(
+            delete(SECRETS).where(SECRETS.c.onboarding_id == bindparam("id")), dialect
+        )
+        self.seal = Prepared(
+            insert(SECRETS), dialect, ("onboarding_id", "ciphertext", "created_at")
+        )
+        self.secret = Prepared(
+            select(SECRETS.c.ciphertext).where(SECRETS.c.onboarding_id == bindparam("id")), dialect
+        )
+        self.key = Prepared(select(O.c.key).where(O.c.id == bindparam("id")), dialect)
+        self.claimed = Prepared(_claim_statement(postgres), dialect)
+        self.records = Prepared(
+            select(RECORDS).where(
+                RECORDS.c.onboarding_id == bindparam("id"),
+                RECORDS.c.generation == bindparam("generation"),
+            ),
+            dialect,
+        )
+        self._checkpoint = decoder(CHECKPOINT_COLUMNS)
+        self._record = decoder(list(RECORDS.c))
+        self.moment = decoder([O.c.next_attempt_at])
+
+    def claim(
+        self, cursor: Any, *, owner: str, now: datetime, until: datetime, limit: int
+    ) -> list[Claim]:
+        rows = self.claimed.execute(
+            cursor, {"now": now, "limit": limit, "owner": owner, "until": until}
+        ).fetchall()
+        claims = []
+        for row in rows:
+            checkpoint = to_checkpoint(self._checkpoint(row))
+            found = self.records.execute(
+                cursor, {"id": checkpoint.id, "generation": checkpoint.generation}
+            ).fetchall()
+            claims.append(Claim(checkpoint, [to_record(self._record(r)) for r in found]))
+        return claims
+
+    def append(self, cursor: Any, change: Change) -> None:
+        """What a change adds beside the checkpoint: audit row, event, records, attempts, secret."""
+        entry = change.transition
+        oid = change.onboarding_id
+        if entry is not None:
+            self.transition.execute(cursor, transition_values(oid, entry))
+            key = change.base.key if change.base is not None else None
+            if key is None:
+                key = self.key.execute(cursor, {"id": oid}).fetchone()[0]
+            self.outbox.execute(cursor, outbox_values(oid, key, entry))
+        if change.records:
+            self.record.execute_many(
+                cursor, [record_values(oid, r, change.at) for r in change.records]
+            )
+        if change.attempts:
+            self.attempt.execute_many(cursor, [attempt_values(oid, a) for a in change.attempts])
+        if change.secret is not None:
+            self.drop_secret.execute(cursor, {"id": oid})
+            if change.secret:
+                self.seal.execute(
+                    cursor,
+                    {"onboarding_id": oid, "ciphertext": change.secret, "created_at": change.at},
+                )

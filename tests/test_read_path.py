@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from persistence.db import sqlite_path
 from persistence.dbapi import Database, locate
@@ -93,17 +92,10 @@ def test_stuck_and_list_pages_read_through_their_indexes(database_url_for_test: 
 def test_the_claim_reads_the_next_attempt_index(
     store: SqlStore, database_url_for_test: str
 ) -> None:
-    """The worker's claim (captured as the store sends it) is an index range on next_attempt_at."""
-    captured: list[tuple[str, Any]] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
-            captured.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", keep)
-    store.claim("probe", datetime.now(UTC), 60, 10)
-    event.remove(store.engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = captured
+    """The worker's claim (as the store sends it to the driver) is an index range on
+    next_attempt_at."""
+    assert store.claim("probe", datetime.now(UTC), 60, 10) == []  # the statement runs
+    statement, parameters = store.claim_statement("probe", datetime.now(UTC), 60, 10)
     with store.engine.connect() as connection:
         if store.engine.dialect.name == "postgresql":
             connection.exec_driver_sql("SET enable_seqscan = off")

@@ -1,0 +1,160 @@
+"""Core statements compiled once and run on the DB-API cursor: the worker's hot path.
+
+Why: a step commits a handful of small statements, and SQLAlchemy's execution machinery
+(connection and transaction objects, the compiled-cache lookup, the execution context, result
+metadata) costs several times what the driver does for each of them. The statements are still
+written with SQLAlchemy Core, against the tables the migrations create; they are compiled once
+per dialect, and their parameters go through the very bind processors SQLAlchemy would apply (a
+time as SQLite's text, JSON serialised), so what is stored is what the Core path stores.
+:func:`decoder` turns returned rows back into Python values the same way
+:mod:`persistence.rows` expects them (aware UTC times, JSON, real booleans).
+
+Driver errors are wrapped as SQLAlchemy's ``DBAPIError`` subclasses (without statement or
+parameters), so callers handle them exactly as the Core path's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import JSON, Boolean, Column, DateTime
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["Prepared", "decoder", "transaction"]
+
+
+class Prepared:
+    """One statement compiled for one dialect with a fixed set of parameter names.
+
+    Args:
+        statement: a Core statement (``insert``, ``update``, ``select``) with bound parameters.
+        dialect: the engine's dialect.
+        keys: for an ``INSERT`` or ``UPDATE`` without explicit values, the columns given.
+    """
+
+    __slots__ = ("_defaults", "_order", "_processors", "sql")
+
+    def __init__(self, statement: Any, dialect: Dialect, keys: Sequence[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        self.sql: Final[str] = compiled.string
+        self._order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        )
+        # The processors SQLAlchemy applies before handing a value to the driver.
+        self._processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
+        # Values written into the statement itself (``version + 1``) travel as parameters too.
+        self._defaults: dict[str, Any] = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver's parameters (positional or named, as the dialect wants) for ``values``."""
+        processors = self._processors
+        if self._defaults:
+            values = {**self._defaults, **values}
+        if self._order is None:
+            return {
+                name: processors[name](value) if name in processors else value
+                for name, value in values.items()
+            }
+        return tuple(
+            processors[name](values[name]) if name in processors else values[name]
+            for name in self._order
+        )
+
+    def execute(self, cursor: Any, values: Mapping[str, Any]) -> Any:
+        """Run the statement once; returns the cursor (for ``RETURNING`` rows)."""
+        cursor.execute(self.sql, self.params(values))
+        return cursor
+
+    def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement for every row (one round trip where the driver batches)."""
+        if len(rows) == 1:
+            cursor.execute(self.sql, self.params(rows[0]))
+        elif rows:
+            cursor.executemany(self.sql, [self.params(row) for row in rows])
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _boolean(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def decoder(columns: Sequence[Column[Any]]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A function turning a driver row of ``columns`` (in order) into a name-to-value dict."""
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for column in columns:
+        kind = column.type
+        convert: Callable[[Any], Any] | None = None
+        if isinstance(kind, DateTime):
+            convert = _time
+        elif isinstance(kind, JSON):
+            convert = _json
+        elif isinstance(kind, Boolean):
+            convert = _boolean
+        converters.append((column.name, convert))
+
+    def decode(row: Sequence[Any]) -> dict[str, Any]:
+        return {
+            name: convert(value) if convert is not None else value
+            for (name, convert), value in zip(converters, row, strict=True)
+        }
+
+    return decode
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Any]:
+    """A DB-API cursor in one transaction on a pooled connection: committed when the block
+    ends, rolled back when it raises.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver failed (wrapped as SQLAlchemy wraps it, with
+            neither statement nor parameters); a broken connection is dropped from the pool.
+    """
+    dialect = engine.dialect
+    connection = engine.raw_connection()
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        yield cursor
+        connection.commit()
+    except dialect.loaded_dbapi.Error as exc:
+        _rollback(connection)
+        broken = dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
+        if broken:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+            connection_invalidated=broken, dialect=dialect,
+        ) from exc  # fmt: skip
+    except BaseException:
+        _rollback(connection)
+        raise
+    finally:
+        if cursor is not None:
+            with suppress(dialect.loaded_dbapi.Error):
+                cursor.close()
+        connection.close()
+
+
+def _rollback(connection: Any) -> None:
+    try:
+        connection.rollback()
+    except Exception:
+        connection.invalidate()
