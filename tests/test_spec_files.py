@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from workflow import spec_files
 from workflow.errors import SpecError
 from workflow.spec import load_documents, parse_documents, parse_spec
 
@@ -65,6 +66,35 @@ def _refusal(path: Path, today: date, **kwargs: Any) -> tuple[SpecError, float, 
     return errors[0], elapsed, peak
 
 
+@pytest.fixture(params=["libyaml", "python"])
+def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each YAML check runs with libyaml's parser (the default) and PyYAML's own."""
+    if request.param == "python":
+        loader = spec_files._loader(spec_files.PY_PARSING)
+        monkeypatch.setattr(spec_files, "_SpecYamlLoader", loader)
+    elif not spec_files.C_PARSING:
+        pytest.skip("PyYAML was built without libyaml")
+    return str(request.param)
+
+
+def test_both_yaml_parsers_read_a_spec_file_alike(tmp_path: Path) -> None:
+    """libyaml's parser and PyYAML's give the same documents (types, dates, unicode)."""
+    path = tmp_path / "specs.yaml"
+    path.write_text(
+        "- key: k1\n  profile: {name: 'Café ✓', short_name: CAFE, count: 3, ok: true}\n"
+        "  when: 2026-11-30\n  tags: [a, 'b', 1.5, null]\n- key: k2\n  note: |\n    two\n"
+        "    lines\n",
+        encoding="utf-8",
+    )
+    fast = load_documents(path)
+    loader = spec_files._loader(spec_files.PY_PARSING)
+    slow = loader(path.read_text(encoding="utf-8")).get_single_data()  # type: ignore[attr-defined]
+    assert fast == slow
+    assert fast[0]["profile"]["name"] == "Café ✓"  # type: ignore[index]
+    assert fast[0]["when"] == date(2026, 11, 30)  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("yaml_parser")
 @pytest.mark.timeout(30)
 def test_yaml_alias_bomb_is_refused_fast_and_small(tmp_path: Path, today: date) -> None:
     """A 'billion laughs' YAML file is refused within a second and a few MB, naming the line."""
@@ -80,6 +110,7 @@ def test_yaml_alias_bomb_is_refused_fast_and_small(tmp_path: Path, today: date) 
     assert "anchors and aliases are not allowed" in message
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_yaml_alias_alone_is_refused(tmp_path: Path) -> None:
     """Even one harmless anchor is refused: YAML aliases are not part of a spec."""
     path = tmp_path / "alias.yaml"
@@ -118,6 +149,7 @@ def test_brackets_inside_json_strings_do_not_count_as_nesting(tmp_path: Path) ->
     assert load_documents(path)[0] == {"key": "k", "note": "[" * 100 + '\\"{' * 100}
 
 
+@pytest.mark.usefixtures("yaml_parser")
 @pytest.mark.timeout(30)
 def test_yaml_nested_deeply_is_a_spec_error(tmp_path: Path) -> None:
     """YAML nested beyond the cap is refused, naming the line where the cap was crossed."""
@@ -207,6 +239,7 @@ def test_duplicate_json_key_is_an_error(tmp_path: Path) -> None:
     assert "duplicate key 'name'" in str(caught.value)
 
 
+@pytest.mark.usefixtures("yaml_parser")
 def test_duplicate_yaml_key_is_an_error_naming_the_line(tmp_path: Path) -> None:
     """A YAML mapping naming a key twice is refused, naming the key and its line."""
     path = tmp_path / "dup.yaml"
