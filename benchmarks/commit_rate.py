@@ -8,8 +8,9 @@ process) runs the own-brand TCR sample against an in-process Sent that answers a
 the rows the worker added to ``transitions`` over the worker's working time. In the same run
 and on the same SQLite file (the settings of ``persistence.db.make_engine``: WAL,
 ``synchronous=NORMAL``), a loop of small transactions, each an UPDATE of one row plus one INSERT
-of an audit-sized row committed on its own (SQLAlchemy Core), gives the ceiling. Exits 1 when an
-onboarding did not finish.
+of an audit-sized row committed on its own, gives the ceiling: once through SQLAlchemy Core,
+once through ``sqlite3`` itself (the driver the engine's hot path uses, with the same pragmas).
+Exits 1 when an onboarding did not finish.
 
     python benchmarks/commit_rate.py [--count 600] [--concurrency 16] [--commits 5000]
 """
@@ -98,6 +99,35 @@ def raw_commit_rate(url: str, commits: int, rows: int = 16) -> float:
     return commits / elapsed
 
 
+def raw_driver_commit_rate(path: Path, commits: int, rows: int = 16) -> float:
+    """As :func:`raw_commit_rate`, on ``sqlite3`` directly: the ceiling without SQLAlchemy."""
+    import json
+    import sqlite3
+
+    connection = sqlite3.connect(path, timeout=10)
+    for pragma in ("journal_mode=WAL", "busy_timeout=10000", "synchronous=NORMAL"):
+        connection.execute(f"PRAGMA {pragma}")
+    details = json.dumps(DETAILS)
+    started = time.perf_counter()
+    for n in range(commits):
+        row_id = n % rows
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        connection.execute(
+            "UPDATE bench_rows SET version = version + 1, state = ?, updated_at = ? WHERE id = ?",
+            ("brand", now, row_id),
+        )
+        connection.execute(
+            "INSERT INTO bench_audit (row_id, seq, from_state, to_state, trigger, actor, at, "
+            "request_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row_id, n, "incomplete", "brand", "attach_brand", "worker", now,
+             f"req_{n:024d}", details),
+        )  # fmt: skip
+        connection.commit()
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return commits / elapsed
+
+
 def instant_engine_rate(workdir: Path, count: int, threads: int) -> tuple[int, float, float]:
     """Transitions, seconds and CPU seconds of the worker running ``count`` onboardings against
     an instant Sent, in this process."""
@@ -179,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             workdir, args.count, args.instant_threads
         )
         raw_rate = raw_commit_rate(url, args.commits)
+        driver_rate = raw_driver_commit_rate(workdir / "engine.db", args.commits)
     instant_rate = instant / instant_s
     print(
         f"commit rate [SQLite WAL synchronous=NORMAL, {args.count} onboardings]:\n"
@@ -190,9 +221,11 @@ def main(argv: list[str] | None = None) -> None:
         f"transitions/s ({args.count / worker.work_s:.1f} onboardings/s, worker CPU "
         f"{worker.cpu_s * 1000 / transitions:.1f} ms/transition)\n"
         f"  raw:    {args.commits} commits (UPDATE 1 row + INSERT 1 audit row) = {raw_rate:.0f} "
-        f"commits/s\n"
-        f"  engine/raw: instant Sent {instant_rate / raw_rate:.2f}, "
+        f"commits/s (SQLAlchemy Core), {driver_rate:.0f} commits/s (sqlite3)\n"
+        f"  engine/raw (Core): instant Sent {instant_rate / raw_rate:.2f}, "
         f"sandbox over HTTP {engine_rate / raw_rate:.2f}\n"
+        f"  engine/raw (sqlite3): instant Sent {instant_rate / driver_rate:.2f}, "
+        f"sandbox over HTTP {engine_rate / driver_rate:.2f}\n"
         f"  load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     for problem in problems:
