@@ -13,7 +13,7 @@ callback wakes it when ``wake_on_callback`` is true.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -37,11 +38,33 @@ __all__ = [
     "StepAttemptRow",
     "StepRecordRow",
     "TransitionRow",
+    "UtcDateTime",
 ]
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC and read back aware (UTC).
+
+    SQLite keeps times as text without an offset: a time given in another zone would otherwise
+    be stored as its wall-clock reading and read back as that reading in UTC, hours off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _when(**kwargs: Any) -> Any:
-    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+    return Field(sa_column=Column(UtcDateTime(), **kwargs))
 
 
 def _json(**kwargs: Any) -> Any:

@@ -21,9 +21,9 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, Boolean, Column, DateTime
+from sqlalchemy import JSON, Boolean, Column, DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 __all__ = ["Prepared", "decoder", "transaction"]
 
@@ -67,17 +67,30 @@ class Prepared:
             for name in self._order
         )
 
+    def _converted(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        try:
+            return self.params(values)
+        except Exception as exc:  # a value its type cannot store, as SQLAlchemy reports it
+            raise StatementError(
+                f"a parameter cannot be stored: {type(exc).__name__}", None, None, exc,
+                hide_parameters=True,
+            ) from exc  # fmt: skip
+
     def execute(self, cursor: Any, values: Mapping[str, Any]) -> Any:
-        """Run the statement once; returns the cursor (for ``RETURNING`` rows)."""
-        cursor.execute(self.sql, self.params(values))
+        """Run the statement once; returns the cursor (for ``RETURNING`` rows).
+
+        Raises:
+            sqlalchemy.exc.StatementError: a value cannot be converted for the driver.
+        """
+        cursor.execute(self.sql, self._converted(values))
         return cursor
 
     def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement for every row (one round trip where the driver batches)."""
         if len(rows) == 1:
-            cursor.execute(self.sql, self.params(rows[0]))
+            cursor.execute(self.sql, self._converted(rows[0]))
         elif rows:
-            cursor.executemany(self.sql, [self.params(row) for row in rows])
+            cursor.executemany(self.sql, [self._converted(row) for row in rows])
 
 
 def _time(value: Any) -> datetime | None:
@@ -100,6 +113,8 @@ def decoder(columns: Sequence[Column[Any]]) -> Callable[[Sequence[Any]], dict[st
     converters: list[tuple[str, Callable[[Any], Any] | None]] = []
     for column in columns:
         kind = column.type
+        if isinstance(kind, TypeDecorator):
+            kind = kind.impl_instance
         convert: Callable[[Any], Any] | None = None
         if isinstance(kind, DateTime):
             convert = _time
@@ -128,7 +143,13 @@ def transaction(engine: Engine) -> Iterator[Any]:
             neither statement nor parameters); a broken connection is dropped from the pool.
     """
     dialect = engine.dialect
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # cannot connect: as a Core connection reports it
+        raise DBAPIError.instance(
+            None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+            connection_invalidated=dialect.is_disconnect(exc, None, None), dialect=dialect,
+        ) from exc  # fmt: skip
     cursor = None
     try:
         cursor = connection.cursor()

@@ -13,10 +13,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Column, DateTime, Table
+from sqlalchemy import Column, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from persistence.models import UtcDateTime
 from workflow.ports import WorkerPresence
 
 __all__ = ["Presence", "WorkerRow"]
@@ -33,12 +34,10 @@ class WorkerRow(SQLModel, table=True):
     host: str = Field(max_length=255)
     pid: int
     version: str = Field(max_length=64)
-    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_seen: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
-    )
+    started_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     stopped_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
     concurrency: int
     in_flight: int

@@ -584,10 +584,11 @@ class _HotPath:
     def __init__(self, dialect: Any, upsert_record: Any, postgres: bool) -> None:
         self.postgres = postgres
         self.whole = Prepared(WHOLE_UPDATE, dialect)
-        self.transition = Prepared(INSERT_TRANSITION, dialect, TRANSITION_KEYS)
-        self.outbox = Prepared(outbox_insert(postgres), dialect, OUTBOX_INSERT_KEYS)
+        # ``inline()``: nothing reads the new rows' ids back (no ``RETURNING`` on PostgreSQL).
+        self.transition = Prepared(INSERT_TRANSITION.inline(), dialect, TRANSITION_KEYS)
+        self.outbox = Prepared(outbox_insert(postgres).inline(), dialect, OUTBOX_INSERT_KEYS)
         self.record = Prepared(upsert_record, dialect, RECORD_KEYS)
-        self.attempt = Prepared(INSERT_ATTEMPT, dialect, ATTEMPT_KEYS)
+        self.attempt = Prepared(INSERT_ATTEMPT.inline(), dialect, ATTEMPT_KEYS)
         self.drop_secret = Prepared(
             delete(SECRETS).where(SECRETS.c.onboarding_id == bindparam("id")), dialect
         )
@@ -599,13 +600,8 @@ class _HotPath:
         )
         self.key = Prepared(select(O.c.key).where(O.c.id == bindparam("id")), dialect)
         self.claimed = Prepared(_claim_statement(postgres), dialect)
-        self.records = Prepared(
-            select(RECORDS).where(
-                RECORDS.c.onboarding_id == bindparam("id"),
-                RECORDS.c.generation == bindparam("generation"),
-            ),
-            dialect,
-        )
+        self._dialect = dialect
+        self._records_of: dict[int, Prepared] = {}
         self._checkpoint = decoder(CHECKPOINT_COLUMNS)
         self._record = decoder(list(RECORDS.c))
         self.moment = decoder([O.c.next_attempt_at])
@@ -616,14 +612,31 @@ class _HotPath:
         rows = self.claimed.execute(
             cursor, {"now": now, "limit": limit, "owner": owner, "until": until}
         ).fetchall()
-        claims = []
-        for row in rows:
-            checkpoint = to_checkpoint(self._checkpoint(row))
-            found = self.records.execute(
-                cursor, {"id": checkpoint.id, "generation": checkpoint.generation}
-            ).fetchall()
-            claims.append(Claim(checkpoint, [to_record(self._record(r)) for r in found]))
-        return claims
+        checkpoints = [to_checkpoint(self._checkpoint(row)) for row in rows]
+        if not checkpoints:
+            return []
+        found: dict[str, list[StepRecord]] = {c.id: [] for c in checkpoints}
+        ids = {f"id{n}": c.id for n, c in enumerate(checkpoints)}
+        for row in self._records_statement(len(ids)).execute(cursor, ids).fetchall():
+            record = self._record(row)
+            found[record["onboarding_id"]].append(to_record(record))
+        return [Claim(c, found[c.id]) for c in checkpoints]
+
+    def _records_statement(self, count: int) -> Prepared:
+        """The current generation's records of ``count`` onboardings: one statement a claim,
+        compiled once for each number of onboardings claimed."""
+        prepared = self._records_of.get(count)
+        if prepared is None:
+            statement = (
+                select(RECORDS)
+                .join(
+                    O,
+                    and_(RECORDS.c.onboarding_id == O.c.id, RECORDS.c.generation == O.c.generation),
+                )
+                .where(O.c.id.in_([bindparam(f"id{n}") for n in range(count)]))
+            )
+            prepared = self._records_of.setdefault(count, Prepared(statement, self._dialect))
+        return prepared
 
     def append(self, cursor: Any, change: Change) -> None:
         """What a change adds beside the checkpoint: audit row, event, records, attempts, secret."""
