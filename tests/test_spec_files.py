@@ -319,3 +319,124 @@ def test_error_excerpts_hold_no_control_characters(tmp_path: Path) -> None:
         load_documents(path)
     assert "\x1b" not in str(caught.value)
     assert "line 1" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "secrets"),
+    [
+        ("token after a tab", 'key: k\nwhatsapp:\n  access_token:\n\t"EAAsecretTOKENzz9"\n',
+         ["EAAsecret", "TOKENzz9"]),
+        ("cvc after a tab", 'key: k\npayment_details:\n  cvc:\n\t"987"\n', ["987"]),
+        ("pretty JSON", '{"key": "k", "payment_details": {"cvc":\n  "987" x, "a": 1}}\n', ["987"]),
+        ("card over lines", "key: k\npayment_details:\n  card_number: 4111\n  1111 1111 11: [\n",
+         ["4111", "1111"]),
+        ("token over lines", 'key: k\nwhatsapp:\n  access_token: "EAAsecret\n  TOKENzz9\\q"\n',
+         ["EAAsecret", "TOKENzz9"]),
+    ],
+)  # fmt: skip
+def test_an_error_on_a_line_continuing_a_secret_quotes_none_of_it(
+    tmp_path: Path, name: str, text: str, secrets: list[str]
+) -> None:
+    """A secret's value may sit on the lines after its field name (a tab before it, JSON pretty
+    printed, a value broken over lines): the error names the line but quotes none of it."""
+    path = tmp_path / ("spec.json" if text.startswith("{") else "spec.yaml")
+    path.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_documents(path)
+    message = str(caught.value)
+    assert "line " in message, name
+    for secret in secrets:
+        assert secret not in message, (name, message)
+
+
+@pytest.mark.usefixtures("yaml_parser")
+def test_base_60_numbers_are_text(tmp_path: Path) -> None:
+    """YAML 1.1 reads ``1:30`` as the base-60 integer 90 (in time quadratic in its length); a
+    spec reads it as text, as YAML 1.2 does. Explicit numbers are capped at 100 characters."""
+    path = tmp_path / "sexagesimal.yaml"
+    path.write_text("x: 1" + ":00" * 300 + "\ntime: 1:30\nport: 8080\nrate: 0.5\n")
+    [document] = load_documents(path)
+    assert document == {"x": "1" + ":00" * 300, "time": "1:30", "port": 8080, "rate": 0.5}
+    path.write_text("x: !!int 1" + ":00" * 300 + "\n")
+    with pytest.raises(SpecError, match="a number longer than 100 characters"):
+        load_documents(path)
+
+
+@pytest.mark.timeout(30)
+def test_a_long_base_60_looking_value_is_read_fast(tmp_path: Path) -> None:
+    """300,000 base-60 groups (900 KB) took 14 s as an integer; as text they take no time."""
+    path = tmp_path / "sexagesimal.yaml"
+    path.write_text("x: 1" + ":00" * 300_000 + "\n")
+    documents, elapsed, _ = _measured(lambda: load_documents(path))
+    assert elapsed < 1.0
+    assert isinstance(documents[0]["x"], str)  # type: ignore[index]
+
+
+@pytest.mark.timeout(60)
+def test_too_many_values_are_refused_while_composing(tmp_path: Path) -> None:
+    """A mapping of 300,000 keys is refused at the 100,000-value cap, before the rest is built:
+    memory stays bounded (a 9 MB file of 900,000 keys took 877 MB)."""
+    path = tmp_path / "keys.yaml"
+    path.write_text("".join(f"k{i}: 1\n" for i in range(300_000)))
+    error, _elapsed, peak = _refusal(path, date(2026, 11, 30))
+    assert "one spec holds more than 100000 values" in error.problems[0].message
+    assert peak < 200 * 1024 * 1024
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_too_many_specs_in_one_file_are_refused(tmp_path: Path, suffix: str) -> None:
+    """A file is a list of at most 10,000 specs; past that it is refused before any is read."""
+    path = tmp_path / f"many{suffix}"
+    path.write_text("[" + ",".join(["1"] * 10_001) + "]")
+    with pytest.raises(SpecError, match="holds more than 10000 specs"):
+        load_documents(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("!!bool maybe", "not a valid bool"),
+        ("!!timestamp x", "not a valid timestamp"),
+        ('!!int ""', "not a valid int"),
+        ('!!float ""', "not a valid float"),
+    ],
+)
+@pytest.mark.usefixtures("yaml_parser")
+def test_tagged_values_that_cannot_be_built_are_one_line_errors(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    """Values their explicit tag cannot build are refused with the line, not a traceback."""
+    path = tmp_path / "tagged.yaml"
+    path.write_text(f"key: k\nprofile:\n  name: {value}\n")
+    with pytest.raises(SpecError) as caught:
+        load_documents(path)
+    assert f"line 3, column 9: a value cannot be read: {reason}" in str(caught.value)
+
+
+def test_a_json_integer_too_long_to_read_is_a_one_line_error(tmp_path: Path) -> None:
+    """An integer of 5,000 digits (past Python's conversion limit) is a SpecError."""
+    path = tmp_path / "digits.json"
+    path.write_text('{"key": "k", "name": ' + "1" * 5000 + "}")
+    with pytest.raises(SpecError, match="a value cannot be read"):
+        load_documents(path)
+
+
+@pytest.mark.usefixtures("yaml_parser")
+def test_yaml_merge_keys_are_refused(tmp_path: Path) -> None:
+    """``<<`` would let one mapping carry a key twice (two card numbers in one spec)."""
+    path = tmp_path / "merge.yaml"
+    path.write_text('key: k\npayment_details: {<<: {card_number: "4000000000000002"}, cvc: 1}\n')
+    with pytest.raises(SpecError) as caught:
+        load_documents(path)
+    assert "merge keys (<<) are not allowed" in str(caught.value)
+    assert "4000000000000002" not in str(caught.value)
+
+
+@pytest.mark.usefixtures("yaml_parser")
+@pytest.mark.parametrize("character", ["\x00", "\x7f", "\ufffe"])
+def test_unprintable_characters_are_one_line_errors(tmp_path: Path, character: str) -> None:
+    """Characters YAML does not allow in a stream are refused as spec errors by both parsers."""
+    path = tmp_path / "odd.yaml"
+    path.write_text(f"key: k{character}\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="cannot read"):
+        load_documents(path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["REDACTED", "SECRET_FIELDS", "redact"]
+__all__ = ["REDACTED", "SECRET_FIELDS", "mentions_secret", "redact"]
 
 REDACTED: Final = "***"
 #: Field names whose values are secrets, as the API spells them (and their camelCase forms).
@@ -27,6 +27,7 @@ _BY_NAME = re.compile(
     r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s,}\]][^,}\]]*)""",
     re.IGNORECASE,
 )
+_NAMED = re.compile(rf"(?:{_NAMES})", re.IGNORECASE)
 # 13 or more digits, single spaces or dashes allowed between them (4111 1111 1111 1111).
 _BY_SHAPE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
 
@@ -44,3 +45,8 @@ def redact(text: str) -> str:
     The result may still say *where* a secret was (``card_number: "***"``), never what it was.
     """
     return _BY_SHAPE.sub(REDACTED, _BY_NAME.sub(_mask_value, text))
+
+
+def mentions_secret(text: str) -> bool:
+    """Whether ``text`` names a secret field (a line near it may hold part of its value)."""
+    return _NAMED.search(text) is not None

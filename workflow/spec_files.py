@@ -7,7 +7,14 @@
   decoder's recursion could fail (JSON: a scan of the text; YAML: counted while composing).
 * YAML anchors and aliases are refused outright: they are how a few hundred bytes expand
   into gigabytes ("billion laughs"), and a spec has no use for them.
-* A key given twice in one mapping is an error, not last-one-wins.
+* A key given twice in one mapping is an error, not last-one-wins; YAML merge keys (``<<``),
+  which would let a mapping carry a key twice, are refused.
+* Counts: at most :data:`~workflow.validation.limits.MAX_VALUES` values in one spec and
+  :data:`~workflow.validation.limits.MAX_SPECS_PER_FILE` specs in one file, counted while YAML is
+  composed (refused before the rest is built) and right after JSON is decoded; numbers are at
+  most :data:`~workflow.validation.limits.MAX_NUMBER_CHARS` characters, and ``1:30`` is text, not
+  a base-60 integer (as YAML 1.2 reads it: base 60 is slow to build and no field is one).
+* A value no constructor can build (``!!bool maybe``, ``!!int ""``) is a one-line error.
 * YAML is scanned and parsed by libyaml (PyYAML's C parser) where PyYAML was built with it,
   about ten times faster than the pure-Python parser; composing the nodes (where the depth,
   alias and key checks live) stays in Python either way.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -28,9 +36,16 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node
 
 from workflow.errors import Problem, SpecError
-from workflow.redaction import redact
+from workflow.redaction import mentions_secret, redact
 from workflow.validation.fields import field_name
-from workflow.validation.limits import MAX_DEPTH, MAX_SPEC_BYTES, json_nesting_overflow
+from workflow.validation.limits import (
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    MAX_SPEC_BYTES,
+    MAX_SPECS_PER_FILE,
+    MAX_VALUES,
+    json_nesting_overflow,
+)
 
 __all__ = ["MAX_SPEC_BYTES_ENV", "load_documents", "spec_size_limit"]
 
@@ -73,6 +88,9 @@ class _SpecComposer(
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
         self._depth = 0
+        self._values = 0
+        self._specs = 0
+        self._root_is_list = False
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()  # type: ignore[attr-defined]
@@ -81,6 +99,20 @@ class _SpecComposer(
                 None, None, "YAML anchors and aliases are not allowed in a spec", event.start_mark
             )
         opens = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
+        if self._depth == 0:
+            self._root_is_list = isinstance(event, yaml.SequenceStartEvent)
+        elif self._depth == 1 and self._root_is_list:  # the next spec of a list
+            self._specs += 1
+            self._values = 0
+            if self._specs > MAX_SPECS_PER_FILE:
+                raise ComposerError(
+                    None, None, f"holds more than {MAX_SPECS_PER_FILE} specs", event.start_mark
+                )
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise ComposerError(
+                None, None, f"one spec holds more than {MAX_VALUES} values", event.start_mark
+            )
         if opens:
             self._depth += 1
             if self._depth > MAX_DEPTH:
@@ -93,11 +125,30 @@ class _SpecComposer(
             if opens:
                 self._depth -= 1
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as exc:
+            # A value its tag cannot build: 2026-13-45, ``!!bool maybe``, ``!!int ""``.
+            kind = str(node.tag).rpartition(":")[2] or "value"
+            said = str(exc).strip().splitlines()
+            reason = (
+                redact(said[0])
+                if said and isinstance(exc, ValueError | ArithmeticError)
+                else f"not a valid {kind}"
+            )
+            raise ConstructorError(
+                None, None, f"a value cannot be read: {reason}", node.start_mark
+            ) from None
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == _MERGE_TAG:
-                continue
+                raise ConstructorError(
+                    None, None, "YAML merge keys (<<) are not allowed in a spec",
+                    key_node.start_mark,
+                )  # fmt: skip
             key = self.construct_object(key_node, deep=True)
             try:
                 duplicate = key in seen
@@ -109,6 +160,44 @@ class _SpecComposer(
                     None, None, str(_DuplicateKeyError(key)), key_node.start_mark
                 )
         return super().construct_mapping(node, deep=deep)
+
+
+def _short_number(loader: Any, node: Node, build: Any) -> Any:
+    if len(str(node.value)) > MAX_NUMBER_CHARS:
+        raise ConstructorError(
+            None, None, f"a number longer than {MAX_NUMBER_CHARS} characters", node.start_mark
+        )
+    return build(loader, node)
+
+
+_SpecComposer.add_constructor(
+    "tag:yaml.org,2002:int",
+    lambda loader, node: _short_number(
+        loader, node, yaml.constructor.SafeConstructor.construct_yaml_int
+    ),
+)
+_SpecComposer.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: _short_number(
+        loader, node, yaml.constructor.SafeConstructor.construct_yaml_float
+    ),
+)
+# YAML 1.1's implicit resolvers, except base-60 numbers (``1:30`` read as 90): those are text,
+# as YAML 1.2 reads them.
+_INT: Final = re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+)
+_FLOAT: Final = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_SpecComposer.yaml_implicit_resolvers = {
+    first: [
+        (tag, _INT if tag.endswith(":int") else _FLOAT if tag.endswith(":float") else regexp)
+        for tag, regexp in resolvers
+    ]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
 
 
 def _loader(parsing: tuple[type, ...]) -> type[_SpecComposer]:
@@ -159,11 +248,44 @@ def _one_line(text: str, max_chars: int = 2 * EXCERPT_CHARS) -> str:
     return _printable(text if len(text) <= max_chars else text[:max_chars] + "…")
 
 
+#: A line that starts a key (``name:``, ``- name:``, ``"name":``), after its indentation.
+_KEY_LINE: Final = re.compile(r"""^[ \t]*(?:-[ \t]+)*(?:"[^"]*"|'[^']*'|[\w.-]+)[ \t]*:(?:\s|$)""")
+#: How far up an excerpt looks for the key whose value a line may continue.
+_LOOK_BACK_LINES: Final = 200
+
+
+def _inside_secret(text: str, start: int) -> bool:
+    """Whether the line starting at ``start`` may hold (part of) a secret field's value.
+
+    A value may sit on the lines after its key (a tab before it, pretty-printed JSON, a quoted
+    string or a number broken over lines), where the key's name is not on the quoted line and
+    redaction by name cannot find it. So a secret field named on one of the three lines before,
+    or on the key line this line continues (the nearest line above that starts a key), counts.
+    A line naming a secret itself is left to :func:`~workflow.redaction.redact`.
+    """
+    lines = text[:start].splitlines()[-_LOOK_BACK_LINES:]
+    end = text.find("\n", start)
+    current = text[start : end if end >= 0 else len(text)]
+    if mentions_secret(current):
+        return False
+    if any(mentions_secret(line) for line in lines[-3:]):
+        return True
+    if _KEY_LINE.match(current):
+        return False
+    for line in reversed(lines):
+        if _KEY_LINE.match(line):
+            return mentions_secret(line)
+    return False
+
+
 def _excerpt(text: str, index: int) -> str:
-    """The line holding ``index``, redacted, on one line, cut around the error."""
+    """The line holding ``index``, redacted, on one line, cut around the error; nothing when the
+    line may belong to a secret's value (see :func:`_inside_secret`)."""
     start = text.rfind("\n", 0, index) + 1
     end = text.find("\n", index)
     line = text[start : end if end >= 0 else len(text)]
+    if _inside_secret(text, start):
+        return ""
     # Redact the whole line first: cutting before redacting could split a card number
     # into pieces too short to be recognised.
     shown = " ".join(redact(line).split())
@@ -217,11 +339,16 @@ def _decode_json(text: str) -> object:
     if overflow is not None:
         raise _Refused(_located(text, overflow, f"nested deeper than {MAX_DEPTH} levels"))
     try:
-        return json.loads(text, object_pairs_hook=_unique_object)
+        loaded = json.loads(text, object_pairs_hook=_unique_object)
     except _DuplicateKeyError as exc:
         raise _Refused(redact(str(exc))) from None
     except json.JSONDecodeError as exc:
         raise _Refused(_located(text, exc.pos, exc.msg)) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise _Refused(f"a value cannot be read: {_one_line(redact(str(exc)))}") from None
+    if isinstance(loaded, list) and len(loaded) > MAX_SPECS_PER_FILE:
+        raise _Refused(f"it holds more than {MAX_SPECS_PER_FILE} specs")
+    return loaded
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -234,8 +361,9 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _decode_yaml(text: str) -> object:
-    loader = _SpecYamlLoader(text)
+    loader = None
     try:
+        loader = _SpecYamlLoader(text)
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -248,10 +376,13 @@ def _decode_yaml(text: str) -> object:
         raise _Refused(_located(text, mark.index, problem, context)) from None
     except yaml.YAMLError as exc:
         raise _Refused(_one_line(redact(str(exc)))) from None
-    except ValueError as exc:  # a constructor refusing a value, e.g. the date 2026-13-45
-        raise _Refused(f"a value cannot be read: {_one_line(redact(str(exc)))}") from None
+    except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as exc:
+        # A constructor refusing a value: the date 2026-13-45, ``!!bool maybe``, ``!!int ""``.
+        detail = _one_line(redact(str(exc))) or type(exc).__name__
+        raise _Refused(f"a value cannot be read: {detail}") from None
     finally:
-        loader.dispose()  # type: ignore[attr-defined]
+        if loader is not None:
+            loader.dispose()  # type: ignore[attr-defined]
 
 
 def load_documents(path: str | Path, *, max_bytes: int | None = None) -> list[object]:

@@ -23,6 +23,8 @@ items in an open list          100        chosen: ``destinationCountries``, ``us
                                           a spec's ``campaigns``
 nesting of one document        32         chosen: levels of objects and lists
 values in one document         100000     chosen: objects, lists and scalars together
+specs in one file              10000      chosen: a list of specs at the top of a file
+characters of a number         100        chosen: integers and decimals written in a spec
 spec file size                 10 MB      chosen; ``ONBOARDING_MAX_SPEC_BYTES`` overrides
 =============================  =========  ==================================================
 """
@@ -38,8 +40,10 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_LIST_ITEMS",
     "MAX_NAME_CHARS",
+    "MAX_NUMBER_CHARS",
     "MAX_SAMPLE_MESSAGES",
     "MAX_SAMPLE_MESSAGE_CHARS",
+    "MAX_SPECS_PER_FILE",
     "MAX_SPEC_BYTES",
     "MAX_TEXT_CHARS",
     "MAX_URL_CHARS",
@@ -65,6 +69,10 @@ MAX_LIST_ITEMS: Final = 100
 MAX_DEPTH: Final = 32
 #: Chosen: values in one spec document, so shared references cannot multiply the work.
 MAX_VALUES: Final = 100_000
+#: Chosen: specs in one file (the items of a top-level list).
+MAX_SPECS_PER_FILE: Final = 10_000
+#: Chosen: characters of one number in a spec file (reading a huge one is slow).
+MAX_NUMBER_CHARS: Final = 100
 #: Chosen default for a spec file; ``ONBOARDING_MAX_SPEC_BYTES`` overrides it.
 MAX_SPEC_BYTES: Final = 10 * 1024 * 1024
 
