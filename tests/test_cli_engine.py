@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+import workflow
 from workflow.machine import TransitionRecord, replay
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 
@@ -232,3 +233,36 @@ def test_demo_runs_every_path_and_prints_the_table(tmp_path: Path) -> None:
     assert "PREREQUISITES" in lines["demo-prerequisite-pause"]
     assert "completed" in lines["demo-inherited"]
     assert "transient failure(s) retried" in lines["demo-retried"]
+
+
+def test_demo_never_replaces_a_database_it_did_not_make(tmp_path: Path) -> None:
+    """'demo --db' on a database holding real onboardings refuses with one line and leaves the
+    file as it was; a file an earlier demo made is replaced (a sqlite:/// URL names it too)."""
+    work = tmp_path / "work.db"
+    env = {**os.environ, "COLUMNS": "200"}
+    samples = Path(workflow.__file__).parent / "samples" / "demo.yaml"
+    started = subprocess.run(
+        [sys.executable, "-m", "workflow", "--db", f"sqlite:///{work}", "start", str(samples),
+         "--actor", "alice"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    before = work.read_bytes()
+    refused = subprocess.run(
+        [sys.executable, "-m", "workflow", "demo", "--db", str(work)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {work} holds data the demo did not make; it replaces its database, so choose "
+        "another --db"
+    ]
+    assert work.read_bytes() == before
+    demo = tmp_path / "mine.db"
+    for _ in range(2):  # the second run replaces the first run's database
+        ran = subprocess.run(
+            [sys.executable, "-m", "workflow", "demo", "--db", f"sqlite:///{demo}"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    assert not (tmp_path / "sqlite:").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from workflow.clock import SystemClock
+from workflow.errors import OnboardingError
 from workflow.executor import EngineConfig, StepReport
 from workflow.management import Onboardings
 from workflow.retry import RetryPolicy
@@ -25,13 +27,65 @@ from workflow.sent_client import HttpxSentApi
 from workflow.spec import OrganizationFacts, load_documents, parse_spec
 from workflow.webhook import create_callback_app
 
-__all__ = ["SAMPLES", "run_demo"]
+__all__ = ["SAMPLES", "demo_path", "run_demo"]
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "demo.yaml"
 
 
+class DemoDatabaseError(OnboardingError):
+    """The demo's database option names a file the demo must not replace."""
+
+
+def demo_path(value: str) -> Path:
+    """The demo's SQLite file from ``--db``: a path or a ``sqlite:///`` URL.
+
+    Raises:
+        DemoDatabaseError: another kind of database (the demo runs on a SQLite file of its own).
+    """
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        return Path(value)
+    if scheme.lower() != "sqlite" or not rest.startswith("/") or rest in ("/", "/:memory:"):
+        raise DemoDatabaseError(
+            f"the demo runs on a SQLite file of its own, not {value.split('@')[-1]!r}: "
+            "pass a file name, e.g. --db demo.db"
+        )
+    return Path(rest[1:])
+
+
+def _refuse_foreign(db: Path) -> None:
+    """Refuse to replace a file that is not an earlier demo's database (it may hold real work)."""
+    if not db.exists() or db.stat().st_size == 0:
+        return
+    foreign = (
+        f"{db} holds data the demo did not make; it replaces its database, so choose another --db"
+    )
+    try:
+        connection = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            if "onboardings" not in tables:
+                if tables:
+                    raise DemoDatabaseError(foreign)
+                return
+            (others,) = connection.execute(
+                "SELECT count(*) FROM onboardings WHERE created_by IS NOT 'demo'"
+            ).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        raise DemoDatabaseError(foreign) from None
+    if others:
+        raise DemoDatabaseError(foreign)
+
+
 def run_demo(db: Path, concurrency: int = 8) -> None:
-    """Run the sample onboardings and print each one's outcome."""
+    """Run the sample onboardings and print each one's outcome.
+
+    Raises:
+        DemoDatabaseError: ``db`` exists and is not an earlier demo's database.
+    """
+    _refuse_foreign(db)
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=150)  # logs and CI: keep the final table on one line per row

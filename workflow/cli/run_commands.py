@@ -246,15 +246,19 @@ def worker(
 
 @app.command()
 def demo(
-    db: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated).")] = Path(
-        "demo.db"
-    ),
+    db: Annotated[
+        str,
+        typer.Option(
+            help="SQLite file for the demo, recreated each run (a file an earlier demo made; "
+            "any other database is refused). The global --db is not used."
+        ),
+    ] = "demo.db",
     concurrency: Annotated[int, typer.Option(min=1)] = 8,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
     """Onboard the sample profiles end to end against the in-process sandbox (no API key)."""
-    from workflow.cli.demo import run_demo
+    from workflow.cli.demo import demo_path, run_demo
 
     setup_logging(log_level, log_format)
-    run_demo(db, concurrency)
+    run_demo(demo_path(db), concurrency)
