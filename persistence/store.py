@@ -236,6 +236,8 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         if change.transition is not None:
             values["audit_seq"] = change.transition.seq
             values["audit_head"] = change.transition.digest
+        if change.secret is not None:  # whether a secret is held follows what the change does
+            values["has_secrets"] = bool(change.secret)
         params = {f"v_{name}": values[name] for name in WHOLE}
         for name in JSON_COLUMNS:
             value = params[f"v_{name}"]
@@ -277,6 +279,8 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         if change.release is not None:
             values["lease_owner"] = None
             values["lease_expires_at"] = None
+        if change.secret is not None:
+            values["has_secrets"] = bool(change.secret)
         since = change.wake_if_nudged_since
         if since is not None and values.get("next_attempt_at") is not None:
             # A callback that arrived while the step ran keeps it due: the wait is over.

@@ -314,3 +314,25 @@ def test_a_change_with_its_base_writes_the_same_as_a_partial_one(store: SqlStore
     assert (woken.next_attempt_at, woken.lease_owner, woken.lease_expires_at) == (NOW, None, None)
     with pytest.raises(ConcurrencyError):
         store.apply(Change(base.id, base.version, NOW, CheckpointUpdate(attempts=3), base=base))
+
+
+@pytest.mark.parametrize("with_base", [True, False])
+def test_deleting_the_secret_clears_has_secrets(store: SqlStore, with_base: bool) -> None:
+    """A change that deletes the sealed secret also says no secret is held (both commit paths);
+    replacing it says one is."""
+    row = _start(store, secret=b"sealed", has_secrets=True)
+    assert store.read_secret(row.id) == b"sealed"
+    cleared = store.apply(
+        dataclasses.replace(
+            _change(row, state="incomplete"), secret=b"", base=row if with_base else None
+        )
+    )
+    assert (cleared.has_secrets, store.read_secret(row.id)) == (False, None)
+    assert store.get(row.id).has_secrets is False
+    sealed = store.apply(
+        dataclasses.replace(
+            _change(cleared, state="incomplete"), secret=b"again",
+            base=cleared if with_base else None,
+        )
+    )  # fmt: skip
+    assert (sealed.has_secrets, store.get(row.id).has_secrets) == (True, True)
