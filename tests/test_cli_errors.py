@@ -16,6 +16,7 @@ import yaml
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from tests.cli_process import environment, file_modes_bind, one_line_error, run
+from workflow.cli.demo import SAMPLES
 from workflow.sandbox import free_port
 
 
@@ -175,6 +176,21 @@ def test_overlong_actor_is_refused(tmp_path: Path) -> None:
     line = one_line_error(run("--db", url, "cancel", "any", "--reason", "r", "--actor", "a" * 129))
     assert "--actor" in line
     assert "128" in line
+
+
+@pytest.mark.parametrize(("actor", "says"), [("a" * 129, "128"), ("", "empty"), ("  ", "empty")])
+def test_start_checks_its_actor_as_operator_actions_do(
+    tmp_path: Path, actor: str, says: str
+) -> None:
+    """`start --actor` is refused when empty or longer than the audit log keeps; nothing is
+    stored."""
+    url = _migrated(tmp_path / "onboarding.db")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SAMPLES.read_text())
+    line = one_line_error(run("--db", url, "start", str(spec), "--actor", actor))
+    assert "--actor" in line
+    assert says in line
+    assert run("--db", url, "list", "--json").stdout == ""
 
 
 def _set_revision(path: Path, revision: str) -> None:

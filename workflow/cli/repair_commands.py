@@ -21,27 +21,14 @@ from workflow.cli.bulk import (
     Yes,
     run_action,
 )
-from workflow.cli.wiring import fail, open_store, open_vault
+from workflow.cli.wiring import ACTOR_MAX_LENGTH, checked_actor, fail, open_store, open_vault
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
-
-#: The audit log's ``actor`` column holds this many characters.
-ACTOR_MAX_LENGTH = 128
 
 
 def _reason(value: str) -> str:
     if not value.strip():
         raise typer.BadParameter("is empty: say why (the reason is kept in the audit log)")
-    return value
-
-
-def _actor(value: str) -> str:
-    if not value.strip():
-        raise typer.BadParameter("is empty: name who acts (kept in the audit log)")
-    if len(value) > ACTOR_MAX_LENGTH:
-        raise typer.BadParameter(
-            f"is {len(value)} characters long; the audit log keeps at most {ACTOR_MAX_LENGTH}"
-        )
     return value
 
 
@@ -51,7 +38,7 @@ Reason = Annotated[
 Actor = Annotated[
     str,
     typer.Option(
-        "--actor", envvar="USER", callback=_actor,
+        "--actor", envvar="USER", callback=checked_actor,
         help=f"Who (kept in the audit log, at most {ACTOR_MAX_LENGTH} characters).",
     ),
 ]  # fmt: skip

@@ -14,6 +14,7 @@ import typer
 
 from workflow.cli import app
 from workflow.cli.wiring import (
+    checked_actor,
     engine_config,
     fail,
     key_configured,
@@ -66,7 +67,13 @@ def setup_logging(level: str, fmt: str) -> None:
 def start(
     specs: Annotated[list[Path], typer.Argument(help="Spec files (.json, .yaml).")],
     actor: Annotated[
-        str, typer.Option("--actor", envvar="USER", help="Who starts them (kept in the audit log).")
+        str,
+        typer.Option(
+            "--actor",
+            envvar="USER",
+            callback=checked_actor,
+            help="Who starts them (kept in the audit log, at most 128 characters).",
+        ),
     ] = "cli",
 ) -> None:
     """Validate and store onboardings (idempotent on each spec's key); a worker runs them.

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 # use it, so '--help' and 'validate' start fast.
 
 __all__ = [
+    "ACTOR_MAX_LENGTH",
     "Settings",
+    "checked_actor",
     "engine_config",
     "fail",
     "key_configured",
@@ -86,6 +88,21 @@ def main_options(
     _settings.api_key = api_key
     _settings.key_file = key_file
     _settings.debug = debug
+
+
+#: The audit log's ``actor`` column holds this many characters.
+ACTOR_MAX_LENGTH = 128
+
+
+def checked_actor(value: str) -> str:
+    """``--actor``: who acts, as the audit log keeps it (not empty, at most 128 characters)."""
+    if not value.strip():
+        raise typer.BadParameter("is empty: name who acts (kept in the audit log)")
+    if len(value) > ACTOR_MAX_LENGTH:
+        raise typer.BadParameter(
+            f"is {len(value)} characters long; the audit log keeps at most {ACTOR_MAX_LENGTH}"
+        )
+    return value
 
 
 def settings() -> Settings:
