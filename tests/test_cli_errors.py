@@ -262,3 +262,34 @@ def test_malformed_secret_key_is_one_line(
     line = one_line_error(run("--db", url, "start", str(_specs(tmp_path, samples)), env=env))
     assert ("ONBOARDING_SECRET_KEY" if source == "variable" else "onboarding.db.key") in line
     assert "not-a-key-4242" not in line
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--port", "99999"], "--port"),
+        (["--error-rate", "999=1"], "999 is not an error status"),
+        (["--error-rate", "503=2"], "less than or equal to 1"),
+        (["--error-rate", "503=-1"], "greater than or equal to 0"),
+        (["--error-rate", "503=0.7", "--error-rate", "500=0.7"], "add up to more than 1"),
+        (["--hang-rate", "1.5"], "less than or equal to 1"),
+    ],
+)
+def test_sandbox_serve_refuses_bad_options_in_one_line(options: list[str], says: str) -> None:
+    """Options the sandbox cannot honour are refused before it serves anything."""
+    result = run("sandbox", "serve", *options, timeout=30)
+    line = one_line_error(result)
+    assert says in line
+    assert "Sent sandbox on" not in result.stdout
+
+
+def test_sandbox_serve_on_a_taken_port_says_so_and_nothing_else() -> None:
+    """A taken port is one line naming it; no 'Sent sandbox on …' line claims otherwise."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("sandbox", "serve", "--port", str(port), timeout=30)
+    assert f"sandbox port {port} on 127.0.0.1 is already in use" in one_line_error(result)
+    assert "--port" in result.stderr
+    assert result.stdout == ""

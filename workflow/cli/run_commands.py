@@ -115,7 +115,7 @@ def _safe_url(url: str) -> str:
     return safe_url(url)
 
 
-def _check_port_free(host: str, port: int, what: str = "callback") -> None:
+def check_port_free(host: str, port: int, what: str = "callback") -> None:
     """Fail now, in one line, when a port is taken (uvicorn would die in a thread)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
@@ -126,7 +126,7 @@ def _check_port_free(host: str, port: int, what: str = "callback") -> None:
                 raise
             raise fail(
                 f"{what} port {port} on {host} is already in use: stop what listens there "
-                f"or pass another --{what}-port"
+                f"or pass another {'--port' if what == 'sandbox' else f'--{what}-port'}"
             ) from exc
 
 
@@ -198,9 +198,9 @@ def worker(
 
     setup_logging(log_level, log_format)
     if serve_callbacks:
-        _check_port_free(callback_host, callback_port)
+        check_port_free(callback_host, callback_port)
     if metrics_port:
-        _check_port_free(metrics_host, metrics_port, "metrics")
+        check_port_free(metrics_host, metrics_port, "metrics")
     store = open_store(write=True)
     vault = open_vault(announce=log.warning)
     try:

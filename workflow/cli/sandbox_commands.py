@@ -32,7 +32,7 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Interface to listen on (loopback by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8765,
     api_key: Annotated[
         list[str] | None, typer.Option(help="Accepted x-api-key (repeatable).")
     ] = None,
@@ -116,6 +116,9 @@ def serve(
         raise fail(f"sandbox options refused: {problems}") from exc
     except ValueError as exc:  # a signing secret that is not base64
         raise fail(str(exc)) from exc
+    from workflow.cli.run_commands import check_port_free
+
+    check_port_free(host, port, "sandbox")
     keys = ", ".join(box.state.organization.api_keys)
     typer.echo(f"Sent sandbox on http://{host}:{port} (x-api-key: {keys})")
     try:

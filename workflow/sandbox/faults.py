@@ -6,10 +6,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["FaultConfig", "FaultDecision", "FaultInjector", "ScriptedFault"]
+
+
+#: A probability per request.
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class ScriptedFault(BaseModel):
@@ -43,17 +48,27 @@ class FaultConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    error_rates: dict[int, float] = Field(default_factory=dict)
-    retry_after: float = 1.0
-    lost_response_rate: float = 0.0
-    latency_ms: float = 0.0
-    hang_rate: float = 0.0
-    hang_seconds: float = 30.0
-    callback_drop_rate: float = 0.0
-    callback_duplicate_rate: float = 0.0
-    rate_limit_per_second: float = 0.0
+    error_rates: dict[int, Probability] = Field(default_factory=dict)
+    retry_after: float = Field(default=1.0, ge=0)
+    lost_response_rate: Probability = 0.0
+    latency_ms: float = Field(default=0.0, ge=0)
+    hang_rate: Probability = 0.0
+    hang_seconds: float = Field(default=30.0, ge=0)
+    callback_drop_rate: Probability = 0.0
+    callback_duplicate_rate: Probability = 0.0
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
     scripted: list[ScriptedFault] = Field(default_factory=list)
     seed: int | None = None
+
+    @field_validator("error_rates")
+    @classmethod
+    def _error_statuses(cls, rates: dict[int, float]) -> dict[int, float]:
+        wrong = sorted(status for status in rates if not 400 <= status <= 599)
+        if wrong:
+            raise ValueError(f"{wrong[0]} is not an error status: use 400-599 (e.g. 503=0.1)")
+        if sum(rates.values()) > 1:
+            raise ValueError("the error rates add up to more than 1")
+        return rates
 
 
 @dataclass(frozen=True, slots=True)
