@@ -152,3 +152,28 @@ def test_the_engine_logs_one_line_per_transition_and_pause(
             assert getattr(record, "key", None) == row.key
         assert getattr(records[-1], "profile_id", None) == row.profile_id
     assert by_id[paused][-1].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize("database_url_for_test", ["sqlite"], indirect=True)
+def test_failing_calls_are_logged_each_at_debug_and_once_at_warning(
+    harness: Harness, samples: dict[str, Any], patient: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A step Sent keeps failing logs every retry at DEBUG (the error and the next try) and one
+    WARNING at the fifth attempt, so an outage shows in the default log without a line per try."""
+    harness.sandbox.faults.configure(FaultConfig(error_rates={503: 1.0}, seed=1))
+    [raw] = _copies(samples, 1)
+    onboarding = harness.start(raw)
+    caplog.set_level(logging.DEBUG, logger="workflow.engine")
+    for _ in range(8):
+        patient.tick()
+        patient.wait_in_flight()
+        harness.clock.advance(150)
+    assert harness.store.get(onboarding).attempts >= 6
+    failures = [r for r in caplog.records if "create_profile failed (attempt" in r.getMessage()]
+    assert [r.levelno for r in failures][:6] == [logging.DEBUG] * 4 + [logging.WARNING] + [
+        logging.DEBUG
+    ]
+    warning = next(r for r in failures if r.levelno == logging.WARNING).getMessage()
+    assert "attempt 5, " in warning
+    assert "still failing" in warning
+    assert getattr(failures[0], "key", None) == raw["key"]

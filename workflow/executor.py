@@ -521,6 +521,17 @@ class Executor:
             checkpoint.id, checkpoint.version, now, update, records=records,
             attempts=ctx.attempts, release=owner,
         )  # fmt: skip
+        # Every retry at DEBUG; once at WARNING when a step keeps failing, so an outage shows
+        # in the default log without a line per attempt.
+        level = logging.WARNING if attempts == STILL_FAILING_AFTER else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(
+                level, "%s failed (attempt %d, %s): %s; next try in %.1fs%s",
+                step.name, attempts, error["code"], error["message"], delay,
+                " (still failing: it is retried until the step's retry budget ends)"
+                if level == logging.WARNING else "",
+                extra=_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
+            )  # fmt: skip
         return self._commit(change, checkpoint, "retry")
 
     def _pause(
@@ -623,6 +634,10 @@ def _refusal(item: Item | None, exc: GuardRejectedError) -> Pause:
             {"unmet": unmet},
         )
     return Pause("GUARD", str(exc), {"reasons": list(exc.reasons)})
+
+
+#: The attempt at which a step that keeps failing is logged at WARNING (once).
+STILL_FAILING_AFTER = 5
 
 
 def _fields(
