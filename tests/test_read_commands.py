@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 import subprocess
 from datetime import timedelta
 from typing import Any
@@ -58,10 +59,14 @@ def test_list_pages_follow_the_cursor_without_gaps_or_repeats(
     assert seen == [r["id"] for r in everything]
     table = _cli(database_url_for_test, "list", "--limit", "5")
     command = table.strip().splitlines()[-1]
-    assert command.startswith("more: onboarding list --after ")
-    rest = _cli(database_url_for_test, *command.removeprefix("more: onboarding ").split())
-    assert "page-" in rest
-    assert "more:" not in rest
+    # The printed command is whole: same database, same page size, pasted as it is.
+    assert command.startswith(
+        f"more: onboarding --db {database_url_for_test} list --limit 5 --after "
+    )
+    pasted = run(*shlex.split(command.removeprefix("more: "))[1:], env=environment())
+    assert pasted.returncode == 0, pasted.stderr
+    assert pasted.stdout.count("page-") == 3
+    assert "more:" not in pasted.stdout
 
 
 def test_list_refuses_a_cursor_it_did_not_print(database_url_for_test: str) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from workflow.cli import app, public
-from workflow.cli.wiring import fail, open_reader
+from workflow.cli.wiring import fail, open_reader, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
@@ -110,8 +110,28 @@ def list_command(
     shown = found[:limit] if limit else found
     _print_onboardings(shown)
     if limit and len(found) > limit:
-        filters = "".join(f" --state {s}" for s in state or ())
-        typer.echo(f"more: onboarding list{filters} --after {public.encode_cursor(shown[-1])}")
+        typer.echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
+
+
+def _next_page(states: list[str], limit: int, cursor: str) -> str:
+    """The command showing the next page: the same database (unless its URL holds a password,
+    which stays out of the terminal), states and page size."""
+    import shlex
+    from urllib.parse import urlsplit
+
+    from persistence.db import DEFAULT_URL
+
+    words = ["onboarding"]
+    db = settings().db
+    if db != DEFAULT_URL and urlsplit(db).password is None:
+        words += ["--db", db]
+    words.append("list")
+    for state in states:
+        words += ["--state", state]
+    if limit != 50:
+        words += ["--limit", str(limit)]
+    words += ["--after", cursor]
+    return shlex.join(words)
 
 
 def _print_onboardings(rows: list[dict[str, Any]]) -> None:
