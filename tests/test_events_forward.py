@@ -146,7 +146,10 @@ def test_prune_and_subscribers_commands(harness: Harness, samples: dict[str, Any
     listed = run("--db", db_url(harness), "events", "subscribers", "--json")
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row.pop("updated_at").endswith("+00:00")
-    assert row == {"schema_version": 1, "subscriber": "ops", "delivered": 1, "pending": 1}
+    assert row == {
+        "schema_version": 1, "kind": "subscriber", "subscriber": "ops", "delivered": 1,
+        "pending": 1,
+    }  # fmt: skip
     # The clock of the test run stands at the real time: both events are older than 0s.
     pruned = run("--db", db_url(harness), "events", "prune", "--older-than", "0s")
     assert pruned.returncode == 0, pruned.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from cryptography.fernet import Fernet
 from jsonschema import Draft202012Validator
 
+from persistence.store import SqlStore
 from tests.cli_process import environment, run
 from tests.conftest import SAMPLES
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
@@ -20,7 +22,7 @@ from workflow.spec import load_documents
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (
     "onboarding", "transition", "attempt", "stuck", "stuck_group", "worker", "event",
-    "audit_problem", "audit_summary",
+    "audit_problem", "audit_summary", "subscriber",
 )  # fmt: skip
 
 
@@ -67,6 +69,9 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Database:
             result = run("--db", url, *args, env=env)
             assert result.returncode == 0, result.stderr
     box.close()
+    store = SqlStore.from_url(url)  # a subscriber that has read nothing yet
+    store.read_events("audit-feed", 1, datetime.now(UTC))
+    store.engine.dispose()
     return Database(url, env)
 
 
@@ -106,6 +111,7 @@ COMMANDS = [
     ["export", "--attempts"],
     ["workers", "--json"],
     ["audit", "verify", "--json"],
+    ["events", "subscribers", "--json"],
 ]
 #: Kinds no read command prints on a sound database: events go to subscribers and webhooks
 #: (checked against their schema in tests/test_outbox.py), problems only when a log is broken

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli import app
+from workflow.cli.public import utc
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import fail, open_store
 from workflow.clock import SystemClock
@@ -140,8 +141,9 @@ def subscribers(
             typer.echo(
                 json.dumps(
                     {
-                        "schema_version": 1, "subscriber": row.name, "delivered": row.delivered,
-                        "pending": row.pending, "updated_at": row.updated_at.isoformat(),
+                        "schema_version": 1, "kind": "subscriber", "subscriber": row.name,
+                        "delivered": row.delivered, "pending": row.pending,
+                        "updated_at": utc(row.updated_at),
                     }
                 )
             )  # fmt: skip
