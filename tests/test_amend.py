@@ -127,17 +127,87 @@ def test_amend_is_refused_where_it_cannot_work(harness: Harness, samples: dict[s
 def test_amend_lists_values_earlier_steps_already_sent(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
-    """Amending a field an earlier step sent says so (a rewind sends it again)."""
+    """Amending a field an earlier step sent and will not send again says so (a rewind sends it
+    again); amended profile fields go out again as a PATCH instead, and are listed as such."""
+    raw = copy.deepcopy(samples["demo-own-brand-tcr"])
+    del raw["profile"]["description"]  # a prerequisite: it pauses before /complete
+    onboarding = harness.start(raw)
+    harness.run()
+    assert harness.store.get(onboarding).last_error["code"] == "PREREQUISITES"  # type: ignore[index]
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["description"] = "Now complete"
+    # Secrets went with the create and cannot come again; the WhatsApp account (which holds
+    # one) is create-only: leaving it out is a change the amend can only list.
+    del fixed["profile"]["payment_details"]
+    del fixed["profile"]["whatsapp_business_account"]
+    fixed["brand"]["contact"]["name"] = "Jane Smith"
+    _, already = harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="x")
+    assert sorted(already) == ["brand.contact.name", "profile.whatsapp_business_account"]
+    entry = harness.store.history(onboarding)[-1]
+    assert entry.details is not None
+    assert sorted(entry.details["already_sent"]) == sorted(already)
+    assert entry.details["patched"] == ["description"]
+
+
+def test_amend_then_resume_sends_the_amended_profile_fields(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """A profile paused for a missing description is fixed by amend + resume: the description
+    goes to Sent as a PATCH (its own Idempotency-Key, only the amended field), the prerequisites
+    are judged again from Sent, and it completes with one profile at Sent (no rewind)."""
     raw = samples["demo-prerequisite-pause"]
     onboarding = harness.start(raw)
     harness.run()
+    paused = harness.store.get(onboarding)
+    assert (paused.state, (paused.last_error or {}).get("code")) == (
+        "needs_attention", "PREREQUISITES"
+    )  # fmt: skip
     fixed = copy.deepcopy(raw)
-    fixed["profile"]["description"] = "Now complete"
-    _, already = harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="x")
-    assert already == ["profile.description"]
-    entry = harness.store.history(onboarding)[-1]
-    assert entry.details is not None
-    assert entry.details["already_sent"] == ["profile.description"]
+    fixed["profile"]["description"] = "Drafts awaiting review"
+    _, already = harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="desc")
+    assert already == []
+    harness.ops.resume(onboarding, actor="ops", reason="description added")
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert row.state in ("completed", "submitted"), (row.state, row.last_error)
+    live = [p for p in harness.sent_profiles() if not p["deleted"]]
+    assert [(p["id"], p["description"]) for p in live] == [
+        (row.profile_id, "Drafts awaiting review")
+    ]
+    patches = [
+        a for a in harness.store.attempts(onboarding)
+        if a.method == "PATCH" and a.step == "request_completion" and a.item == "profile"
+    ]  # fmt: skip
+    assert [a.outcome for a in patches] == ["ok"]
+    assert patches[0].idempotency_key == f"onb-{onboarding}-profile-update-0-g0"
+
+
+def test_amending_the_profile_twice_sends_the_second_value_under_a_new_key(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """A second amend after the first PATCH was sent gets a new key (Sent would refuse the old
+    one with another body) and sends the newer value."""
+    raw = samples["demo-prerequisite-pause"]
+    onboarding = harness.start(raw)
+    harness.run()
+    for attempt, description in enumerate(["First try", "Second try"]):
+        fixed = copy.deepcopy(raw)
+        fixed["profile"]["description"] = description
+        if attempt:  # paused again, so the second amend applies
+            harness.force(onboarding, state="needs_attention", paused_from="campaigns")
+        harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason=description)
+        harness.ops.resume(onboarding, actor="ops", reason=description)
+        harness.run()
+    keys = [
+        a.idempotency_key for a in harness.store.attempts(onboarding)
+        if a.step == "request_completion" and a.item == "profile"
+    ]  # fmt: skip
+    assert keys == [
+        f"onb-{onboarding}-profile-update-0-g0", f"onb-{onboarding}-profile-update-0-g0-r1"
+    ]  # fmt: skip
+    row = harness.store.get(onboarding)
+    [profile] = [p for p in harness.sent_profiles() if p["id"] == row.profile_id]
+    assert profile["description"] == "Second try"
 
 
 def test_an_unreadable_secret_names_what_works(

@@ -25,7 +25,14 @@ from workflow.errors import (
 from workflow.flow import FLOW, FLOWS, FlowDefinition
 from workflow.following import Following
 from workflow.machine import OnboardingFlow
-from workflow.operating import refusal, renewed_key, sent_paths
+from workflow.operating import (
+    PROFILE_UPDATE,
+    patchable_profile_fields,
+    profile_update,
+    refusal,
+    renewed_key,
+    sent_paths,
+)
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -270,7 +277,9 @@ class Onboardings(Following):
         Items not yet done get new Idempotency-Keys (Sent would refuse a key reused with a
         different body); secrets are replaced when the new spec carries them (only before the
         profile is created: they travel with the create). Returns the checkpoint and the
-        changed paths that earlier steps already sent (a rewind sends them again).
+        changed paths that earlier steps already sent and will not send again (a rewind sends
+        them again). Profile fields the create already sent and a PATCH can change are sent
+        again, as a PATCH before ``/complete`` (the audit row lists them under ``patched``).
 
         Raises:
             SpecConflictError: the spec names another key, or brings secrets too late.
@@ -292,12 +301,23 @@ class Onboardings(Following):
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
             sent = sent_paths(paths, records)
-            renewed = [renewed_key(r) for r in records if not r.done]
+            # Profile fields the create already sent go out again as a PATCH, before completion.
+            patched = patchable_profile_fields(sent) if current.profile_id is not None else []
+            if patched:
+                sent = [p for p in sent if not patchable_profile_fields([p])]
+            renewed = [
+                renewed_key(r) for r in records if not r.done and (r.step, r.item) != PROFILE_UPDATE
+            ]
+            if patched:
+                renewed.append(profile_update(patched, records, current.generation))
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
             )  # fmt: skip
-            details = {"changed": paths, "already_sent": sent, "secrets_replaced": bool(secrets)}
+            details = {
+                "changed": paths, "already_sent": sent, "patched": patched,
+                "secrets_replaced": bool(secrets),
+            }  # fmt: skip
             try:
                 saved = self._commit(
                     current, "amend", {}, actor, reason, None, update, renewed, details,

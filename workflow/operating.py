@@ -5,11 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Final
 
 from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
 from workflow.ports import Checkpoint, StepRecord
 
-__all__ = ["refusal", "renewed_key", "sent_paths"]
+__all__ = [
+    "PATCHABLE_PROFILE_FIELDS",
+    "patchable_profile_fields",
+    "profile_update",
+    "refusal",
+    "renewed_key",
+    "sent_paths",
+]
+
+#: Profile fields ``PATCH /v3/profiles/{id}`` can change. Not among them: the WhatsApp business
+#: account (create only) and the payment details (a secret, sent once with the create).
+PATCHABLE_PROFILE_FIELDS: Final = frozenset({
+    "name", "short_name", "description", "icon", "allow_contact_sharing",
+    "allow_template_sharing", "inherit_contacts", "inherit_templates", "inherit_tcr_brand",
+    "inherit_tcr_campaign", "billing_model", "billing_contact",
+})  # fmt: skip
+#: The record (step, item) of the PATCH that sends amended profile fields.
+PROFILE_UPDATE: Final = ("request_completion", "profile")
 
 
 def refusal(current: Checkpoint, machine: OnboardingFlow, trigger: str) -> str:
@@ -63,3 +81,32 @@ def sent_paths(paths: Sequence[str], records: Sequence[StepRecord]) -> list[str]
         if any(s == step and (item is None or i.startswith(item)) for s, i in done):
             sent.append(path)
     return sent
+
+
+def patchable_profile_fields(paths: Sequence[str]) -> list[str]:
+    """The profile fields among ``paths`` a PATCH can send (``profile.billing_contact.email``
+    names ``billing_contact``)."""
+    fields = set()
+    for path in paths:
+        section, _, rest = path.partition(".")
+        field = rest.split(".", 1)[0].split("[", 1)[0]
+        if section == "profile" and field in PATCHABLE_PROFILE_FIELDS:
+            fields.add(field)
+    return sorted(fields)
+
+
+def profile_update(
+    fields: Sequence[str], records: Sequence[StepRecord], generation: int
+) -> StepRecord:
+    """The record asking ``request_completion`` to PATCH ``fields`` of the profile (with the
+    spec's values when it runs): a new key whenever the fields to send change."""
+    step, item = PROFILE_UPDATE
+    earlier = next(
+        (r for r in records if (r.step, r.item) == PROFILE_UPDATE and r.generation == generation),
+        None,
+    )
+    if earlier is None:
+        return StepRecord(step, item, generation, output={"fields": list(fields)})
+    pending = [] if earlier.done else list(earlier.output.get("fields", []))
+    renewed = renewed_key(earlier)
+    return dataclasses.replace(renewed, done=False, output={"fields": sorted({*pending, *fields})})

@@ -152,8 +152,9 @@ def amend(
 
     One onboarding only, named by id or key: a spec carries its own key, so amend takes no
     selection (correct many with one spec each).
-    The steps still to run send the new values under new Idempotency-Keys; values that earlier
-    steps already sent are listed (rewind to send them again).
+    The steps still to run send the new values under new Idempotency-Keys; profile fields the
+    create already sent go out again as a PATCH; other values that earlier steps already sent
+    are listed (rewind to send them again).
     """
     from workflow.management import Onboardings
     from workflow.spec import parse_documents
@@ -165,12 +166,17 @@ def amend(
     if errors or len(valid) != 1:
         raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
     # The key is needed only to seal secrets the amended spec brings.
-    onboardings = Onboardings(open_store(), open_vault(required=bool(valid[0].secret_values())))
+    store = open_store()
+    onboardings = Onboardings(store, open_vault(required=bool(valid[0].secret_values())))
     try:
         row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
     except OnboardingError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
+    amended = store.history(row.id)[-1].details or {}
+    patched = [f"profile.{field}" for field in amended.get("patched", [])]
+    if patched:
+        typer.echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
         typer.echo(
             f"already sent by earlier steps: {', '.join(sent)}; "

@@ -1,11 +1,12 @@
 """``campaigns``: PATCH the channel fields, check the prerequisites, call ``/complete``.
 
-Items: ``channels`` (when the spec has channel fields), ``facts`` (the prerequisites' and Status
-Logic's inputs, computed from the replies already held: no read-back), then ``complete``. The
-``request_completion`` guard (every prerequisite met) is checked before ``/complete`` is called;
-a refusal pauses with every unmet prerequisite instead of letting Sent answer 400. After such a
-pause, a resume reads the profile and its campaigns from Sent once (a person may have fixed them
-there) and judges again.
+Items: ``profile`` (only after an amend changed profile fields the create already sent: PATCH
+them with the spec's values), ``channels`` (when the spec has channel fields), ``facts`` (the
+prerequisites' and Status Logic's inputs, computed from the replies already held: no
+read-back), then ``complete``. The ``request_completion`` guard (every prerequisite met) is
+checked before ``/complete`` is called; a refusal pauses with every unmet prerequisite instead
+of letting Sent answer 400. After such a pause, a resume reads the profile and its campaigns
+from Sent once (a person may have fixed them there, or an amend's PATCH did) and judges again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from workflow.steps.views import completion_facts, latest_view, profile_view
 __all__ = ["STEP"]
 
 NAME = "request_completion"
+PROFILE = "profile"
 CHANNELS = "channels"
 FACTS = "facts"
 COMPLETE = "complete"
@@ -41,6 +43,26 @@ def _channels(ctx: StepContext) -> Mapping[str, Any]:
     return {"profile": profile_view(reply.data), "request_id": reply.request_id}
 
 
+def _amended_fields(ctx: StepContext) -> list[str]:
+    record = ctx.record(NAME, PROFILE)
+    return list(record.output.get("fields", [])) if record is not None else []
+
+
+def _profile(ctx: StepContext) -> Mapping[str, Any]:
+    """PATCH the profile fields an amend changed after the create sent them."""
+    key = ctx.key()
+    profile_id = ctx.profile_id
+    fields = _amended_fields(ctx)
+    values = ctx.spec.profile.model_dump(mode="json", include=set(fields), exclude_none=True)
+    reply = ctx.call(
+        "PATCH",
+        f"/v3/profiles/{profile_id}",
+        lambda: ctx.api.update_profile(profile_id, values, idempotency_key=key),
+        key=key,
+    )
+    return {"fields": fields, "profile": profile_view(reply.data), "request_id": reply.request_id}
+
+
 def _facts(ctx: StepContext) -> Mapping[str, Any]:
     campaigns = ctx.outputs("attach_campaigns")
     previous = ctx.record(NAME, FACTS)
@@ -52,6 +74,7 @@ def _facts(ctx: StepContext) -> Mapping[str, Any]:
         view = latest_view(
             ctx.output("create_profile", "profile"),
             ctx.output("attach_brand", "brand"),
+            ctx.output(NAME, PROFILE),
             ctx.output(NAME, CHANNELS),
         )
         inherited = campaigns.get("inherited", {}).get("inherited_campaigns", 0)
@@ -105,6 +128,8 @@ def _complete(ctx: StepContext) -> Mapping[str, Any]:
 
 def _items(ctx: StepContext) -> Sequence[Item]:
     items = []
+    if _amended_fields(ctx):
+        items.append(Item(PROFILE, _profile, key_id="profile-update"))
     if ctx.spec.channels_body():
         items.append(Item(CHANNELS, _channels, key_id="channels"))
     items.append(Item(FACTS, _facts, pure=True))
