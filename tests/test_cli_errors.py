@@ -293,3 +293,25 @@ def test_sandbox_serve_on_a_taken_port_says_so_and_nothing_else() -> None:
     assert f"sandbox port {port} on 127.0.0.1 is already in use" in one_line_error(result)
     assert "--port" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "start"])
+def test_a_file_with_no_spec_is_an_error(tmp_path: Path, command: str) -> None:
+    """An empty list is not 'everything valid': the file is named and the exit status is 1."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("[]\n")
+    result = run("--db", f"sqlite:///{tmp_path / 'o.db'}", command, str(empty), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "it holds no spec" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_without_an_api_key_names_the_option(tmp_path: Path) -> None:
+    """No key anywhere: one line naming --api-key, SENT_DM_API_KEY and the sandbox; nothing is
+    created."""
+    result = run("--db", f"sqlite:///{tmp_path / 'o.db'}", "worker", "--until-idle", cwd=tmp_path)
+    line = one_line_error(result)
+    assert "--api-key" in line
+    assert "SENT_DM_API_KEY" in line
+    assert "sandbox serve" in line
+    assert list(tmp_path.iterdir()) == []

@@ -348,6 +348,10 @@ def read_specs(
         except SpecError as exc:
             errors.append(exc)
             continue
+        if not documents:
+            errors.append(
+                SpecError([Problem("file", "it holds no spec (an empty list)")], source=str(path))
+            )
         for index, document in enumerate(documents):
             source = f"{path}" if len(documents) == 1 else f"{path}[{index}]"
             try:

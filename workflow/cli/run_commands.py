@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 from pathlib import Path
@@ -197,6 +198,11 @@ def worker(
     from workflow.sent_client import HttpxSentApi
 
     setup_logging(log_level, log_format)
+    if not (settings().api_key or os.environ.get("SENT_DM_API_KEY")):
+        raise fail(
+            "no Sent API key: pass --api-key (before the command) or set SENT_DM_API_KEY; to run "
+            "without Sent, start 'onboarding sandbox serve' and pass its URL as --api-url"
+        )
     if serve_callbacks:
         check_port_free(callback_host, callback_port)
     if metrics_port:
