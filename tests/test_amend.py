@@ -248,3 +248,46 @@ def test_resume_after_a_prerequisite_pause_judges_sents_current_profile(
         if a.step == "request_completion" and a.method == "GET"
     ]  # fmt: skip
     assert len(reads) == 4  # profile and campaigns, once per resume
+
+
+def test_a_rewind_after_an_amend_still_sends_the_amended_profile_fields(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """amend, then rewind --to incomplete (instead of resume): the new generation sends the
+    amended description too, and the onboarding completes on its one profile."""
+    raw = samples["demo-prerequisite-pause"]
+    onboarding = harness.start(raw)
+    harness.run()
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["description"] = "Drafts awaiting review"
+    harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="desc")
+    harness.ops.rewind(onboarding, "incomplete", actor="ops", reason="run the later steps again")
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert row.state in ("completed", "submitted"), (row.state, row.last_error)
+    live = [p for p in harness.sent_profiles() if not p["deleted"]]
+    assert [(p["id"], p["description"]) for p in live] == [
+        (row.profile_id, "Drafts awaiting review")
+    ]
+    keys = [
+        a.idempotency_key for a in harness.store.attempts(onboarding)
+        if a.step == "request_completion" and a.item == "profile"
+    ]  # fmt: skip
+    assert keys == [f"onb-{onboarding}-profile-update-0-g1"]
+
+
+def test_profile_fields_amended_after_completion_was_asked_are_listed_not_patched(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """Past /complete (paused waiting for the outcome) no step sends profile fields any more:
+    the amend lists them as already sent (a rewind sends them) instead of promising a PATCH."""
+    raw = samples["demo-inherited"]
+    onboarding = harness.start(raw)
+    harness.run_until(onboarding, "complete")
+    harness.force(onboarding, state="needs_attention", paused_from="complete")
+    fixed = copy.deepcopy(raw)
+    fixed["profile"]["description"] = "Later"
+    _, already = harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="x")
+    assert already == ["profile.description"]
+    details = harness.store.history(onboarding)[-1].details or {}
+    assert details["patched"] == []

@@ -301,8 +301,15 @@ class Onboardings(Following):
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
             sent = sent_paths(paths, records)
-            # Profile fields the create already sent go out again as a PATCH, before completion.
-            patched = patchable_profile_fields(sent) if current.profile_id is not None else []
+            # Profile fields the create already sent go out again as a PATCH before completion,
+            # when the step that sends it (request_completion) is still ahead.
+            flow = FLOWS.get(current.flow_version, self.flow)
+            ahead = flow.steps_from(current.paused_from or current.state)
+            patched = (
+                patchable_profile_fields(sent)
+                if current.profile_id is not None and PROFILE_UPDATE[0] in ahead
+                else []
+            )
             if patched:
                 sent = [p for p in sent if not patchable_profile_fields([p])]
             renewed = [
@@ -431,6 +438,13 @@ class Onboardings(Following):
                 continue  # the old profile's later records say nothing about a new profile
             elif fresh_profile and record.done:
                 continue  # a new profile is wanted: the old one is not adopted
+            elif (record.step, record.item) == PROFILE_UPDATE:
+                # Amended profile fields are sent again in the new generation, under its key.
+                carried.append(
+                    dataclasses.replace(
+                        moved, done=False, uncertain=False, key_seq=0, first_sent_at=None
+                    )
+                )
             elif record.done or record.uncertain or record.may_exist:
                 # It may exist at Sent, and the new key will not replay it: look before creating.
                 carried.append(
