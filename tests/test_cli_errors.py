@@ -315,3 +315,12 @@ def test_a_worker_without_an_api_key_names_the_option(tmp_path: Path) -> None:
     assert "SENT_DM_API_KEY" in line
     assert "sandbox serve" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(tmp_path: Path) -> None:
+    """'onboarding list --db URL' is a usage error that says --db goes before the command."""
+    result = run("list", "--db", f"sqlite:///{tmp_path / 'o.db'}", cwd=tmp_path)
+    line = one_line_error(result)
+    assert result.returncode == 2
+    assert "--db is a global option: put it before the command" in line
+    assert "'onboarding --db … list …'" in line

@@ -49,6 +49,10 @@ _USAGE_ERROR: type[Exception] = next(
 )
 
 
+#: Options of ``onboarding`` itself, which go before the command.
+_GLOBAL_OPTIONS = frozenset({"--db", "--api-url", "--api-key", "--key-file", "--debug"})
+
+
 def _error(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
 
@@ -66,7 +70,13 @@ def main(args: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             app(args)  # a group run bare shows its help, exactly as typer prints it
         command = context.command_path if context is not None else "onboarding"
-        _error(f"{exc.format_message()} (see '{command} --help')")  # type: ignore[attr-defined]
+        message = exc.format_message()  # type: ignore[attr-defined]
+        option = getattr(exc, "option_name", None)
+        if option in _GLOBAL_OPTIONS and context is not None and context.parent is not None:
+            # '--db' after the command: say where the global options go.
+            message += f"; {option} is a global option: put it before the command, e.g. "
+            message += f"'onboarding {option} … {context.info_name} …'"
+        _error(f"{message} (see '{command} --help')")
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except _CLICK_ERROR as exc:
         _error(exc.format_message())  # type: ignore[attr-defined]
