@@ -26,9 +26,11 @@ from workflow.flow import FLOW, FLOWS, FlowDefinition
 from workflow.following import Following
 from workflow.machine import OnboardingFlow
 from workflow.operating import (
+    COMPLETION_FACTS,
     PROFILE_UPDATE,
     patchable_profile_fields,
     profile_update,
+    refreshed_facts,
     refusal,
     renewed_key,
     sent_paths,
@@ -301,28 +303,39 @@ class Onboardings(Following):
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
             sent = sent_paths(paths, records)
-            # Profile fields the create already sent go out again as a PATCH before completion,
-            # when the step that sends it (request_completion) is still ahead.
-            flow = FLOWS.get(current.flow_version, self.flow)
-            ahead = flow.steps_from(current.paused_from or current.state)
-            patched = (
-                patchable_profile_fields(sent)
-                if current.profile_id is not None and PROFILE_UPDATE[0] in ahead
+            # Profile fields the create already sent go out again as a PATCH, the next time
+            # request_completion runs: now when it is still ahead (then the facts are judged again
+            # from Sent), else after a rewind to campaigns or earlier (listed as already sent).
+            fields = (
+                patchable_profile_fields(sent, spec.storable().get("profile") or {})
+                if current.profile_id is not None
                 else []
             )
+            flow = FLOWS.get(current.flow_version, self.flow)
+            ahead = PROFILE_UPDATE[0] in flow.steps_from(current.paused_from or current.state)
+            patched = fields if ahead else []
             if patched:
-                sent = [p for p in sent if not patchable_profile_fields([p])]
+                sent = [
+                    p for p in sent if not patchable_profile_fields([p], {f: 1 for f in patched})
+                ]
+            judge_again = bool(patched)  # the PATCH changes what the facts were judged on
             renewed = [
-                renewed_key(r) for r in records if not r.done and (r.step, r.item) != PROFILE_UPDATE
+                renewed_key(r)
+                for r in records
+                if not r.done
+                and (r.step, r.item) != PROFILE_UPDATE
+                and not (judge_again and (r.step, r.item) == COMPLETION_FACTS)
             ]
-            if patched:
-                renewed.append(profile_update(patched, records, current.generation))
+            if fields:
+                renewed.append(profile_update(fields, records, current.generation))
+            if judge_again:
+                renewed += refreshed_facts(records)
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
             )  # fmt: skip
             details = {
-                "changed": paths, "already_sent": sent, "patched": patched,
+                "changed": paths, "already_sent": sent, "patched": patched, "queued": fields,
                 "secrets_replaced": bool(secrets),
             }  # fmt: skip
             try:

@@ -4,30 +4,38 @@ already sent, and the keys it renews. Pure functions of a checkpoint, a machine 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
 from workflow.ports import Checkpoint, StepRecord
 
 __all__ = [
+    "COMPLETION_FACTS",
     "PATCHABLE_PROFILE_FIELDS",
+    "PROFILE_UPDATE",
     "patchable_profile_fields",
     "profile_update",
+    "refreshed_facts",
     "refusal",
     "renewed_key",
+    "resent_by_rewind_to",
     "sent_paths",
 ]
 
-#: Profile fields ``PATCH /v3/profiles/{id}`` can change. Not among them: the WhatsApp business
-#: account (create only) and the payment details (a secret, sent once with the create).
+#: Profile fields an amend sends again with ``PATCH /v3/profiles/{id}``. Not among them: the
+#: WhatsApp business account (create only), the payment details (a secret, sent once with the
+#: create), and ``inherit_tcr_brand``/``inherit_tcr_campaign``, which decide what the brand and
+#: campaign steps did (changing them needs a new profile: ``rewind --to pending``).
 PATCHABLE_PROFILE_FIELDS: Final = frozenset({
     "name", "short_name", "description", "icon", "allow_contact_sharing",
-    "allow_template_sharing", "inherit_contacts", "inherit_templates", "inherit_tcr_brand",
-    "inherit_tcr_campaign", "billing_model", "billing_contact",
+    "allow_template_sharing", "inherit_contacts", "inherit_templates", "billing_model",
+    "billing_contact",
 })  # fmt: skip
 #: The record (step, item) of the PATCH that sends amended profile fields.
 PROFILE_UPDATE: Final = ("request_completion", "profile")
+#: The record of the prerequisites' and Status Logic's inputs.
+COMPLETION_FACTS: Final = ("request_completion", "facts")
 
 
 def refusal(current: Checkpoint, machine: OnboardingFlow, trigger: str) -> str:
@@ -83,16 +91,31 @@ def sent_paths(paths: Sequence[str], records: Sequence[StepRecord]) -> list[str]
     return sent
 
 
-def patchable_profile_fields(paths: Sequence[str]) -> list[str]:
+def patchable_profile_fields(
+    paths: Sequence[str], profile: Mapping[str, Any] | None = None
+) -> list[str]:
     """The profile fields among ``paths`` a PATCH can send (``profile.billing_contact.email``
-    names ``billing_contact``)."""
+    names ``billing_contact``); with ``profile`` (the amended spec's), only those it gives a
+    value: a removed field cannot be sent (Sent reads null as "leave unchanged")."""
     fields = set()
     for path in paths:
         section, _, rest = path.partition(".")
         field = rest.split(".", 1)[0].split("[", 1)[0]
-        if section == "profile" and field in PATCHABLE_PROFILE_FIELDS:
+        if section != "profile" or field not in PATCHABLE_PROFILE_FIELDS:
+            continue
+        if profile is None or profile.get(field) is not None:
             fields.add(field)
     return sorted(fields)
+
+
+def refreshed_facts(records: Sequence[StepRecord]) -> list[StepRecord]:
+    """The completion facts judged again from Sent after a PATCH changed the profile: the
+    ``facts`` record, when there is one, turned back into a refusal (which reads Sent)."""
+    return [
+        dataclasses.replace(r, done=False, output={**r.output, "refused": True})
+        for r in records
+        if (r.step, r.item) == COMPLETION_FACTS
+    ]
 
 
 def profile_update(
@@ -110,3 +133,18 @@ def profile_update(
     pending = [] if earlier.done else list(earlier.output.get("fields", []))
     renewed = renewed_key(earlier)
     return dataclasses.replace(renewed, done=False, output={"fields": sorted({*pending, *fields})})
+
+
+#: The state whose step sends each section of a spec (where a rewind must go to send it again).
+_SECTION_STATE: Final = {
+    "profile": "pending", "brand": "incomplete", "campaigns": "brand", "channels": "campaigns",
+}  # fmt: skip
+
+
+def resent_by_rewind_to(path: str, queued: Sequence[str] = ()) -> str:
+    """The ``rewind --to`` state that sends an already-sent ``path`` again: the create for profile
+    fields (a new profile), except those ``queued`` for an amend's PATCH (``campaigns``)."""
+    section = path.split(".", 1)[0].split("[", 1)[0]
+    if section == "profile" and patchable_profile_fields([path], {f: 1 for f in queued}):
+        return "campaigns"
+    return _SECTION_STATE.get(section, "pending")

@@ -178,7 +178,16 @@ def amend(
     if patched:
         typer.echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
-        typer.echo(
-            f"already sent by earlier steps: {', '.join(sent)}; "
-            f"'onboarding rewind {row.key} --to STATE' sends them again"
+        from workflow.operating import resent_by_rewind_to
+
+        by_state: dict[str, list[str]] = {}
+        for path in sent:
+            by_state.setdefault(resent_by_rewind_to(path, amended.get("queued", [])), []).append(
+                path
+            )
+        advice = "; ".join(
+            f"'onboarding rewind {row.key} --to {state}' sends {', '.join(paths)}"
+            + (" (with a new profile)" if state == "pending" else "")
+            for state, paths in by_state.items()
         )
+        typer.echo(f"already sent by earlier steps, not sent again: {advice}")
