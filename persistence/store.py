@@ -11,9 +11,11 @@ Durability rules it enforces:
   the version on (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never run the
   same onboarding and a worker whose lease was taken over cannot commit.
 
-The hot path (claim, commit, reading a sealed secret) uses Core statements compiled once per
-dialect and run on the DB-API cursor (:mod:`persistence.prepared`); the rest runs through
-SQLAlchemy's connections. The ORM models only describe the tables.
+Claims, commits and secret reads run Core statements on the DB-API cursor
+(:mod:`persistence.prepared`): the worker's statements compiled once per dialect, a commit that
+names its own columns (an operator's change) compiled for it; one ``_HotPath.append`` writes
+what every commit adds. The rest runs through SQLAlchemy's connections. The ORM models only
+describe the tables.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
             and WHOLE.issuperset(change.update.values())
         ):
             return self._fast(what, lambda cursor: self._apply_whole(cursor, change, base))
-        return self._run(what, lambda c: self._apply(c, change))
+        return self._fast(what, lambda cursor: self._apply_partial(cursor, change))
 
     def _fast(self, what: str, work: Callable[[Any], T]) -> T:
         """``work`` on a DB-API cursor in one transaction; errors as :meth:`_run` raises them."""
@@ -221,11 +223,6 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"could not {what}: {_describe(exc)}") from exc
-
-    def _apply(self, connection: Connection, change: Change) -> Checkpoint:
-        saved = self._apply_partial(connection, change)
-        self._append(connection, change)
-        return saved
 
     def _apply_whole(self, cursor: Any, change: Change, base: Checkpoint) -> Checkpoint:
         """The hot path: every versioned column from memory, through one prepared statement,
@@ -264,7 +261,9 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         hot.append(cursor, change)
         return dataclasses.replace(base, **values)
 
-    def _apply_partial(self, connection: Connection, change: Change) -> Checkpoint:
+    def _apply_partial(self, cursor: Any, change: Change) -> Checkpoint:
+        """Any other change: the columns it names, through a statement compiled for it, then the
+        rows it adds on the same cursor."""
         values: dict[str, Any] = change.update.values()
         if "last_error" in values and values["last_error"] is not None:
             values["last_error"] = dict(values["last_error"])
@@ -285,45 +284,17 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         if since is not None and values.get("next_attempt_at") is not None:
             # A callback that arrived while the step ran keeps it due: the wait is over.
             values["next_attempt_at"] = _due_if_nudged(since, change.at, values["next_attempt_at"])
-        row = connection.execute(
+        statement = (
             update(O)
             .where(O.c.id == change.onboarding_id, O.c.version == change.expected_version)
             .values(values)
             .returning(*CHECKPOINT_COLUMNS)
-        ).first()
+        )
+        row = Prepared(statement, self.engine.dialect).execute(cursor, {}).fetchone()
         if row is None:
             raise _concurrency(change)
-        return to_checkpoint(row._mapping)
-
-    def _append(self, connection: Connection, change: Change) -> None:
-        """What a change adds beside the checkpoint: audit row, records, attempts, secret."""
-        entry = change.transition
-        if entry is not None:
-            connection.execute(INSERT_TRANSITION, transition_values(change.onboarding_id, entry))
-            key = change.base.key if change.base is not None else None
-            publish(connection, self._postgres, [(change.onboarding_id, key, entry)])
-        if change.records:
-            connection.execute(
-                self._upsert_record,
-                [record_values(change.onboarding_id, r, change.at) for r in change.records],
-            )
-        if change.attempts:
-            connection.execute(
-                INSERT_ATTEMPT, [attempt_values(change.onboarding_id, a) for a in change.attempts]
-            )
-        if change.secret is not None:
-            connection.execute(
-                delete(SECRETS).where(SECRETS.c.onboarding_id == change.onboarding_id)
-            )
-            if change.secret:
-                connection.execute(
-                    insert(SECRETS),
-                    {
-                        "onboarding_id": change.onboarding_id,
-                        "ciphertext": change.secret,
-                        "created_at": change.at,
-                    },
-                )
+        self._hot.append(cursor, change)
+        return to_checkpoint(self._hot.checkpoint(row))
 
     def record_attempts(self, onboarding_id: str, attempts: Iterable[AttemptRecord]) -> None:
         """Append attempts without touching the checkpoint (used when a change was refused)."""
@@ -606,7 +577,7 @@ class _HotPath:
         self.claimed = Prepared(_claim_statement(postgres), dialect)
         self._dialect = dialect
         self._records_of: dict[int, Prepared] = {}
-        self._checkpoint = decoder(CHECKPOINT_COLUMNS)
+        self.checkpoint = decoder(CHECKPOINT_COLUMNS)
         self._record = decoder(list(RECORDS.c))
         self.moment = decoder([O.c.next_attempt_at])
 
@@ -616,7 +587,7 @@ class _HotPath:
         rows = self.claimed.execute(
             cursor, {"now": now, "limit": limit, "owner": owner, "until": until}
         ).fetchall()
-        checkpoints = [to_checkpoint(self._checkpoint(row)) for row in rows]
+        checkpoints = [to_checkpoint(self.checkpoint(row)) for row in rows]
         if not checkpoints:
             return []
         found: dict[str, list[StepRecord]] = {c.id: [] for c in checkpoints}
