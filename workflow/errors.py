@@ -12,6 +12,7 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
+    ├── AuditAnchorError           an audit log's head has no anchor to chain a new row to
     ├── StoreError                 the database failed (unreachable, read-only, full)
     ├── DeliveryError              a webhook receiver did not accept an event (it is retried)
     └── SentApiError               a call to Sent failed; ``retryable`` is decided here, once
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "AuditAnchorError",
     "ConcurrencyError",
     "DeliveryError",
     "GuardRejectedError",
@@ -130,6 +132,12 @@ class SchemaOutdatedError(OnboardingError):
 
 class SecretUnavailableError(OnboardingError):
     """A step needs a secret (payment details, WhatsApp token) that cannot be read."""
+
+
+class AuditAnchorError(OnboardingError):
+    """An onboarding's audit log has no anchor (written before anchoring, or the anchor was
+    removed): a row written on it could not be verified, so nothing is written until a person
+    has checked the log and anchored it (``onboarding audit anchor``)."""
 
 
 class StoreError(OnboardingError):
