@@ -111,7 +111,7 @@ def _plain(sql: str | None) -> str:
 def _missing(trigger: _Trigger) -> GuardProblem:
     return GuardProblem(
         trigger.name,
-        f"trigger {trigger.name} is missing: {trigger.refuses} on the audit log is not refused",
+        f"{trigger.name} is missing: {trigger.refuses} on the audit log is not refused",
     )
 
 
@@ -134,8 +134,8 @@ def _sqlite_problems(connection: Connection) -> list[GuardProblem]:
             problems.append(
                 GuardProblem(
                     trigger.name,
-                    f"trigger {trigger.name} is not as this code defines it (altered or "
-                    f"replaced): {trigger.refuses} on the audit log may not be refused",
+                    f"{trigger.name} is not as this code defines it (altered or replaced): "
+                    f"{trigger.refuses} on the audit log may not be refused",
                 )
             )
     return problems
@@ -174,8 +174,8 @@ def _pg_problems(connection: Connection) -> list[GuardProblem]:
             problems.append(
                 GuardProblem(
                     trigger.name,
-                    f"trigger {trigger.name} is disabled: {trigger.refuses} on the audit log is "
-                    "not refused",
+                    f"{trigger.name} is disabled: {trigger.refuses} on the audit log is not "
+                    "refused",
                 )
             )
         elif not (
@@ -184,8 +184,8 @@ def _pg_problems(connection: Connection) -> list[GuardProblem]:
             problems.append(
                 GuardProblem(
                     trigger.name,
-                    f"trigger {trigger.name} is not as this code defines it (altered or "
-                    f"replaced): {trigger.refuses} on the audit log may not be refused",
+                    f"{trigger.name} is not as this code defines it (altered or replaced): "
+                    f"{trigger.refuses} on the audit log may not be refused",
                 )
             )
     return problems
