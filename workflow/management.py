@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from workflow.adoption import decided
 from workflow.audit import chained
 from workflow.clock import Clock, SystemClock
 from workflow.errors import (
@@ -21,6 +22,7 @@ from workflow.errors import (
     GuardRejectedError,
     SpecConflictError,
     TransitionError,
+    UnresolvedCreateError,
 )
 from workflow.flow import FLOW, FLOWS, FlowDefinition
 from workflow.following import Following
@@ -28,12 +30,15 @@ from workflow.machine import OnboardingFlow
 from workflow.operating import (
     COMPLETION_FACTS,
     PROFILE_UPDATE,
+    is_unresolved_create,
     patchable_profile_fields,
     profile_update,
     refreshed_facts,
     refusal,
     renewed_key,
+    running,
     sent_paths,
+    unresolved_creates,
 )
 from workflow.ports import (
     UNSET,
@@ -151,13 +156,31 @@ class Onboardings(Following):
 
     # -------------------------------------------------------------- operators
     def resume(
-        self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
+        self,
+        id_or_key: str,
+        *,
+        actor: str,
+        reason: str,
+        batch_id: str | None = None,
+        adopt: str | None = None,
+        create_new: bool = False,
     ) -> Checkpoint:
         """Resume a paused onboarding where it paused, with a fresh retry budget.
 
-        A wait for the completion result starts again, with a new deadline.
+        A wait for the completion result starts again, with a new deadline. After an
+        ``OWNERSHIP_UNPROVEN`` pause a person says which candidate is this onboarding's
+        (``adopt``: one of those listed, held by no other onboarding) or that none is
+        (``create_new``: the create goes out under a new key, and the candidates are never
+        considered again for it); a plain resume looks at Sent again.
+
+        Raises:
+            TransitionError: ``adopt``/``create_new`` given without such a pause, or ``adopt``
+                naming an id that was not listed or that another onboarding holds.
         """
-        return self._operate(id_or_key, "resume", actor, reason, batch_id)
+        options: dict[str, Any] = {}
+        if adopt is not None or create_new:
+            options = {"adopt": adopt, "create_new": create_new}
+        return self._operate(id_or_key, "resume", actor, reason, batch_id, **options)
 
     def retry(
         self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
@@ -217,6 +240,8 @@ class Onboardings(Following):
         batch_id: str | None = None,
         target: str | None = None,
         delete_at_sent: bool = False,
+        adopt: str | None = None,
+        create_new: bool = False,
     ) -> Checkpoint:
         """Fire an operator action (resume, retry, rewind, cancel) on ``current`` as read.
 
@@ -226,6 +251,8 @@ class Onboardings(Following):
         Raises:
             TransitionError: the action does not apply to ``current``'s state (or, for a
                 rewind, ``target`` is not an earlier state); nothing changed.
+            UnresolvedCreateError: a rewind while a worker runs the onboarding (a create it
+                sends would be sent again under the new generation's key); nothing changed.
             ConcurrencyError: the onboarding changed since ``current`` was read.
         """
         if not reason.strip():
@@ -236,9 +263,14 @@ class Onboardings(Following):
         if action == "cancel":
             kwargs, details = {"delete_at_sent": delete_at_sent}, {"delete_at_sent": delete_at_sent}
         elif action == "rewind":
+            self._refuse_while_running(current, action)
             kwargs = {"target": target}
             details = {"target": target, "delete_at_sent": delete_at_sent}
             update, records = self._rewound(current, target or "", delete_at_sent)
+        elif action == "resume" and (adopt is not None or create_new):
+            records, details = decided(
+                current, self.store, actor=actor, adopt=adopt, create_new=create_new
+            )
         elif action not in ("resume", "retry"):
             raise TransitionError(
                 action, current.state, f"{action!r} is not resume, retry, rewind or cancel"
@@ -300,8 +332,20 @@ class Onboardings(Following):
                     "payment details and the WhatsApp token are sent; change them at Sent and "
                     "leave them out of the amended spec"
                 )
+            self._refuse_while_running(current, "amend")
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
+            unresolved = unresolved_creates(records, paths, bool(secrets))
+            if unresolved:
+                raise UnresolvedCreateError(
+                    "amend",
+                    current.state,
+                    f"'onboarding amend' refused: the create of {', '.join(unresolved)} of "
+                    f"onboarding {current.key!r} ({current.id}) was sent and Sent's reply is "
+                    "unknown, so a changed body could make a second one at Sent; resume it "
+                    f"first ('onboarding resume {current.key} --reason ...') so it resolves "
+                    "under its Idempotency-Key, then amend what is left",
+                )
             sent = sent_paths(paths, records)
             # Profile fields the create already sent go out again as a PATCH, the next time
             # request_completion runs: now when it is still ahead (then the facts are judged again
@@ -325,6 +369,8 @@ class Onboardings(Following):
                 if not r.done
                 and (r.step, r.item) != PROFILE_UPDATE
                 and not (judge_again and (r.step, r.item) == COMPLETION_FACTS)
+                # Its body is unchanged: under its own key Sent replays what it did.
+                and not is_unresolved_create(r)
             ]
             if fields:
                 renewed.append(profile_update(fields, records, current.generation))
@@ -349,6 +395,13 @@ class Onboardings(Following):
         raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
 
     # --------------------------------------------------------------- plumbing
+    def _refuse_while_running(self, current: Checkpoint, action: str) -> None:
+        why = running(current, self.clock.now())
+        if why is not None:
+            raise UnresolvedCreateError(
+                action, current.state, f"'onboarding {action}' refused: {why}"
+            )
+
     def _operate(
         self,
         id_or_key: str,

@@ -50,6 +50,21 @@ DeleteAtSent = Annotated[
     bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
 ]
 
+Adopt = Annotated[
+    str | None,
+    typer.Option(
+        "--adopt", metavar="ID",
+        help="After OWNERSHIP_UNPROVEN: this listed candidate is the onboarding's own.",
+    ),
+]  # fmt: skip
+CreateNew = Annotated[
+    bool,
+    typer.Option(
+        "--create-new",
+        help="After OWNERSHIP_UNPROVEN: no listed candidate is the onboarding's; create anew.",
+    ),
+]
+
 
 @app.command(epilog=EXIT_CODES)
 def resume(
@@ -63,10 +78,25 @@ def resume(
     dry_run: DryRun = False,
     yes: Yes = False,
     actor: Actor = "operator",
+    adopt: Adopt = None,
+    create_new: CreateNew = False,
 ) -> None:
-    """Resume paused onboardings in the state each paused from."""
+    """Resume paused onboardings in the state each paused from.
+
+    After an OWNERSHIP_UNPROVEN pause (something at Sent may be the onboarding's, and nothing
+    proves it), a person decides for one onboarding: --adopt ID (one of the listed candidates,
+    held by no other onboarding) or --create-new (none of them is; they are never adopted).
+    """
     filters = Filters(where, code, older_than, key_prefix, worker)
-    run_action("resume", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes)
+    options: dict[str, object] = {}
+    if adopt is not None or create_new:
+        if onboarding is None:
+            raise fail("--adopt and --create-new decide for one onboarding: name it", 2)
+        options = {"adopt": adopt, "create_new": create_new}
+    run_action(
+        "resume", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes,
+        **options,
+    )  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES)
