@@ -4,17 +4,19 @@ failing their creates, the CLI, and what the sandbox says each profile went thro
 from __future__ import annotations
 
 import copy
-import io
 import json
 from collections import Counter
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
+from tests.cli_process import run
 from tests.conftest import Harness
-from workflow.cli import main
 from workflow.sandbox import FaultConfig, ScriptedFault
 
+SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 #: Only a profile create's body names ``short_name`` among the POSTs the engine sends.
 PROFILE_POST: dict[str, Any] = {"method": "POST", "body_contains": '"short_name"'}
 CAMPAIGN_POST: dict[str, Any] = {"method": "POST", "path_contains": "/campaigns"}
@@ -53,16 +55,11 @@ class Ran:
 
 
 def cli(harness: Harness, *args: str) -> Ran:
-    """The ``onboarding`` console script's entry point on the harness's database, in this
-    process: expected failures are its one ``error:`` line and exit code, as in a shell."""
-    out = io.StringIO()
-    code: int | str | None = 0
-    with redirect_stdout(out), redirect_stderr(out):
-        try:
-            main(["--db", str(harness.store.engine.url), *args])
-        except SystemExit as exc:
-            code = exc.code
-    return Ran(code if isinstance(code, int) else 1, out.getvalue())
+    """The installed ``onboarding`` console script on the harness's database, as an operator
+    runs it: expected failures are its one ``error:`` line on stderr and exit code 1."""
+    url = harness.store.engine.url.render_as_string(hide_password=False)
+    done = run("--db", url, *args)
+    return Ran(done.returncode, done.stdout + done.stderr)
 
 
 def profile_at_sent(harness: Harness, profile_id: str | None) -> dict[str, Any]:
@@ -90,8 +87,12 @@ def executed(harness: Harness, operation: str) -> int:
 
 
 def shown(harness: Harness, onboarding: str) -> dict[str, Any]:
-    """``onboarding show --json``."""
+    """``onboarding show --json``, checked against its documented schema."""
     result = cli(harness, "show", onboarding, "--json")
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.output)
+    schema = json.loads((SCHEMAS / "onboarding.json").read_text())
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = [e.message for e in validator.iter_errors(data)]
+    assert not errors, errors
     return data

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import Harness
 from tests.ownership_helpers import (
+    CAMPAIGN_POST,
     PROFILE_POST,
     calls_on,
     cli,
@@ -115,8 +116,7 @@ def test_amending_a_create_that_may_not_have_resolved_never_adopts_another_profi
     assert harness.store.get(second).spec == spec_before
     assert [t.trigger for t in harness.store.history(second)] == ["start", "pause"]
 
-    resumed = cli(harness, "resume", "second-b", "--reason", "Sent is back")
-    assert resumed.exit_code == 0, resumed.output
+    harness.ops.resume(second, actor="ops", reason="Sent is back")
     harness.run()
     _own_profile(harness, second, before["id"])
     _untouched(harness, before)
@@ -164,7 +164,7 @@ def test_a_day_later_an_unresolved_create_is_judged_by_its_own_attempts(
     owner, before = _completed_owner(harness, raw)
     second = _paused_in_create(harness, raw, "second-b")
     harness.clock.advance(23 * 3600)
-    assert cli(harness, "resume", "second-b", "--reason", "a day later").exit_code == 0
+    harness.ops.resume(second, actor="ops", reason="a day later")
     harness.run()
 
     (candidate,) = _candidates(harness, second)
@@ -173,6 +173,9 @@ def test_a_day_later_an_unresolved_create_is_judged_by_its_own_attempts(
     assert listed["candidates"] == [candidate]
     assert before["id"] in listed["reason"]
     assert "--create-new" in listed["reason"]
+    stuck = [json.loads(line) for line in cli(harness, "stuck", "--json").output.splitlines()]
+    (fix,) = [row["fix"] for row in stuck if row.get("key") == "second-b"]
+    assert "'onboarding resume second-b --reason WHY --adopt ID'" in fix
     _untouched(harness, before)
 
     refused = cli(harness, "resume", "second-b", "--adopt", before["id"], "--reason", "mine")
@@ -270,3 +273,43 @@ def test_cancel_with_delete_at_sent_deletes_the_profile_its_lost_reply_made(
     assert profile_at_sent(harness, made["id"])["deleted"] is True
     deleted = next(t for t in harness.store.history(doomed) if t.trigger == "delete_profile")
     assert deleted.details == {"deleted": [made["id"]], "already_gone": []}
+
+
+def test_a_campaign_someone_else_made_beside_the_lost_one_is_listed_and_never_adopted(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """A campaign POST applied with its reply lost, retries spent; meanwhile a person adds a
+    campaign of their own to the profile at Sent. After a rewind, two campaigns could be the
+    item's (the lost one proven, the other with other content): nothing is adopted until a
+    person picks one, and the other is never touched."""
+    raw = same_content(samples["demo-own-brand-tcr"], "campaigner")
+    fail_creates(harness, CAMPAIGN_POST, lost_first=True)
+    onboarding = harness.start(raw)
+    harness.run()
+    assert harness.store.get(onboarding).paused_from == "brand"
+    heal(harness)
+    profile_id = harness.store.get(onboarding).profile_id
+    assert profile_id is not None
+    (lost,) = profile_at_sent(harness, profile_id)["own_campaigns"]
+    theirs = {**raw["campaigns"][0], "name": "A person's own campaign"}
+    made = harness.api.create_campaign(profile_id, theirs, idempotency_key="by-a-person-1")
+
+    harness.ops.rewind(onboarding, "incomplete", actor="ops", reason="brand again")
+    harness.run()
+    candidates = {c["id"]: (c["proven"], c["why"]) for c in _candidates(harness, onboarding)}
+    assert candidates[lost["id"]][0] is True
+    assert candidates[made.data.id] == (
+        False, "created while a create of this onboarding was unresolved, with other content"
+    )  # fmt: skip
+    assert harness.store.get(onboarding).last_error["item"] == "campaign-0"  # type: ignore[index]
+
+    harness.ops.resume(onboarding, actor="ops", reason="the lost one", adopt=lost["id"])
+    harness.run()
+    row = harness.store.get(onboarding)
+    assert row.state == "submitted", row.last_error
+    campaigns = {c["id"]: c["name"] for c in profile_at_sent(harness, profile_id)["own_campaigns"]}
+    assert campaigns == {lost["id"]: lost["name"], made.data.id: "A person's own campaign"}
+    attached = next(t for t in harness.store.history(onboarding) if t.trigger == "attach_campaigns")
+    assert attached.details is not None
+    assert attached.details["campaign_ids"] == {"0": lost["id"]}
+    assert executed(harness, "create_campaign") == 2  # the lost one and the person's

@@ -75,7 +75,7 @@ def test_amending_the_description_after_a_lost_profile_reply_is_refused_until_re
         == (raw["profile"]["description"])
     )
 
-    assert cli(harness, "resume", raw["key"], "--reason", "Sent is back").exit_code == 0
+    harness.ops.resume(onboarding, actor="ops", reason="Sent is back")
     harness.run()
     _finished(harness, onboarding)
     (profile,) = live_profiles(harness)
