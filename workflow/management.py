@@ -39,6 +39,7 @@ from workflow.operating import (
     running,
     sent_paths,
     unresolved_creates,
+    unresolved_refusal,
 )
 from workflow.ports import (
     UNSET,
@@ -338,13 +339,7 @@ class Onboardings(Following):
             unresolved = unresolved_creates(records, paths, bool(secrets))
             if unresolved:
                 raise UnresolvedCreateError(
-                    "amend",
-                    current.state,
-                    f"'onboarding amend' refused: the create of {', '.join(unresolved)} of "
-                    f"onboarding {current.key!r} ({current.id}) was sent and Sent's reply is "
-                    "unknown, so a changed body could make a second one at Sent; resume it "
-                    f"first ('onboarding resume {current.key} --reason ...') so it resolves "
-                    "under its Idempotency-Key, then amend what is left",
+                    "amend", current.state, unresolved_refusal(current, unresolved)
                 )
             sent = sent_paths(paths, records)
             # Profile fields the create already sent go out again as a PATCH, the next time

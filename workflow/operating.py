@@ -27,6 +27,7 @@ __all__ = [
     "running",
     "sent_paths",
     "unresolved_creates",
+    "unresolved_refusal",
 ]
 
 #: Profile fields an amend sends again with ``PATCH /v3/profiles/{id}``. Not among them: the
@@ -79,6 +80,16 @@ def unresolved_creates(
         if any(_touches(p, section) for p in paths) or (secrets_replaced and section == "profile"):
             found.append(section)
     return found
+
+
+def unresolved_refusal(current: Checkpoint, sections: Sequence[str]) -> str:
+    """Why an amend of those creates' bodies is refused, and what to do first."""
+    return (
+        f"'onboarding amend' refused: the create of {', '.join(sections)} of onboarding "
+        f"{current.key!r} ({current.id}) was sent and Sent's reply is unknown, so a changed body "
+        f"could make a second one at Sent; resume it first ('onboarding resume {current.key} "
+        "--reason ...') so it resolves under its Idempotency-Key, then amend what is left"
+    )
 
 
 def is_unresolved_create(record: StepRecord) -> bool:
