@@ -205,6 +205,7 @@ def test_a_day_later_the_profile_its_lost_reply_made_is_adopted_when_proven(
     assert row.profile_id == made["id"]
     assert [p["id"] for p in live_profiles(harness)] == [made["id"]]
     assert executed(harness, "create_profile") == 1
+    assert harness.store.resource_ids(onboarding, "create_profile") == [made["id"]]
     created = next(t for t in harness.store.history(onboarding) if t.trigger == "create_profile")
     assert created.details is not None
     assert (created.details["reconciled"], created.details["proof"]) == (True, "window")

@@ -114,9 +114,9 @@ def test_apply_writes_checkpoint_audit_records_and_attempts_together(store: SqlS
 def test_holders_name_every_onboarding_holding_an_id_and_attempts_keep_their_content(
     store: SqlStore,
 ) -> None:
-    """Who holds an id: by its checkpoint's profile id, an attempt's answered id (a refused
-    commit's too) or a step record's output under the given key; an item's attempts come back
-    in order with the content digest each sent."""
+    """Who holds an id: by its checkpoint's profile id, or an attempt naming it (a create's
+    answer, a refused commit's too, or what a lookup adopted); a step record alone holds
+    nothing. An item's attempts come back in order with the content digest each sent."""
     first = _start(store, "first", profile_id="p-checkpoint")
     second = _start(store, "second")
     third = _start(store, "third")
@@ -124,21 +124,24 @@ def test_holders_name_every_onboarding_holding_an_id_and_attempts_keep_their_con
         "attach_campaigns", 1, "POST", "/v3/profiles/p/campaigns", NOW, 3.0, "retry", "key-c",
         item="campaign-0", generation=1, content_digest="d" * 64,
     )  # fmt: skip
-    answered = dataclasses.replace(sent, outcome="ok", resource_id="c-answered", at=NOW)
+    answered = dataclasses.replace(sent, outcome="ok", resource_id="c-answered")
     store.record_attempts(second.id, [sent, answered])
-    adopted = StepRecord(
-        "attach_campaigns", "campaign-1", 0, done=True, output={"campaign_id": "c-adopted"}
+    looked = AttemptRecord(
+        "attach_campaigns", 1, "GET", "/v3/profiles/p/campaigns", NOW, 2.0, "ok",
+        item="campaign-1", resource_id="c-adopted",
+    )  # fmt: skip
+    only_recorded = StepRecord(
+        "attach_campaigns", "campaign-2", 0, done=True, output={"campaign_id": "c-recorded"}
     )
-    store.apply(Change(third.id, third.version, NOW, records=[adopted]))
+    store.apply(Change(third.id, third.version, NOW, records=[only_recorded], attempts=[looked]))
 
-    held = store.holders(["p-checkpoint", "c-answered", "c-adopted", "nobody's"], "campaign_id")
+    held = store.holders(["p-checkpoint", "c-answered", "c-adopted", "c-recorded", "nobody's"])
     assert held == {
         "p-checkpoint": [Holder(first.id, "first")],
         "c-answered": [Holder(second.id, "second")],
         "c-adopted": [Holder(third.id, "third")],
     }
-    assert store.holders(["c-adopted"], "profile_id") == {}
-    assert store.holders([], "campaign_id") == {}
+    assert store.holders([]) == {}
     assert store.item_attempts(second.id, "attach_campaigns", "campaign-0") == [sent, answered]
     assert store.item_attempts(second.id, "attach_campaigns", "campaign-1") == []
 

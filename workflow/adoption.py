@@ -61,11 +61,7 @@ def decided(
                 current,
                 f"{adopt} is not one of the candidates the pause listed ({', '.join(listed)})",
             )
-        others = [
-            h
-            for h in store.holders([adopt], id_field).get(adopt, [])
-            if h.onboarding_id != current.id
-        ]
+        others = [h for h in store.holders([adopt]).get(adopt, []) if h.onboarding_id != current.id]
         if others:
             named = ", ".join(f"{h.key!r} ({h.onboarding_id})" for h in others)
             raise _refused(current, f"{adopt} is held by onboarding {named}: never adopted")

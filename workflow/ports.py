@@ -85,9 +85,11 @@ class AuditEntry:
 class AttemptRecord:
     """One API call made by a step: what was sent, what came back, how long it took.
 
-    ``resource_id`` is the id a create's reply named; ``content_digest`` a digest of the
-    non-secret content a create sent (never a secret), so that what a lost reply may have made
-    can later be told from another onboarding's resource with the same content.
+    ``resource_id`` is the id a create's reply named, or, on a lookup's attempt, the resource it
+    proved the item's own (so every resource an onboarding holds is named by an attempt);
+    ``content_digest`` a digest of the non-secret content a create sent (never a secret), so
+    that what a lost reply may have made can later be told from another onboarding's resource
+    with the same content.
     """
 
     step: str
@@ -308,9 +310,10 @@ class OwnershipReads(Protocol):
         """Every attempt of one item of one step, in every generation, oldest first."""
         ...
 
-    def holders(self, resource_ids: Iterable[str], output_key: str) -> dict[str, list[Holder]]:
-        """Which onboardings hold each id: as their checkpoint's profile id, in an attempt's
-        reply, or under ``output_key`` in a step record's output. Ids nobody holds are absent."""
+    def holders(self, resource_ids: Iterable[str]) -> dict[str, list[Holder]]:
+        """Which onboardings hold each id: as their checkpoint's profile id, or named by one of
+        their attempts (a create's answer, or what a lookup proved theirs). Ids nobody holds
+        are absent."""
         ...
 
 

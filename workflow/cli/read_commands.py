@@ -161,9 +161,7 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
         row = _found(reader, target, spec=True)
         data = public.onboarding(row, internals=internals)
         data["spec"] = row["spec"]
-        answered = reader.resource_ids(row["id"], "create_profile")
-        adopted = [row["profile_id"]] if row["profile_id"] not in (None, *answered) else []
-        data["profiles_at_sent"] = [*adopted, *answered]
+        data["profiles_at_sent"] = reader.resource_ids(row["id"], "create_profile")
     if as_json:
         typer.echo(public.dumps(data))
         return

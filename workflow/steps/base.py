@@ -197,6 +197,12 @@ class StepContext:
         key = f"onb-{self.checkpoint.id}-{item.key_id}-{item.index}-g{self.checkpoint.generation}"
         return f"{key}-r{seq}" if seq else key
 
+    def found(self, resource_id: str) -> None:
+        """Name, on the last attempt (the lookup that proved it), the resource it found to be
+        this item's own: every resource an onboarding holds is named by one of its attempts,
+        kept even when the step's outcome cannot be committed."""
+        self.attempts[-1] = dataclasses.replace(self.attempts[-1], resource_id=resource_id)
+
     def call(
         self,
         method: str,

@@ -68,11 +68,18 @@ def _verdict(
     ctx: StepContext,
     found: Sequence[Found],
     attempts: Sequence[AttemptRecord],
-    output_key: str,
     dismissed: Collection[str],
 ) -> Verdict:
-    holders = ctx.reads.holders([f.id for f in found], output_key) if found else {}
-    return judge(found, attempts, holders, onboarding_id=ctx.checkpoint.id, dismissed=dismissed)
+    holders = ctx.reads.holders([f.id for f in found]) if found else {}
+    verdict = judge(found, attempts, holders, onboarding_id=ctx.checkpoint.id, dismissed=dismissed)
+    if verdict.adopt is not None:
+        ctx.found(verdict.adopt)
+    return verdict
+
+
+def _known(ctx: StepContext, resource_id: str) -> Verdict:
+    ctx.found(resource_id)
+    return Verdict(resource_id, "answered")
 
 
 def find_profile(ctx: StepContext, record: StepRecord) -> tuple[ProfileDetail | None, Verdict]:
@@ -88,9 +95,9 @@ def find_profile(ctx: StepContext, record: StepRecord) -> tuple[ProfileDetail | 
     by_id = {p.id: p for p in profiles}
     for profile_id in known:
         if profile_id in by_id:
-            return by_id[profile_id], Verdict(profile_id, "answered")
+            return by_id[profile_id], _known(ctx, profile_id)
     found = [Found(p.id, p.created_at, profile_digest(p)) for p in profiles]
-    verdict = _verdict(ctx, found, attempts, "profile_id", record.output.get("dismissed") or [])
+    verdict = _verdict(ctx, found, attempts, record.output.get("dismissed") or [])
     return (by_id[verdict.adopt] if verdict.adopt else None), verdict
 
 
@@ -111,9 +118,9 @@ def find_campaign(
     by_id = {c.id: c for c in campaigns if c.id not in taken}
     for campaign_id in known:
         if campaign_id in by_id:
-            return by_id[campaign_id], Verdict(campaign_id, "answered")
+            return by_id[campaign_id], _known(ctx, campaign_id)
     found = [Found(c.id, c.created_at, campaign_digest(c)) for c in by_id.values()]
-    verdict = _verdict(ctx, found, attempts, "campaign_id", record.output.get("dismissed") or [])
+    verdict = _verdict(ctx, found, attempts, record.output.get("dismissed") or [])
     return (by_id[verdict.adopt] if verdict.adopt else None), verdict
 
 
@@ -134,7 +141,7 @@ def profiles_to_delete(ctx: StepContext) -> tuple[list[str], list[dict[str, Any]
         return ids, []
     profiles = ctx.call("GET", "/v3/profiles", ctx.api.list_profiles)
     found = [Found(p.id, p.created_at, profile_digest(p)) for p in profiles if p.id not in ids]
-    verdict = _verdict(ctx, found, attempts, "profile_id", output.get("dismissed") or [])
+    verdict = _verdict(ctx, found, attempts, output.get("dismissed") or [])
     if verdict.adopt is not None:
         return [*ids, verdict.adopt], []
     return ids, [c.as_details() for c in verdict.candidates]
