@@ -201,7 +201,9 @@ class Onboardings(Following):
         """End an onboarding for good; its secrets are deleted.
 
         With ``delete_at_sent`` it first passes through ``cancelling``, where the worker deletes
-        every profile Sent answered for it (404 counts as done); without it nothing at Sent is
+        every profile proven its own (each one Sent answered for it, and the one a lost reply
+        made when its attempts prove it; 404 counts as done) and lists in the audit row, never
+        deleting, one that may be its own but is not proven; without it nothing at Sent is
         touched.
         """
         return self._operate(
@@ -222,9 +224,14 @@ class Onboardings(Following):
 
         What earlier steps produced is kept (a new generation starts from their records, as
         DBOS forks a workflow). A create that may have been applied (a campaign created, or a
-        lost reply) is looked up at Sent before anything is created again, so a rewind never
-        duplicates at Sent. Rewinding to the first state forgets the profile, so a new one is
-        created; with ``delete_at_sent`` the old one is deleted at Sent first.
+        lost reply) is looked up at Sent before anything is created again, and adopted only when
+        proven this onboarding's, so a rewind never duplicates at Sent. Rewinding to the first
+        state forgets the profile, so a new one is created; with ``delete_at_sent`` the old one
+        is deleted at Sent first.
+
+        Raises:
+            UnresolvedCreateError: a worker runs the onboarding now (a create on the wire would
+                be sent again under the new generation's key); nothing changed.
         """
         return self._operate(
             id_or_key, "rewind", actor, reason, batch_id, target=target,
@@ -316,8 +323,13 @@ class Onboardings(Following):
         them again). Profile fields the create already sent and a PATCH can change are sent
         again, as a PATCH before ``/complete`` (the audit row lists them under ``patched``).
 
+        A create that was sent and whose reply is unknown keeps its body and its key, so that
+        a resume resolves it (Sent replays what it did).
+
         Raises:
             SpecConflictError: the spec names another key, or brings secrets too late.
+            UnresolvedCreateError: the amend would change the body of such a create, or a worker
+                runs the onboarding now; nothing changed.
         """
         for _ in range(_OPERATOR_RETRIES):
             current = self.store.find(id_or_key)

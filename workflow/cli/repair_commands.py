@@ -134,7 +134,8 @@ def rewind(
 ) -> None:
     """Go back to an earlier state; the steps after it run again with new idempotency keys.
 
-    Creates that may have happened are looked up at Sent first, never made twice. With
+    Creates that may have happened are looked up at Sent first, never made twice, and adopted
+    only when proven the onboarding's own. Refused while a worker runs the onboarding. With
     --to pending a new profile is created; --delete-at-sent deletes the old one first. A
     selection keeps only onboardings that are past --to (or paused past it).
     """
@@ -162,7 +163,8 @@ def cancel(
     """Cancel onboardings for good (their stored secrets are deleted).
 
     Nothing at Sent is deleted unless --delete-at-sent: then the worker deletes every profile
-    Sent answered for it (404 counts as done) before it ends as cancelled.
+    proven the onboarding's own (404 counts as done) before it ends as cancelled; one that may
+    be its own but is not proven is left alone and listed in the audit log.
     """
     filters = Filters(where, code, older_than, key_prefix, worker)
     run_action(
@@ -184,7 +186,8 @@ def amend(
     selection (correct many with one spec each).
     The steps still to run send the new values under new Idempotency-Keys; profile fields the
     create already sent go out again as a PATCH; other values that earlier steps already sent
-    are listed (rewind to send them again).
+    are listed (rewind to send them again). Refused for a create sent whose reply is unknown
+    (resume it first) and while a worker runs the onboarding.
     """
     from workflow.management import Onboardings
     from workflow.spec import parse_documents
