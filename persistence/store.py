@@ -52,6 +52,7 @@ from persistence.outbox import (
     outbox_values,
     publish,
 )
+from persistence.ownership import OwnershipQueries
 from persistence.prepared import Prepared, decoder, transaction
 from persistence.presence import Presence
 from persistence.queries import Queries
@@ -91,7 +92,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
+class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, Selection):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:

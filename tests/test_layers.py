@@ -17,6 +17,7 @@ CORE = [
 #: Engine, runner, management and receiver: they see the store only through the ports.
 ENGINE = [
     "workflow/executor.py", "workflow/runner.py", "workflow/management.py", "workflow/bulk.py",
+    "workflow/adoption.py",
     "workflow/webhook.py", "workflow/events.py", "workflow/following.py", "workflow/aio.py",
 ]  # fmt: skip
 ADAPTERS = ("persistence", "sqlalchemy", "sqlmodel", "alembic", "httpx", "starlette", "uvicorn")

@@ -19,6 +19,7 @@ from workflow.ports import (
     Change,
     Checkpoint,
     CheckpointUpdate,
+    Holder,
     NewOnboarding,
     StepRecord,
 )
@@ -108,6 +109,41 @@ def test_apply_writes_checkpoint_audit_records_and_attempts_together(store: SqlS
     assert store.records(row.id, 0) == [record]
     assert store.resource_ids(row.id, "create_profile") == ["p1"]
     assert store.read_secret(row.id) is None
+
+
+def test_holders_name_every_onboarding_holding_an_id_and_attempts_keep_their_content(
+    store: SqlStore,
+) -> None:
+    """Who holds an id: by its checkpoint's profile id, or an attempt naming it (a create's
+    answer, a refused commit's too, or what a lookup adopted); a step record alone holds
+    nothing. An item's attempts come back in order with the content digest each sent."""
+    first = _start(store, "first", profile_id="p-checkpoint")
+    second = _start(store, "second")
+    third = _start(store, "third")
+    sent = AttemptRecord(
+        "attach_campaigns", 1, "POST", "/v3/profiles/p/campaigns", NOW, 3.0, "retry", "key-c",
+        item="campaign-0", generation=1, content_digest="d" * 64,
+    )  # fmt: skip
+    answered = dataclasses.replace(sent, outcome="ok", resource_id="c-answered")
+    store.record_attempts(second.id, [sent, answered])
+    looked = AttemptRecord(
+        "attach_campaigns", 1, "GET", "/v3/profiles/p/campaigns", NOW, 2.0, "ok",
+        item="campaign-1", resource_id="c-adopted",
+    )  # fmt: skip
+    only_recorded = StepRecord(
+        "attach_campaigns", "campaign-2", 0, done=True, output={"campaign_id": "c-recorded"}
+    )
+    store.apply(Change(third.id, third.version, NOW, records=[only_recorded], attempts=[looked]))
+
+    held = store.holders(["p-checkpoint", "c-answered", "c-adopted", "c-recorded", "nobody's"])
+    assert held == {
+        "p-checkpoint": [Holder(first.id, "first")],
+        "c-answered": [Holder(second.id, "second")],
+        "c-adopted": [Holder(third.id, "third")],
+    }
+    assert store.holders([]) == {}
+    assert store.item_attempts(second.id, "attach_campaigns", "campaign-0") == [sent, answered]
+    assert store.item_attempts(second.id, "attach_campaigns", "campaign-1") == []
 
 
 def test_records_are_replaced_per_item_and_kept_per_generation(store: SqlStore) -> None:

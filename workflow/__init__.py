@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         StoreError as StoreError,
         TransitionError as TransitionError,
         UnexpectedResponseError as UnexpectedResponseError,
+        UnresolvedCreateError as UnresolvedCreateError,
     )
     from workflow.events import (
         Event as Event,
@@ -161,6 +162,7 @@ _WHERE = {
     "TransitionError": "workflow.errors",
     "TransitionRecord": "workflow.machine",
     "UnexpectedResponseError": "workflow.errors",
+    "UnresolvedCreateError": "workflow.errors",
     "Worker": "workflow.runner",
     "drive_until_idle": "workflow.runner",
     "load_documents": "workflow.spec",

@@ -8,7 +8,8 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── OnboardingNotFoundError    no onboarding has that id or key
     ├── SelectionError             a bulk selection's filter is malformed or unknown
     ├── TransitionError            a trigger is not valid in the current state
-    │   └── GuardRejectedError     valid trigger, but a guard refused it (reasons attached)
+    │   ├── GuardRejectedError     valid trigger, but a guard refused it (reasons attached)
+    │   └── UnresolvedCreateError  it would change (or re-key) a create whose outcome is unknown
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
@@ -46,6 +47,7 @@ __all__ = [
     "StoreError",
     "TransitionError",
     "UnexpectedResponseError",
+    "UnresolvedCreateError",
 ]
 
 #: HTTP statuses Sent may answer that are worth another attempt with the same Idempotency-Key.
@@ -118,6 +120,12 @@ class GuardRejectedError(TransitionError):
             state,
             f"trigger {trigger!r} refused in state {state!r}: " + "; ".join(self.reasons),
         )
+
+
+class UnresolvedCreateError(TransitionError):
+    """An operator action would change the body (or the Idempotency-Key) of a create that was
+    sent and whose reply is unknown, or that a worker is sending now: it could make a second
+    profile or campaign at Sent. Nothing changed; the message says what to do first."""
 
 
 class ConcurrencyError(OnboardingError):

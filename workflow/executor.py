@@ -276,7 +276,7 @@ class Executor:
             poll_interval=self.config.poll_interval,
             completion_timeout=self.config.completion_timeout,
             secrets=lambda: self.vault.open(checkpoint.id, self.store.read_secret(checkpoint.id)),
-            known_profile_ids=lambda: self.store.resource_ids(checkpoint.id, "create_profile"),
+            reads=self.store,
         )
 
     def _spec(self, checkpoint: Checkpoint) -> OnboardingSpec:
@@ -329,11 +329,17 @@ class Executor:
                 and record is not None
                 and _must_read_first(record, ctx.now)
             ):
-                output = item.reconcile(ctx, record)
-                # Looked: what Sent holds is known now, so the current key may create.
-                record = dataclasses.replace(record, may_exist=False, uncertain=False)
+                found = item.reconcile(ctx, record)
+                # Looked: what Sent holds is known now, so the current key may create, unless
+                # something may be this onboarding's and nothing proves it (a person decides;
+                # until then every run reads Sent first again).
+                unproven = isinstance(found, Pause)
+                record = dataclasses.replace(record, may_exist=unproven, uncertain=False)
                 ctx.records[(step.name, item.id)] = record
                 pending.append(record)
+                if isinstance(found, Pause):
+                    return found
+                output = found
             if output is None:
                 output = item.run(ctx)
             done = StepRecord(

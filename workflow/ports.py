@@ -36,8 +36,10 @@ __all__ = [
     "Checkpoint",
     "CheckpointUpdate",
     "Claim",
+    "Holder",
     "ManagementStore",
     "NewOnboarding",
+    "OwnershipReads",
     "SentApi",
     "StepRecord",
     "Store",
@@ -81,7 +83,14 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One API call made by a step: what was sent, what came back, how long it took."""
+    """One API call made by a step: what was sent, what came back, how long it took.
+
+    ``resource_id`` is the id a create's reply named, or, on a lookup's attempt, the resource it
+    proved the item's own (so every resource an onboarding holds is named by an attempt);
+    ``content_digest`` a digest of the non-secret content a create sent (never a secret), so
+    that what a lost reply may have made can later be told from another onboarding's resource
+    with the same content.
+    """
 
     step: str
     attempt: int
@@ -98,6 +107,16 @@ class AttemptRecord:
     item: str | None = None
     generation: int = 0
     resource_id: str | None = None
+    content_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An onboarding that holds a resource id: its checkpoint, an attempt's reply or a step
+    record's output names it."""
+
+    onboarding_id: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +298,26 @@ class Vault(Protocol):
         ...
 
 
-class WorkerStore(Protocol):
+class OwnershipReads(Protocol):
+    """What tells whether a resource at Sent is an onboarding's own."""
+
+    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
+        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first
+        (kept with the attempts, so an answer is never lost when its change was refused)."""
+        ...
+
+    def item_attempts(self, onboarding_id: str, step: str, item: str) -> list[AttemptRecord]:
+        """Every attempt of one item of one step, in every generation, oldest first."""
+        ...
+
+    def holders(self, resource_ids: Iterable[str]) -> dict[str, list[Holder]]:
+        """Which onboardings hold each id: as their checkpoint's profile id, or named by one of
+        their attempts (a create's answer, or what a lookup proved theirs). Ids nobody holds
+        are absent."""
+        ...
+
+
+class WorkerStore(OwnershipReads, Protocol):
     """What the executor and the runner need."""
 
     def load(self, onboarding_id: str) -> Claim:
@@ -300,11 +338,6 @@ class WorkerStore(Protocol):
 
     def read_secret(self, onboarding_id: str) -> bytes | None:
         """The sealed secrets of an onboarding, if still held."""
-        ...
-
-    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
-        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first
-        (kept with the attempts, so an answer is never lost when its change was refused)."""
         ...
 
     def extend_leases(self, ids: Iterable[str], owner: str, until: datetime) -> None:
@@ -328,7 +361,7 @@ class WorkerStore(Protocol):
         ...
 
 
-class ManagementStore(Protocol):
+class ManagementStore(OwnershipReads, Protocol):
     """What starting and operating onboardings needs (no Sent client)."""
 
     def insert_many(
@@ -362,10 +395,6 @@ class ManagementStore(Protocol):
 
     def read_secret(self, onboarding_id: str) -> bytes | None:
         """The sealed secrets of an onboarding, if still held."""
-        ...
-
-    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
-        """Every resource id Sent answered to ``step``'s calls (see :class:`WorkerStore`)."""
         ...
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 __all__ = [
     "ApiMeta",
@@ -22,6 +31,22 @@ class _Tolerant(BaseModel):
 
 def _both(snake: str, camel: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+def _moment(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | None:
+    """A time Sent wrote, in UTC; ``None`` when it is missing or unreadable (never a failed
+    reply: only ownership checks read it, and they treat an unknown time as unproven)."""
+    try:
+        moment: datetime | None = handler(value)
+    except ValidationError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+#: When Sent created a resource (``created_at``/``createdAt``).
+CreatedAt = Annotated[datetime | None, WrapValidator(_moment)]
 
 
 class ApiMeta(_Tolerant):
@@ -74,6 +99,7 @@ class ProfileDetail(_Tolerant):
     )
     waba_id: str | None = _both("waba_id", "wabaId")
     brand: Brand | None = None
+    created_at: CreatedAt = _both("created_at", "createdAt")
 
 
 class Campaign(_Tolerant):
@@ -86,6 +112,7 @@ class Campaign(_Tolerant):
     submitted_to_tcr: bool | None = _both("submitted_to_tcr", "submittedToTCR")
     tcr_campaign_id: str | None = _both("tcr_campaign_id", "tcrCampaignId")
     use_cases: list[dict[str, Any]] | None = _both("use_cases", "useCases")
+    created_at: CreatedAt = _both("created_at", "createdAt")
 
 
 class CompleteResult(_Tolerant):

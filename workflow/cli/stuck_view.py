@@ -27,9 +27,14 @@ MEANING: Final = {
 }
 
 
-def fix(cause: str, key: str, live_workers: int) -> str:
+def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str:
     """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
     quoted = key if key == "KEY" else shlex.quote(key)
+    if cause == "paused" and code == "OWNERSHIP_UNPROVEN":
+        return (
+            f"a person decides ('onboarding show {quoted}' lists the candidates): 'onboarding "
+            f"resume {quoted} --reason WHY --adopt ID' if one is its own, '--create-new' if none"
+        )
     if cause == "paused":
         return (
             f"onboarding resume {quoted} --reason WHY once the cause is fixed "
@@ -69,7 +74,7 @@ def described(row: Mapping[str, Any], now: datetime, live_workers: int) -> dict[
         **row,
         "age_seconds": max(0, int((now - row["since"]).total_seconds())),
         "reason": _reason(row, now, live_workers),
-        "fix": fix(row["cause"], row["key"], live_workers),
+        "fix": fix(row["cause"], row["key"], live_workers, row.get("code")),
     }
 
 
@@ -79,7 +84,7 @@ def summarized(group: Mapping[str, Any], now: datetime, live_workers: int) -> di
         **group,
         "oldest_since": group["oldest"],
         "oldest_age_seconds": max(0, int((now - group["oldest"]).total_seconds())),
-        "fix": fix(group["cause"], "KEY", live_workers),
+        "fix": fix(group["cause"], "KEY", live_workers, group.get("code")),
     }
 
 

@@ -21,7 +21,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow.errors import SentApiError
-from workflow.ports import AttemptRecord, Checkpoint, CheckpointUpdate, SentApi, StepRecord
+from workflow.ports import (
+    AttemptRecord,
+    Checkpoint,
+    CheckpointUpdate,
+    OwnershipReads,
+    SentApi,
+    StepRecord,
+)
 from workflow.redaction import redact
 
 if TYPE_CHECKING:
@@ -82,8 +89,10 @@ class Item:
         key_id: the stable name in this item's Idempotency-Key (``campaign`` for ``campaign-2``).
         index: the number in the key (the campaign's position in the spec).
         creates: the mutation creates a resource that a lost reply could leave behind unseen.
-        reconcile: for ``creates`` items, find what an earlier attempt made (the output to
-            adopt) when Sent may no longer replay its key; ``None`` when nothing is there.
+        reconcile: for ``creates`` items, find what an earlier attempt made when Sent may no
+            longer replay its key: the output to adopt when it is proven this onboarding's
+            (:mod:`workflow.steps.ownership`), ``None`` when nothing is there, a
+            :class:`Pause` listing the candidates when something may be and nothing is proven.
         guard: the step trigger's arguments that must be allowed before this item runs (guards
             run before side effects).
         pure: no call at all; recorded together with the next commit.
@@ -94,7 +103,7 @@ class Item:
     key_id: str | None = None
     index: int = 0
     creates: bool = False
-    reconcile: Callable[[StepContext, StepRecord], Output | None] | None = None
+    reconcile: Callable[[StepContext, StepRecord], Output | Pause | None] | None = None
     guard: Callable[[StepContext], Mapping[str, Any]] | None = None
     pure: bool = False
 
@@ -133,7 +142,7 @@ class StepContext:
         poll_interval: float,
         completion_timeout: float,
         secrets: Callable[[], dict[str, str]],
-        known_profile_ids: Callable[[], list[str]],
+        reads: OwnershipReads,
     ) -> None:
         self.checkpoint = checkpoint
         self.spec = spec
@@ -146,7 +155,7 @@ class StepContext:
         self.poll_interval = poll_interval
         self.completion_timeout = completion_timeout
         self.secrets = secrets
-        self.known_profile_ids = known_profile_ids
+        self.reads = reads
         self.attempts: list[AttemptRecord] = []
         self.item: Item | None = None
 
@@ -188,6 +197,12 @@ class StepContext:
         key = f"onb-{self.checkpoint.id}-{item.key_id}-{item.index}-g{self.checkpoint.generation}"
         return f"{key}-r{seq}" if seq else key
 
+    def found(self, resource_id: str) -> None:
+        """Name, on the last attempt (the lookup that proved it), the resource it found to be
+        this item's own: every resource an onboarding holds is named by one of its attempts,
+        kept even when the step's outcome cannot be committed."""
+        self.attempts[-1] = dataclasses.replace(self.attempts[-1], resource_id=resource_id)
+
     def call(
         self,
         method: str,
@@ -196,11 +211,13 @@ class StepContext:
         *,
         key: str | None = None,
         resource: Callable[[T], str | None] | None = None,
+        content: str | None = None,
     ) -> T:
         """Run one API call, recording it (status, code, request id, latency) either way.
 
         ``resource`` names the id a create answered, so it is kept even when the step's
-        outcome cannot be committed (an operator acted meanwhile).
+        outcome cannot be committed (an operator acted meanwhile); ``content`` is the digest of
+        the non-secret content a create sends, kept with the attempt either way.
         """
         started = time.perf_counter()
         base = AttemptRecord(
@@ -214,6 +231,7 @@ class StepContext:
             idempotency_key=key,
             item=self.item.id if self.item is not None else None,
             generation=self.checkpoint.generation,
+            content_digest=content,
         )
         try:
             result = fn()
