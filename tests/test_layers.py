@@ -13,6 +13,7 @@ CORE = [
     "workflow/spec.py", "workflow/validation", "workflow/rules.py", "workflow/machine.py",
     "workflow/flow.py", "workflow/steps", "workflow/audit.py", "workflow/ports.py",
     "workflow/errors.py", "workflow/retry.py", "workflow/clock.py", "workflow/redaction.py",
+    "workflow/bounds.py",
 ]  # fmt: skip
 #: Engine, runner, management and receiver: they see the store only through the ports.
 ENGINE = [
