@@ -10,7 +10,11 @@ stopped, so ``onboarding workers`` and ``onboarding stuck`` tell live workers fr
 
 When the database fails (unreachable, read-only, full), the worker backs off exponentially and
 logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
-of failures instead of looping.
+of failures instead of looping. A run of one onboarding that ends in an error (its outcome and
+even the failure of that commit refused) puts that onboarding aside in memory for a backoff of
+its own, doubling to :data:`HOLD_CAP`, and claims skip it meanwhile: it is never claimed again
+at once. After :data:`HOLD_GIVE_UP` such runs in a row ``run(until_idle=True)`` stops waiting
+for it (it is still tried after each backoff while the worker runs).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import ClassVar
 
 from workflow.clock import Clock, FakeClock, SystemClock
-from workflow.errors import OnboardingError, StoreError
+from workflow.errors import CommitFailedError, OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
 from workflow.flow import FlowDefinition
 from workflow.observing import Observer
@@ -44,6 +49,11 @@ log = logging.getLogger("workflow.runner")
 MAX_STEPS_PER_CLAIM = 20
 #: Seconds between a worker's heartbeats in the ``workers`` table (written from its tick).
 HEARTBEAT_SECONDS = 5.0
+#: Seconds an onboarding whose run failed is kept aside, doubled for each failed run in a row.
+HOLD_INITIAL = 1.0
+HOLD_CAP = 300.0
+#: Failed runs in a row after which ``run(until_idle=True)`` no longer waits for an onboarding.
+HOLD_GIVE_UP = 5
 
 
 def _package_version() -> str:
@@ -57,6 +67,14 @@ def _package_version() -> str:
 
 def _skip_overlap_notices(record: logging.LogRecord) -> bool:
     return "maximum number of running instances" not in record.getMessage()
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """An onboarding kept aside after ``failures`` failed runs in a row, until ``until``."""
+
+    failures: int
+    until: datetime
 
 
 def _tick_job(worker_id: str) -> None:
@@ -127,6 +145,8 @@ class Worker:
         self._next_heartbeat = 0.0
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
         self._presence: WorkerPresence | None = None
+        self._holds: dict[str, _Hold] = {}  # under self._lock
+        self._rng = random.Random()  # jitter of the holds; the executor keeps `rng`
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -141,13 +161,18 @@ class Worker:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
+                aside = self._aside(now)
             self.executor.observer.worker_ticked(len(held))
             # Heartbeat a few times per lease, not every tick: a lease outlives several misses.
             if held and time.monotonic() >= self._next_heartbeat:
                 until = now + timedelta(seconds=self.lease_seconds)
                 self.store.extend_leases(held, self.owner, until)
                 self._next_heartbeat = time.monotonic() + self.lease_seconds / 4
-            claimed = self.store.claim(self.owner, now, self.lease_seconds, free) if free else []
+            claimed = (
+                self.store.claim(self.owner, now, self.lease_seconds, free, skip=aside)
+                if free
+                else []
+            )
             self._beat(now, len(held) + len(claimed))
             self._healthy()
             for claim in claimed:
@@ -210,22 +235,68 @@ class Worker:
         return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
 
     def _run(self, claim: Claim) -> None:
+        onboarding_id = claim.checkpoint.id
+        failed = True
         try:
             self.executor.run_claim(
                 claim, self.owner, max_steps=MAX_STEPS_PER_CLAIM,
                 stopping=self._stopping.is_set, on_report=self.on_report,
             )  # fmt: skip
+            failed = False
+        except CommitFailedError as exc:
+            log.error("%s", exc)
         except OnboardingError as exc:
-            log.error("onboarding %s: %s", claim.checkpoint.id, exc)
-        except Exception:  # a bug must not kill the worker thread; the lease lets it retry
-            log.exception("onboarding %s: unexpected error", claim.checkpoint.id)
+            log.error("onboarding %s: %s", onboarding_id, exc)
+        except Exception:  # a bug must not kill the worker thread
+            log.exception("onboarding %s: unexpected error", onboarding_id)
         finally:
+            with self._lock:
+                self._in_flight.pop(onboarding_id, None)
+                hold = self._note_run(onboarding_id, failed)
+            if hold is not None:
+                wait = (hold.until - self.clock.now()).total_seconds()
+                log.warning(
+                    "onboarding %s: run failed (%d in a row); not claimed again for %.1fs%s",
+                    onboarding_id, hold.failures, wait,
+                    "; 'worker --until-idle' no longer waits for it"
+                    if hold.failures == HOLD_GIVE_UP else "",
+                )  # fmt: skip
             # A slot is free: claim the next due onboarding now rather than at the next tick,
             # so throughput does not depend on the poll interval (ticks still catch the rest).
-            with self._lock:
-                self._in_flight.pop(claim.checkpoint.id, None)
             if not self._stopping.is_set() and self._autoclaim:
                 self.tick()
+
+    def _note_run(self, onboarding_id: str, failed: bool) -> _Hold | None:
+        """Keep a failed onboarding aside for a doubling backoff; forget it once a run ends
+        well. Called under ``self._lock``."""
+        if not failed:
+            self._holds.pop(onboarding_id, None)
+            return None
+        previous = self._holds.get(onboarding_id)
+        failures = 1 if previous is None else previous.failures + 1
+        ceiling = min(HOLD_CAP, HOLD_INITIAL * 2 ** min(failures - 1, 32))
+        wait = self._rng.uniform(ceiling / 2, ceiling)
+        hold = _Hold(failures, self.clock.now() + timedelta(seconds=wait))
+        self._holds[onboarding_id] = hold
+        return hold
+
+    def _aside(self, now: datetime) -> list[str]:
+        """Onboardings kept aside at ``now``; forgets holds long past. Under ``self._lock``."""
+        forget = now - timedelta(seconds=2 * HOLD_CAP)
+        for onboarding_id in [i for i, h in self._holds.items() if h.until < forget]:
+            del self._holds[onboarding_id]
+        return [i for i, h in self._holds.items() if h.until > now]
+
+    def next_release(self) -> datetime | None:
+        """When the first onboarding kept aside after a failed run may be claimed again."""
+        now = self.clock.now()
+        with self._lock:
+            return min((h.until for h in self._holds.values() if h.until > now), default=None)
+
+    def given_up(self) -> list[str]:
+        """Onboardings whose last :data:`HOLD_GIVE_UP` runs (or more) in a row failed."""
+        with self._lock:
+            return [i for i, h in self._holds.items() if h.failures >= HOLD_GIVE_UP]
 
     def in_flight(self) -> int:
         """Onboardings being worked on right now."""
@@ -240,8 +311,9 @@ class Worker:
             future.result(timeout=timeout)
 
     def is_idle(self) -> bool:
-        """Nothing in flight and nothing left to move (all terminal or paused)."""
-        return self.in_flight() == 0 and self.store.count_active() == 0
+        """Nothing in flight and nothing left to move (all terminal or paused), not counting
+        onboardings whose runs keep failing (:meth:`given_up`)."""
+        return self.in_flight() == 0 and self.store.count_active(exclude=self.given_up()) == 0
 
     # ----------------------------------------------------------------- running
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> bool:
@@ -340,6 +412,8 @@ def drive_until_idle(worker: Worker, clock: FakeClock, *, max_ticks: int = 100_0
             return ticks
         if claimed == 0:
             due = worker.store.next_due()
+            if due is not None and due <= clock.now():
+                due = worker.next_release()  # what is due is kept aside after a failed run
             if due is not None and due > clock.now():
                 clock.advance((due - clock.now()).total_seconds())
             else:
