@@ -141,12 +141,18 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         stored or none is.
         """
         keys = ", ".join(repr(n.checkpoint.key) for n in new[:3]) + (" ..." if len(new) > 3 else "")
+        refused: IntegrityError | None = None
         for _ in range(3):  # a concurrent start of the same key: read it, try again
             try:
                 return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new, check))
-            except IntegrityError:
-                continue
-        raise StoreError(f"could not store onboardings {keys}: their keys keep changing under us")
+            except IntegrityError as exc:
+                refused = exc
+        assert refused is not None
+        raise StoreError(
+            f"could not store onboardings {keys}: the database refused the rows three times, "
+            f"after reading the keys already stored each time ({_describe(refused)}); nothing "
+            "was stored"
+        ) from refused
 
     def _insert(
         self,
@@ -407,16 +413,29 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         payload: dict[str, Any] | None,
         now: datetime,
     ) -> bool:
-        """Store an accepted callback and wake its onboarding; False for a replayed webhook id."""
+        """Store an accepted callback and wake its onboarding; False for a replayed webhook id.
+
+        A callback without a webhook id cannot be told from a replay: it replaces the previous
+        one of its onboarding, so a flood of them keeps one row per onboarding, not one per post.
+        """
+        values = {"received_at": now, "status": status, "payload": payload}
 
         def work(connection: Connection) -> None:
-            connection.execute(
-                insert(CALLBACKS),
-                {
-                    "onboarding_id": onboarding_id, "webhook_id": webhook_id,
-                    "received_at": now, "status": status, "payload": payload,
-                },
-            )  # fmt: skip
+            replaced = 0
+            if webhook_id is None:
+                replaced = connection.execute(
+                    update(CALLBACKS)
+                    .where(
+                        CALLBACKS.c.onboarding_id == onboarding_id,
+                        CALLBACKS.c.webhook_id.is_(None),
+                    )
+                    .values(values)
+                ).rowcount
+            if not replaced:
+                connection.execute(
+                    insert(CALLBACKS),
+                    {"onboarding_id": onboarding_id, "webhook_id": webhook_id, **values},
+                )
             connection.execute(
                 update(O)
                 .where(O.c.id == onboarding_id, O.c.wake_on_callback.is_(True))

@@ -290,3 +290,35 @@ def _no_leftover_triggers(harness: Harness) -> Iterator[None]:
         with harness.store.engine.begin() as connection:
             for name in ("refuse_created", "refuse_commits"):
                 connection.execute(text(f"DROP FUNCTION IF EXISTS {name}() CASCADE"))
+
+
+class _CancelledMeanwhile:
+    """Sent's create succeeds, and an operator cancels the onboarding before it is committed."""
+
+    def __init__(self, harness: Harness, onboarding: str) -> None:
+        self._api = harness.executor.api
+        self._cancel = lambda: harness.ops.cancel(onboarding, actor="ops", reason="not needed")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    def create_profile(self, body: Any, *, idempotency_key: str) -> Any:
+        created = self._api.create_profile(body, idempotency_key=idempotency_key)
+        self._cancel()
+        return created
+
+
+def test_a_transition_that_lost_the_race_is_not_logged(
+    harness: Harness, samples: dict[str, Any], engine_lines: Callable[[], list[str]]
+) -> None:
+    """An operator's cancel commits while the create is in flight: the engine's outcome is a
+    conflict, so no "pending -> incomplete" line says it moved; the profile Sent answered is
+    kept with the attempt."""
+    onboarding = harness.start(samples["demo-inherited"])
+    harness.executor.api = _CancelledMeanwhile(harness, onboarding)  # type: ignore[assignment]
+    report = harness.executor.run_once(onboarding)
+    assert report.kind == "conflict"
+    assert harness.store.get(onboarding).state == "cancelled"
+    assert not [line for line in engine_lines() if "->" in line]
+    (profile,) = harness.sent_profiles()
+    assert harness.store.resource_ids(onboarding, "create_profile") == [profile["id"]]
