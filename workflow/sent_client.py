@@ -97,10 +97,15 @@ class HttpxSentApi:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
         if transport is None and not _environment_proxies():
             transport = DeadlineTransport(limits)
+        timeouts = httpx.Timeout(timeout)
+        # Waiting for a pooled connection is no socket operation: bound it by the deadline too.
+        pool = min(timeouts.pool if timeouts.pool is not None else math.inf, self.deadline)
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"x-api-key": key, "accept": "application/json"},
-            timeout=timeout,
+            timeout=httpx.Timeout(
+                connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=pool
+            ),
             transport=transport,
             limits=limits,
             follow_redirects=True,
