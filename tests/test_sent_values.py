@@ -97,6 +97,18 @@ def test_an_id_that_does_not_fit_its_column_is_an_unexpected_reply(profile_id: s
     assert caught.value.retryable
 
 
+def test_a_reply_that_is_not_utf_8_is_not_json() -> None:
+    """Surrogates encoded as bytes (which Python's JSON decoder would let through from bytes)
+    make a reply not JSON, as any body that is not UTF-8."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"data": {"id": "p1", "name": "\xed\xa0\x80"}}')
+
+    with _client(handler) as client, pytest.raises(UnexpectedResponseError) as caught:
+        client.get_profile("p1")
+    assert "not JSON" in str(caught.value)
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
 def test_numbers_no_database_stores_make_a_reply_unexpected(number: str) -> None:
     """NaN and infinities (which PostgreSQL's JSON refuses) make a success reply not JSON."""

@@ -105,11 +105,16 @@ def _no_constant(name: str) -> Any:
 def decode(content: bytes) -> Any:
     """JSON that every database can store: no NaN or infinity, no NUL, no lone surrogate.
 
+    The body must be UTF-8 (RFC 8259), decoded strictly: ``json.loads`` on bytes would let
+    encoded surrogates through. A NUL or a lone surrogate can then only come from a ``\\u``
+    escape, and only a body holding one is walked to replace them.
+
     Raises:
-        ValueError: not JSON (or nested past the recursion limit).
+        ValueError: not UTF-8, not JSON, or nested past the recursion limit.
     """
     try:
-        decoded = json.loads(content, parse_constant=_no_constant, parse_float=_finite)
+        text = content.decode("utf-8-sig")
+        decoded = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError("nested too deep") from None
     if _UNSTORABLE_ESCAPE.search(content):  # rare: the walk is skipped for ordinary replies
