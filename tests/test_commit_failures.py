@@ -16,8 +16,9 @@ from sqlalchemy import text
 from persistence.store import SqlStore
 from tests.conftest import Harness, with_key
 from workflow.executor import EngineConfig
+from workflow.holds import HOLD_CAP, HOLD_GIVE_UP
 from workflow.retry import RetryPolicy
-from workflow.runner import HOLD_CAP, HOLD_GIVE_UP, Worker, drive_until_idle
+from workflow.runner import Worker, drive_until_idle
 from workflow.sent_client import HttpxSentApi
 
 LONG_CODE = "E" * 100

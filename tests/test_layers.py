@@ -19,6 +19,7 @@ CORE = [
 ENGINE = [
     "workflow/executor.py", "workflow/runner.py", "workflow/management.py", "workflow/bulk.py",
     "workflow/webhook.py", "workflow/events.py", "workflow/following.py", "workflow/aio.py",
+    "workflow/holds.py",
 ]  # fmt: skip
 ADAPTERS = ("persistence", "sqlalchemy", "sqlmodel", "alembic", "httpx", "starlette", "uvicorn")
 FRAMEWORKS = ("typer", "rich", "prometheus_client", "apscheduler")

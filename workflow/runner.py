@@ -12,9 +12,9 @@ When the database fails (unreachable, read-only, full), the worker backs off exp
 logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
 of failures instead of looping. A run of one onboarding that ends in an error (its outcome and
 even the failure of that commit refused) puts that onboarding aside in memory for a backoff of
-its own, doubling to :data:`HOLD_CAP`, and claims skip it meanwhile: it is never claimed again
-at once. After :data:`HOLD_GIVE_UP` such runs in a row ``run(until_idle=True)`` stops waiting
-for it (it is still tried after each backoff while the worker runs).
+its own (:mod:`workflow.holds`), and claims skip it meanwhile: it is never claimed again at
+once. After :data:`~workflow.holds.HOLD_GIVE_UP` such runs in a row ``run(until_idle=True)``
+stops waiting for it (it is still tried after each backoff while the worker runs).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import ClassVar
@@ -38,6 +37,7 @@ from workflow.clock import Clock, FakeClock, SystemClock
 from workflow.errors import CommitFailedError, OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
 from workflow.flow import FlowDefinition
+from workflow.holds import HOLD_GIVE_UP, Holds
 from workflow.observing import Observer
 from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
 
@@ -49,11 +49,6 @@ log = logging.getLogger("workflow.runner")
 MAX_STEPS_PER_CLAIM = 20
 #: Seconds between a worker's heartbeats in the ``workers`` table (written from its tick).
 HEARTBEAT_SECONDS = 5.0
-#: Seconds an onboarding whose run failed is kept aside, doubled for each failed run in a row.
-HOLD_INITIAL = 1.0
-HOLD_CAP = 300.0
-#: Failed runs in a row after which ``run(until_idle=True)`` no longer waits for an onboarding.
-HOLD_GIVE_UP = 5
 
 
 def _package_version() -> str:
@@ -67,14 +62,6 @@ def _package_version() -> str:
 
 def _skip_overlap_notices(record: logging.LogRecord) -> bool:
     return "maximum number of running instances" not in record.getMessage()
-
-
-@dataclass(frozen=True, slots=True)
-class _Hold:
-    """An onboarding kept aside after ``failures`` failed runs in a row, until ``until``."""
-
-    failures: int
-    until: datetime
 
 
 def _tick_job(worker_id: str) -> None:
@@ -145,8 +132,7 @@ class Worker:
         self._next_heartbeat = 0.0
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
         self._presence: WorkerPresence | None = None
-        self._holds: dict[str, _Hold] = {}  # under self._lock
-        self._rng = random.Random()  # jitter of the holds; the executor keeps `rng`
+        self._holds = Holds()
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -161,7 +147,7 @@ class Worker:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
-                aside = self._aside(now)
+            aside = self._holds.aside(now)
             self.executor.observer.worker_ticked(len(held))
             # Heartbeat a few times per lease, not every tick: a lease outlives several misses.
             if held and time.monotonic() >= self._next_heartbeat:
@@ -252,7 +238,7 @@ class Worker:
         finally:
             with self._lock:
                 self._in_flight.pop(onboarding_id, None)
-                hold = self._note_run(onboarding_id, failed)
+            hold = self._holds.note(onboarding_id, failed=failed, now=self.clock.now())
             if hold is not None:
                 wait = (hold.until - self.clock.now()).total_seconds()
                 log.warning(
@@ -266,37 +252,13 @@ class Worker:
             if not self._stopping.is_set() and self._autoclaim:
                 self.tick()
 
-    def _note_run(self, onboarding_id: str, failed: bool) -> _Hold | None:
-        """Keep a failed onboarding aside for a doubling backoff; forget it once a run ends
-        well. Called under ``self._lock``."""
-        if not failed:
-            self._holds.pop(onboarding_id, None)
-            return None
-        previous = self._holds.get(onboarding_id)
-        failures = 1 if previous is None else previous.failures + 1
-        ceiling = min(HOLD_CAP, HOLD_INITIAL * 2 ** min(failures - 1, 32))
-        wait = self._rng.uniform(ceiling / 2, ceiling)
-        hold = _Hold(failures, self.clock.now() + timedelta(seconds=wait))
-        self._holds[onboarding_id] = hold
-        return hold
-
-    def _aside(self, now: datetime) -> list[str]:
-        """Onboardings kept aside at ``now``; forgets holds long past. Under ``self._lock``."""
-        forget = now - timedelta(seconds=2 * HOLD_CAP)
-        for onboarding_id in [i for i, h in self._holds.items() if h.until < forget]:
-            del self._holds[onboarding_id]
-        return [i for i, h in self._holds.items() if h.until > now]
-
     def next_release(self) -> datetime | None:
         """When the first onboarding kept aside after a failed run may be claimed again."""
-        now = self.clock.now()
-        with self._lock:
-            return min((h.until for h in self._holds.values() if h.until > now), default=None)
+        return self._holds.next_release(self.clock.now())
 
     def given_up(self) -> list[str]:
-        """Onboardings whose last :data:`HOLD_GIVE_UP` runs (or more) in a row failed."""
-        with self._lock:
-            return [i for i, h in self._holds.items() if h.failures >= HOLD_GIVE_UP]
+        """Onboardings whose last ``HOLD_GIVE_UP`` runs (or more) in a row failed."""
+        return self._holds.given_up()
 
     def in_flight(self) -> int:
         """Onboardings being worked on right now."""
