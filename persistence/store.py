@@ -21,7 +21,7 @@ describe the tables.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -142,12 +142,18 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         stored or none is.
         """
         keys = ", ".join(repr(n.checkpoint.key) for n in new[:3]) + (" ..." if len(new) > 3 else "")
+        refused: IntegrityError | None = None
         for _ in range(3):  # a concurrent start of the same key: read it, try again
             try:
                 return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new, check))
-            except IntegrityError:
-                continue
-        raise StoreError(f"could not store onboardings {keys}: their keys keep changing under us")
+            except IntegrityError as exc:
+                refused = exc
+        assert refused is not None
+        raise StoreError(
+            f"could not store onboardings {keys}: the database refused the rows three times, "
+            f"after reading the keys already stored each time ({_describe(refused)}); nothing "
+            "was stored"
+        ) from refused
 
     def _insert(
         self,
@@ -306,15 +312,26 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
             )
 
     # ----------------------------------------------------------------- leases
-    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first."""
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        *,
+        skip: Collection[str] = (),
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first,
+        none of those in ``skip``."""
         if limit <= 0:
             return []
         hot = self._hot
         until = now + timedelta(seconds=lease_seconds)
         return self._fast(
             "claim due onboardings",
-            lambda cursor: hot.claim(cursor, owner=owner, now=now, until=until, limit=limit),
+            lambda cursor: hot.claim(
+                cursor, owner=owner, now=now, until=until, limit=limit, skip=skip
+            ),
         )
 
     def claim_statement(
@@ -397,16 +414,29 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         payload: dict[str, Any] | None,
         now: datetime,
     ) -> bool:
-        """Store an accepted callback and wake its onboarding; False for a replayed webhook id."""
+        """Store an accepted callback and wake its onboarding; False for a replayed webhook id.
+
+        A callback without a webhook id cannot be told from a replay: it replaces the previous
+        one of its onboarding, so a flood of them keeps one row per onboarding, not one per post.
+        """
+        values = {"received_at": now, "status": status, "payload": payload}
 
         def work(connection: Connection) -> None:
-            connection.execute(
-                insert(CALLBACKS),
-                {
-                    "onboarding_id": onboarding_id, "webhook_id": webhook_id,
-                    "received_at": now, "status": status, "payload": payload,
-                },
-            )  # fmt: skip
+            replaced = 0
+            if webhook_id is None:
+                replaced = connection.execute(
+                    update(CALLBACKS)
+                    .where(
+                        CALLBACKS.c.onboarding_id == onboarding_id,
+                        CALLBACKS.c.webhook_id.is_(None),
+                    )
+                    .values(values)
+                ).rowcount
+            if not replaced:
+                connection.execute(
+                    insert(CALLBACKS),
+                    {"onboarding_id": onboarding_id, "webhook_id": webhook_id, **values},
+                )
             connection.execute(
                 update(O)
                 .where(O.c.id == onboarding_id, O.c.wake_on_callback.is_(True))
@@ -457,16 +487,13 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         )
         return [to_record(r._mapping) for r in rows]
 
-    def count_active(self) -> int:
-        """How many onboardings still have something to do (a next attempt is set)."""
-        return int(
-            self._run(
-                "count runnable onboardings",
-                lambda c: c.execute(
-                    select(func.count()).select_from(O).where(O.c.next_attempt_at.is_not(None))
-                ).scalar_one(),
-            )
-        )
+    def count_active(self, *, exclude: Collection[str] = ()) -> int:
+        """How many onboardings still have something to do (a next attempt is set), those in
+        ``exclude`` not counted."""
+        query = select(func.count()).select_from(O).where(O.c.next_attempt_at.is_not(None))
+        if exclude:
+            query = query.where(O.c.id.not_in(list(exclude)))
+        return int(self._run("count runnable onboardings", lambda c: c.execute(query).scalar_one()))
 
     def next_due(self) -> datetime | None:
         """When the next runnable onboarding becomes due."""
@@ -529,14 +556,18 @@ def _due_if_nudged(since: datetime, now: datetime, planned: datetime) -> Any:
     )
 
 
-def _claim_statement(postgres: bool) -> Any:
+def _claim_statement(postgres: bool, skipping: int = 0) -> Any:
+    """The claim; ``skipping`` ids (``skip0`` ...) are left out of it."""
     now = bindparam("now", type_=O.c.next_attempt_at.type)
+    conditions = [
+        O.c.next_attempt_at <= now,
+        or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
+    ]
+    if skipping:
+        conditions.append(O.c.id.not_in([bindparam(f"skip{n}") for n in range(skipping)]))
     due = (
         select(O.c.id)
-        .where(
-            O.c.next_attempt_at <= now,
-            or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
-        )
+        .where(*conditions)
         .order_by(O.c.next_attempt_at)
         .limit(bindparam("limit", type_=Integer()))
     )
@@ -578,16 +609,33 @@ class _HotPath:
         self.claimed = Prepared(_claim_statement(postgres), dialect)
         self._dialect = dialect
         self._records_of: dict[int, Prepared] = {}
+        self._claims_skipping: dict[int, Prepared] = {}
         self.checkpoint = decoder(CHECKPOINT_COLUMNS)
         self._record = decoder(list(RECORDS.c))
         self.moment = decoder([O.c.next_attempt_at])
 
     def claim(
-        self, cursor: Any, *, owner: str, now: datetime, until: datetime, limit: int
+        self,
+        cursor: Any,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        limit: int,
+        skip: Collection[str] = (),
     ) -> list[Claim]:
-        rows = self.claimed.execute(
-            cursor, {"now": now, "limit": limit, "owner": owner, "until": until}
-        ).fetchall()
+        values: dict[str, Any] = {"now": now, "limit": limit, "owner": owner, "until": until}
+        statement = self.claimed
+        if skip:
+            skipped = sorted(skip)
+            # Compiled once per power of two (the list padded with its first id), not per size.
+            size = 1 << (len(skipped) - 1).bit_length()
+            skipped += skipped[:1] * (size - len(skipped))
+            statement = self._claims_skipping.get(size) or self._claims_skipping.setdefault(
+                size, Prepared(_claim_statement(self.postgres, size), self._dialect)
+            )
+            values.update((f"skip{n}", value) for n, value in enumerate(skipped))
+        rows = statement.execute(cursor, values).fetchall()
         checkpoints = [to_checkpoint(self.checkpoint(row)) for row in rows]
         if not checkpoints:
             return []

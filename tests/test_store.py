@@ -12,7 +12,12 @@ from persistence.db import make_engine
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
 from persistence.store import SqlStore
 from workflow.audit import chained
-from workflow.errors import ConcurrencyError, OnboardingNotFoundError, SchemaOutdatedError
+from workflow.errors import (
+    ConcurrencyError,
+    OnboardingNotFoundError,
+    SchemaOutdatedError,
+    StoreError,
+)
 from workflow.ports import (
     AttemptRecord,
     AuditEntry,
@@ -68,6 +73,19 @@ def test_insert_many_is_all_or_nothing(store: SqlStore) -> None:
     with pytest.raises(Exception):  # noqa: B017,PT011 - the driver's integrity error
         store.insert_many([_new("fresh-a"), clash])
     assert [r.key for r in store.list_onboardings()] == ["taken"]
+
+
+def test_a_row_the_database_keeps_refusing_is_reported_as_such(store: SqlStore) -> None:
+    """A new key whose row the database refuses every time (here its id is taken by another
+    onboarding) is a StoreError saying so and naming the constraint; nothing is stored."""
+    first = _start(store, "k1")
+    with pytest.raises(StoreError) as caught:
+        store.insert_many([_new("k2", id=first.id), _new("k3")])
+    message = str(caught.value)
+    assert "could not store onboardings 'k2', 'k3': the database refused the rows" in message
+    assert "unique" in message.lower()  # the constraint, in the database's words
+    assert "keys keep changing" not in message
+    assert [row.key for row in store.list_onboardings()] == ["k1"]
 
 
 def test_times_come_back_timezone_aware(store: SqlStore) -> None:
@@ -256,6 +274,24 @@ def test_callbacks_are_recorded_once_and_wake_only_waiting_onboardings(store: Sq
     assert store.get(other.id).next_attempt_at == NOW + timedelta(hours=1)
     assert store.has_onboarding(row.id)
     assert not store.has_onboarding("0" * 32)
+
+
+def test_callbacks_without_a_webhook_id_keep_one_row_per_onboarding(store: SqlStore) -> None:
+    """Callbacks without a webhook id each wake the onboarding, and each replaces the last
+    one of its onboarding: a flood of them does not grow the table."""
+    row = _start(store, "waiting", next_attempt_at=None, wake_on_callback=True)
+    other = _start(store, "other", next_attempt_at=None, wake_on_callback=True)
+    for n in range(50):
+        at = NOW + timedelta(seconds=n)
+        assert store.record_callback(row.id, None, "submitted", {"n": n}, at)
+        assert store.get(row.id).next_attempt_at == at
+    assert store.record_callback(row.id, "msg_1", "completed", {"n": "with id"}, NOW)
+    assert store.record_callback(other.id, None, None, {"n": "other"}, NOW)
+    assert [(c["webhook_id"], c["payload"]) for c in store.callbacks(row.id)] == [
+        (None, {"n": 49}),
+        ("msg_1", {"n": "with id"}),
+    ]
+    assert len(store.callbacks(other.id)) == 1
 
 
 def test_a_callback_during_a_wait_keeps_the_onboarding_due(store: SqlStore) -> None:

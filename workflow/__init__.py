@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SystemClock as SystemClock,
     )
     from workflow.errors import (
+        CommitFailedError as CommitFailedError,
         ConcurrencyError as ConcurrencyError,
         GuardRejectedError as GuardRejectedError,
         OnboardingError as OnboardingError,
@@ -126,6 +127,7 @@ _WHERE = {
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",
+    "CommitFailedError": "workflow.errors",
     "ConcurrencyError": "workflow.errors",
     "EngineConfig": "workflow.executor",
     "Executor": "workflow.executor",

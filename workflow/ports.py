@@ -18,7 +18,7 @@ completion callback by ``wake_on_callback``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -324,8 +324,17 @@ class WorkerStore(OwnershipReads, Protocol):
         """An onboarding's checkpoint and the records of its generation, without a lease."""
         ...
 
-    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due onboardings not leased by a live worker."""
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        *,
+        skip: Collection[str] = (),
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker, none in ``skip``
+        (those the worker keeps aside after a failed run)."""
         ...
 
     def apply(self, change: Change) -> Checkpoint:
@@ -348,8 +357,8 @@ class WorkerStore(OwnershipReads, Protocol):
         """Give a lease back without changing the checkpoint."""
         ...
 
-    def count_active(self) -> int:
-        """How many onboardings still have something to do."""
+    def count_active(self, *, exclude: Collection[str] = ()) -> int:
+        """How many onboardings still have something to do (those in ``exclude`` not counted)."""
         ...
 
     def record_worker(self, worker: WorkerPresence) -> None:

@@ -117,7 +117,7 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
         ServerThread(sandbox.app) as sent,
         ServerThread(create_callback_app(store, vault)) as receiver,
     ):
-        api = HttpxSentApi(sent.url, "sandbox-key", timeout=10)
+        api = HttpxSentApi(sent.url, "sandbox-key", timeout=10, deadline=60)  # in-process Sent
         config = EngineConfig(
             callback_base_url=receiver.url, poll_interval=1.0, completion_timeout=30,
             retry=RetryPolicy(initial=0.2, cap=2.0, max_attempts=6),

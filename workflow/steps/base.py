@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from workflow.bounds import MAX_CODE, MAX_ID, MAX_REQUEST_ID, bounded, clean, optional
 from workflow.errors import SentApiError
 from workflow.ports import (
     AttemptRecord,
@@ -217,7 +218,9 @@ class StepContext:
 
         ``resource`` names the id a create answered, so it is kept even when the step's
         outcome cannot be committed (an operator acted meanwhile); ``content`` is the digest of
-        the non-secret content a create sends, kept with the attempt either way.
+        the non-secret content a create sends, kept with the attempt either way. What the
+        attempt keeps of the reply is bounded to its columns whatever the client did: an id that
+        does not fit is left out rather than cut (a cut id would name another resource).
         """
         started = time.perf_counter()
         base = AttemptRecord(
@@ -242,19 +245,24 @@ class StepContext:
                     latency_ms=(time.perf_counter() - started) * 1000,
                     outcome="retry" if exc.retryable else "failed",
                     http_status=exc.status,
-                    error_code=exc.code,
-                    request_id=exc.request_id,
-                    message=redact(exc.message)[:500],
+                    error_code=optional(exc.code, MAX_CODE),
+                    request_id=optional(exc.request_id, MAX_REQUEST_ID),
+                    message=bounded(redact(exc.message), 500),
                 )
             )
             raise
+        made = resource(result) if resource is not None else None
         self.attempts.append(
             dataclasses.replace(
                 base,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 http_status=getattr(result, "status", 200),
-                request_id=getattr(result, "request_id", None),
-                resource_id=resource(result) if resource is not None else None,
+                request_id=optional(getattr(result, "request_id", None), MAX_REQUEST_ID),
+                resource_id=made if made is not None and _storable_id(made) else None,
             )
         )
         return result
+
+
+def _storable_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID and clean(value) == value
