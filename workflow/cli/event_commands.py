@@ -15,7 +15,7 @@ import typer
 from workflow.cli import app
 from workflow.cli.public import utc
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
-from workflow.cli.wiring import fail, open_store
+from workflow.cli.wiring import echo, fail, open_store
 from workflow.clock import SystemClock
 
 events_app = typer.Typer(
@@ -148,7 +148,7 @@ def subscribers(
                 )
             )  # fmt: skip
         else:
-            typer.echo(f"{row.name}: {row.delivered} delivered, {row.pending} pending")
+            echo(f"{row.name}: {row.delivered} delivered, {row.pending} pending")
     if not rows and not as_json:
         typer.echo("no subscribers")
 
@@ -184,4 +184,4 @@ def drop(
     """Forget a subscriber: old events no longer wait for it (it starts over if it returns)."""
     if not open_store().drop_subscriber(name):
         raise fail(f"no subscriber named {name!r}; 'onboarding events subscribers' lists them")
-    typer.echo(f"dropped subscriber {name}")
+    echo(f"dropped subscriber {name}")

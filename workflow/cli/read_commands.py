@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from workflow.cli import app, public
-from workflow.cli.wiring import fail, open_reader, settings
+from workflow.cli.wiring import echo, fail, open_reader, settings
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
@@ -110,7 +110,7 @@ def list_command(
     shown = found[:limit] if limit else found
     _print_onboardings(shown)
     if limit and len(found) > limit:
-        typer.echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
+        echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
 
 
 def _next_page(states: list[str], limit: int, cursor: str) -> str:
@@ -168,7 +168,7 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
     for key, value in data.items():
         if key not in ("schema_version", "kind"):
             shown = json.dumps(value) if isinstance(value, dict | list) else value
-            typer.echo(f"{key:>20}: {shown}")
+            echo(f"{key:>20}: {shown}")
 
 
 @app.command()
@@ -195,7 +195,7 @@ def history(
     ]  # fmt: skip
     table = []
     for t in entries:
-        change = f"{t['trigger']} → {t['to_state']}\nby {t['actor']}"
+        change = (f"{t['trigger']} → {t['to_state']}", f"by {t['actor']}")
         note = t["reason"] or (json.dumps(t["details"]) if t["details"] else "")
         table.append((t["seq"], short_time(t["at"]), change, note))
     print_table(columns, table, title=f"{row['key']} ({row['id']})")

@@ -16,6 +16,7 @@ import typer
 from workflow.cli import app
 from workflow.cli.wiring import (
     checked_actor,
+    echo,
     engine_config,
     fail,
     key_configured,
@@ -88,9 +89,9 @@ def start(
     valid, errors = read_specs(specs, today=SystemClock().now().date())
     errors += find_key_conflicts(valid)
     for error in errors:
-        typer.echo(f"{error.source}: {len(error.problems)} problem(s)", err=True)
+        echo(f"{error.source}: {len(error.problems)} problem(s)", err=True)
         for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+            echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
     carrying = [item.spec.key for item in valid if item.spec.secret_values()]
@@ -107,7 +108,7 @@ def start(
         raise fail(f"{exc} (nothing was stored)") from exc
     for checkpoint, created in stored:
         note = "" if created else ", already started"
-        typer.echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
+        echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
 
 
 def _safe_url(url: str) -> str:

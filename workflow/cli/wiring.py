@@ -12,6 +12,7 @@ import typer
 
 from persistence.db import database_url, sqlite_path
 from workflow.cli import app
+from workflow.printable import printable
 
 if TYPE_CHECKING:
     from persistence.reader import SqlReader
@@ -26,6 +27,7 @@ __all__ = [
     "ACTOR_MAX_LENGTH",
     "Settings",
     "checked_actor",
+    "echo",
     "engine_config",
     "fail",
     "key_configured",
@@ -110,9 +112,16 @@ def settings() -> Settings:
     return _settings
 
 
+def echo(line: str, *, err: bool = False) -> None:
+    """Print a line for a person, its control characters escaped: a line holding text from
+    Sent, an operator or a spec stays one inert line (:func:`workflow.printable.printable`)."""
+    typer.echo(printable(line), err=err)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for a person and return the exit to raise."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    """Print an error for a person (one line, control characters escaped) and return the
+    exit to raise."""
+    typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
 
 
@@ -219,7 +228,7 @@ def open_vault(
     vault, created = FernetVault.from_key_file(path)
     if created:
         message = f"created secret key file {path}: keep it with the database"
-        (announce or (lambda line: typer.echo(line, err=True)))(message)
+        (announce or (lambda line: echo(line, err=True)))(message)
     return vault
 
 
