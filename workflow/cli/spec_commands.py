@@ -47,7 +47,7 @@ def diagram_command(
         bool, typer.Option("--check", help="Exit 1 when the committed diagram is stale.")
     ] = False,
 ) -> None:
-    """Write the state machine diagram (Mermaid, plus SVG when Graphviz is installed)."""
+    """Write the state machine diagram: diagrams/onboarding.svg and onboarding.md (Mermaid)."""
     from workflow import diagram
 
     if check:
