@@ -227,3 +227,29 @@ def test_durations_are_bounded_at_ten_years() -> None:
     for text in ("3651d", "99999999999d", "9" * 400 + "s", "0d"):
         with pytest.raises(Exception, match=r"3650d|not a duration"):
             parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        ["9999-12-31T23:59:59-05:00", "0" * 32],
+        ["2026-01-01T00:00:00+00:00", "\ud800"],
+        ["2026-01-01T00:00:00+00:00", "a\x00b"],
+        ["2026-01-01T00:00:00+00:00", "a" * 65],
+    ],
+)
+def test_a_crafted_list_cursor_is_one_line(
+    database: str,
+    position: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cursor no 'list' printed (a time past 9999, an id no database takes) is refused as
+    not a cursor, in one line."""
+    import base64
+    import json
+
+    raw = json.dumps(position).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    line = _refused_in_process(["--db", database, "list", "--after", cursor], capsys, monkeypatch)
+    assert "is not a cursor printed by 'onboarding list'" in line
