@@ -98,6 +98,7 @@ class OnboardingRow(SQLModel, table=True):
     actual_outcome: str | None = Field(default=None, max_length=16)
     completion_deadline: datetime | None = _when(nullable=True)
     has_secrets: bool = False
+    secrets_fingerprint: str | None = Field(default=None, max_length=64)
     wake_on_callback: bool = False
     nudged_at: datetime | None = _when(nullable=True)
     audit_seq: int = 0

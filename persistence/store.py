@@ -513,13 +513,13 @@ def _concurrency(change: Change) -> ConcurrencyError:
 
 #: Columns the checkpoint's version guards, written whole on the hot path. Not among them: the
 #: lease (a heartbeat moves it without a version), the nudge time (a callback sets it), and the
-#: spec (changed only by an amend, through the partial path).
+#: spec and its fingerprints (changed only by an amend, through the partial path).
 WHOLE: Final = frozenset(
     c.name
     for c in CHECKPOINT_COLUMNS
     if c.name
     not in {"id", "key", "created_at", "created_by", "lease_owner", "lease_expires_at", "spec",
-            "fingerprint"}
+            "fingerprint", "secrets_fingerprint"}
 )  # fmt: skip
 JSON_COLUMNS: Final = ("last_error",)
 

@@ -9,6 +9,7 @@ must see (a deletion, a re-sent step) is done by the worker, from the records wr
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -123,7 +124,8 @@ class Onboardings(Following):
             id=onboarding_id, key=spec.key, fingerprint=spec.fingerprint(),
             spec=spec.storable(), state=self.flow.machine.path[0], version=0,
             created_at=now, updated_at=now, next_attempt_at=now, flow_version=self.flow.version,
-            has_secrets=bool(secrets), created_by=actor,
+            has_secrets=bool(secrets), secrets_fingerprint=self._secrets_fingerprint(secrets),
+            created_by=actor,
         )  # fmt: skip
         entry = chained(
             checkpoint,
@@ -143,17 +145,36 @@ class Onboardings(Following):
                 f"key {spec.key!r} already names onboarding {stored.id} with a different spec "
                 f"(changed: {', '.join(paths) or 'field order'}); {hint}"
             )
-        secrets = spec.secret_values()
-        if not secrets and not stored.has_secrets:
-            return
-        held = self.store.read_secret(stored.id)
-        if held is None and stored.has_secrets:
-            return  # already sent and forgotten: nothing is left to compare with
-        if secrets != (self.vault.open(stored.id, held) if held is not None else {}):
+        if not self._same_secrets(stored, spec.secret_values()):
             raise SpecConflictError(
                 f"key {spec.key!r} already names onboarding {stored.id} with other payment "
                 f"details or WhatsApp token; {hint}"
             )
+
+    def _secrets_fingerprint(self, secrets: dict[str, str]) -> str:
+        # "" for a spec without secrets: comparable without the vault key, which a server
+        # database's start may not have when nothing is to be sealed.
+        return self.vault.fingerprint(secrets) if secrets else ""
+
+    def _same_secrets(self, stored: Checkpoint, secrets: dict[str, str]) -> bool:
+        """Whether ``secrets`` are the ones ``stored`` was started (or last amended) with.
+
+        Compared by their keyed fingerprint, which outlives the sealed secrets: the same spec is
+        recognised after its secrets were sent and deleted. A row stored before fingerprints
+        were kept is compared with its sealed secrets while they are held; once they are gone
+        nothing is left to compare with, and the spec (equal in every other field) is taken as
+        the one already started.
+        """
+        if stored.secrets_fingerprint is not None:
+            return hmac.compare_digest(
+                stored.secrets_fingerprint, self._secrets_fingerprint(secrets)
+            )
+        if not secrets and not stored.has_secrets:
+            return True
+        held = self.store.read_secret(stored.id)
+        if held is None:
+            return True
+        return secrets == self.vault.open(stored.id, held)
 
     # -------------------------------------------------------------- operators
     def resume(
@@ -386,6 +407,7 @@ class Onboardings(Following):
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
+                secrets_fingerprint=self._secrets_fingerprint(secrets),
             )  # fmt: skip
             details = {
                 "changed": paths, "already_sent": sent, "patched": patched, "queued": fields,

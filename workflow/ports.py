@@ -171,6 +171,8 @@ class Checkpoint:
     actual_outcome: str | None = None
     completion_deadline: datetime | None = None
     has_secrets: bool = False
+    #: HMAC of the secrets the spec carried (``""``: none); ``None`` for rows stored before it.
+    secrets_fingerprint: str | None = None
     wake_on_callback: bool = False
     finished_at: datetime | None = None
     audit_seq: int = 0
@@ -201,6 +203,7 @@ class CheckpointUpdate:
     spec: Mapping[str, Any] | Unset = UNSET
     fingerprint: str | Unset = UNSET
     has_secrets: bool | Unset = UNSET
+    secrets_fingerprint: str | Unset | None = UNSET
 
     def values(self) -> dict[str, Any]:
         """The fields that are set, by name."""
@@ -279,7 +282,7 @@ class WorkerPresence:
 
 
 class Vault(Protocol):
-    """Seals an onboarding's secrets at rest and makes its callback token."""
+    """Seals an onboarding's secrets at rest, fingerprints them, and makes callback tokens."""
 
     def seal(self, values: dict[str, str]) -> bytes:
         """Encrypt secrets."""
@@ -295,6 +298,10 @@ class Vault(Protocol):
 
     def check_callback_token(self, onboarding_id: str, token: str) -> bool:
         """Whether a presented token is the onboarding's (constant time)."""
+        ...
+
+    def fingerprint(self, values: dict[str, str]) -> str:
+        """A keyed digest of secrets (64 hex digits), to recognise them without keeping them."""
         ...
 
 

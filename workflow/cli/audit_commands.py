@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import fail, open_store
+from workflow.cli.wiring import echo, fail, open_store
 
 if TYPE_CHECKING:
     from workflow.audit_verify import AuditProblem, AuditReport
@@ -75,7 +75,7 @@ def verify(
     checked_at = datetime.now(UTC)
 
     def show(problem: AuditProblem) -> None:
-        typer.echo(json.dumps(problem_json(problem)) if as_json else str(problem))
+        echo(json.dumps(problem_json(problem)) if as_json else str(problem))
 
     store = open_store()
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import settings
+from workflow.cli.wiring import echo, settings
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -21,7 +21,7 @@ def db_upgrade() -> None:
     from persistence.migrate import upgrade
 
     revision = upgrade(make_engine(settings().db))
-    typer.echo(f"schema at revision {revision} ({safe_url(settings().db)})")
+    echo(f"schema at revision {revision} ({safe_url(settings().db)})")
 
 
 @db_app.command("current")
@@ -35,4 +35,4 @@ def db_current() -> None:
         current = f"missing ({path})"  # reading must not create the file
     else:
         current = current_revision(make_engine(settings().db)) or "empty"
-    typer.echo(f"database: {current}; code: {head_revision()}")
+    echo(f"database: {current}; code: {head_revision()}")

@@ -19,6 +19,7 @@ from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 from workflow.executor import EngineConfig, StepReport
 from workflow.management import Onboardings
+from workflow.printable import printable
 from workflow.retry import RetryPolicy
 from workflow.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
@@ -209,4 +210,4 @@ def _table(console: Console, store: SqlStore, ids: list[str]) -> None:
         rows.append(cells)
     print_table(columns, rows, console=console, edge=True)
     for line in notes:
-        console.print(line, markup=False, highlight=False)
+        console.print(printable(line), markup=False, highlight=False)

@@ -21,7 +21,14 @@ from workflow.cli.bulk import (
     Yes,
     run_action,
 )
-from workflow.cli.wiring import ACTOR_MAX_LENGTH, checked_actor, fail, open_store, open_vault
+from workflow.cli.wiring import (
+    ACTOR_MAX_LENGTH,
+    checked_actor,
+    echo,
+    fail,
+    open_store,
+    open_vault,
+)
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
@@ -195,7 +202,7 @@ def amend(
     valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
     for error in errors:
         for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+            echo(f"  {problem.path}: {problem.message}", err=True)
     if errors or len(valid) != 1:
         raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
     # The key is needed only to seal secrets the amended spec brings.
@@ -205,11 +212,11 @@ def amend(
         row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
     except OnboardingError as exc:
         raise fail(str(exc)) from exc
-    typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
+    echo(f"{row.key} ({row.id}): amended, now {row.state}")
     amended = store.history(row.id)[-1].details or {}
     patched = [f"profile.{field}" for field in amended.get("patched", [])]
     if patched:
-        typer.echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
+        echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
         from workflow.operating import resent_by_rewind_to
 
@@ -223,4 +230,4 @@ def amend(
             + (" (with a new profile)" if state == "pending" else "")
             for state, paths in by_state.items()
         )
-        typer.echo(f"already sent by earlier steps, not sent again: {advice}")
+        echo(f"already sent by earlier steps, not sent again: {advice}")

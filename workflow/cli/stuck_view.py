@@ -14,6 +14,7 @@ import typer
 
 from workflow.cli import public
 from workflow.cli.tables import duration, relative_time
+from workflow.printable import printable
 
 __all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
 
@@ -91,7 +92,7 @@ def summarized(group: Mapping[str, Any], now: datetime, live_workers: int) -> di
 def _say(text: str) -> None:
     """Print a line of prose wrapped to the terminal (never cut: commands must stay whole)."""
     width = max(40, shutil.get_terminal_size().columns)
-    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+    lines = textwrap.wrap(printable(text), width, subsequent_indent="  ", break_on_hyphens=False)
     typer.echo("\n".join(lines))
 
 
@@ -102,13 +103,13 @@ def _workers_line(live_workers: int) -> str:
 
 
 def print_summary(groups: list[dict[str, Any]], live_workers: int) -> None:
-    """The counts per cause and code, as plain aligned columns (codes are ours, never typed
-    by people, so no markup can hide in them; rich is not even loaded)."""
+    """The counts per cause and code, as plain aligned columns (no markup is read, so none can
+    hide in a code; rich is not even loaded; Sent's codes print with their controls escaped)."""
     if not groups:
         typer.echo("nothing is stuck")
     else:
         rows = [("cause", "code", "count", "oldest")] + [
-            (g["cause"], g["code"] or "", str(g["count"]), duration(g["oldest_age_seconds"]))
+            (g["cause"], printable(g["code"]), str(g["count"]), duration(g["oldest_age_seconds"]))
             for g in groups
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
