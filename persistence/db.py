@@ -1,10 +1,18 @@
-"""Database engines: SQLite (the embedded default, WAL + busy timeout) or any SQLAlchemy URL."""
+"""Database engines: SQLite (the embedded default, WAL + busy timeout) or PostgreSQL (psycopg 3).
+
+Those two are what the schema, the migrations and the read path are written and tested for;
+any other URL is refused in one line naming them (:func:`check_supported`), before SQLAlchemy
+would look for a driver that is not installed.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from workflow.errors import StoreError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -14,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_URL",
+    "SUPPORTED_URLS",
+    "check_supported",
     "check_writable",
     "database_url",
     "make_engine",
@@ -22,14 +32,55 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///onboarding.db"
+#: What a database URL may be, as messages say it.
+SUPPORTED_URLS: Final = (
+    "sqlite:///PATH (a file; the default is sqlite:///onboarding.db) or "
+    "postgresql://USER@HOST:PORT/NAME (psycopg 3)"
+)
+#: (dialect, driver) pairs of a SQLAlchemy URL this code runs on ("": the dialect's default).
+_SUPPORTED: Final = frozenset({("sqlite", ""), ("sqlite", "pysqlite"), ("postgresql", "psycopg")})
 
 
 def database_url(url: str | None = None) -> str:
-    """The URL to use: the argument, else ``ONBOARDING_DATABASE_URL``, else ``onboarding.db``."""
+    """The URL to use: the argument, else ``ONBOARDING_DATABASE_URL``, else ``onboarding.db``.
+
+    ``postgresql://`` (and ``postgres://``) mean psycopg 3, the driver this package installs.
+    """
     chosen = url or os.environ.get("ONBOARDING_DATABASE_URL") or DEFAULT_URL
-    if chosen.startswith("postgresql://"):
-        chosen = "postgresql+psycopg://" + chosen.removeprefix("postgresql://")
+    for prefix in ("postgresql://", "postgres://"):
+        if chosen.startswith(prefix):
+            chosen = "postgresql+psycopg://" + chosen.removeprefix(prefix)
     return chosen
+
+
+def _masked(url: str) -> str:
+    """``url`` with any password masked, without SQLAlchemy (which may not parse it)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+        return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+    except ValueError:  # a port that is not a number: show the scheme alone
+        return url.partition("://")[0] + "://…"
+
+
+def check_supported(url: str | None = None) -> str:
+    """The URL to use (:func:`database_url`), if it names SQLite or PostgreSQL through psycopg.
+
+    Raises:
+        StoreError: another database or driver (MySQL, ``postgresql+psycopg2``), or no URL at
+            all; the message names the URL (password masked) and what is supported.
+    """
+    resolved = database_url(url)
+    scheme, separator, _ = resolved.partition("://")
+    dialect, _, driver = scheme.lower().partition("+")
+    if not separator or (dialect, driver) not in _SUPPORTED:
+        raise StoreError(
+            f"{_masked(resolved)} is not a supported database URL: use {SUPPORTED_URLS}; "
+            "check --db / ONBOARDING_DATABASE_URL"
+        )
+    return resolved
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -90,10 +141,13 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
     Statement parameters are never rendered into error messages (``hide_parameters``): they
     hold spec data, and database errors end up in logs and on operators' terminals. A SQLite
     file is created readable by its owner only (0600), on the first connection.
+
+    Raises:
+        StoreError: the URL names neither SQLite nor PostgreSQL (:func:`check_supported`).
     """
     from sqlalchemy import create_engine, event
 
-    resolved = database_url(url)
+    resolved = check_supported(url)
     path = sqlite_path(resolved)
     if resolved.startswith("sqlite"):
         if path is not None:

@@ -73,6 +73,9 @@ def locate(url: str) -> Location:
     Raises:
         StoreError: another backend (the read commands support SQLite and PostgreSQL).
     """
+    from persistence.db import check_supported
+
+    check_supported(url)  # raises, naming what is supported
     scheme, separator, rest = url.partition("://")
     dialect = scheme.partition("+")[0].lower()
     if separator and dialect == "sqlite":
@@ -81,10 +84,7 @@ def locate(url: str) -> Location:
         return Location("sqlite", url, path=path)
     if separator and dialect in ("postgresql", "postgres"):
         return Location("postgresql", _masked(url), conninfo=f"postgresql://{rest}")
-    raise StoreError(
-        f"cannot read {_masked(url)}: the read commands support sqlite:/// and postgresql:// "
-        "databases; check --db / ONBOARDING_DATABASE_URL"
-    )
+    raise StoreError(f"cannot read {_masked(url)}: check --db / ONBOARDING_DATABASE_URL")
 
 
 def _first_line(exc: BaseException) -> str:

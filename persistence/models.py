@@ -98,6 +98,7 @@ class OnboardingRow(SQLModel, table=True):
     actual_outcome: str | None = Field(default=None, max_length=16)
     completion_deadline: datetime | None = _when(nullable=True)
     has_secrets: bool = False
+    secrets_fingerprint: str | None = Field(default=None, max_length=64)
     wake_on_callback: bool = False
     nudged_at: datetime | None = _when(nullable=True)
     audit_seq: int = 0
@@ -154,6 +155,7 @@ class StepAttemptRow(SQLModel, table=True):
     """One API call made by a step, successful or not."""
 
     __tablename__ = "step_attempts"
+    __table_args__ = (Index("ix_step_attempts_resource_id", "resource_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
@@ -171,6 +173,7 @@ class StepAttemptRow(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     message: str | None = None
     resource_id: str | None = Field(default=None, max_length=64)
+    content_digest: str | None = Field(default=None, max_length=64)
     at: datetime = _when(nullable=False)
 
 

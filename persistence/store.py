@@ -21,7 +21,7 @@ describe the tables.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -52,6 +52,7 @@ from persistence.outbox import (
     outbox_values,
     publish,
 )
+from persistence.ownership import OwnershipQueries
 from persistence.prepared import Prepared, decoder, transaction
 from persistence.presence import Presence
 from persistence.queries import Queries
@@ -91,7 +92,7 @@ def _describe(exc: SQLAlchemyError) -> str:
     return f"{type(original).__name__}: {text[0] if text else 'database error'}"
 
 
-class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
+class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, Selection):
     """Checkpoints, step records, the audit log, attempts, callbacks and sealed secrets in SQL."""
 
     def __init__(self, engine: Engine) -> None:
@@ -141,12 +142,18 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         stored or none is.
         """
         keys = ", ".join(repr(n.checkpoint.key) for n in new[:3]) + (" ..." if len(new) > 3 else "")
+        refused: IntegrityError | None = None
         for _ in range(3):  # a concurrent start of the same key: read it, try again
             try:
                 return self._run(f"store onboardings {keys}", lambda c: self._insert(c, new, check))
-            except IntegrityError:
-                continue
-        raise StoreError(f"could not store onboardings {keys}: their keys keep changing under us")
+            except IntegrityError as exc:
+                refused = exc
+        assert refused is not None
+        raise StoreError(
+            f"could not store onboardings {keys}: the database refused the rows three times, "
+            f"after reading the keys already stored each time ({_describe(refused)}); nothing "
+            "was stored"
+        ) from refused
 
     def _insert(
         self,
@@ -307,15 +314,26 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
             )
 
     # ----------------------------------------------------------------- leases
-    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first."""
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        *,
+        skip: Collection[str] = (),
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker, oldest due first,
+        none of those in ``skip``."""
         if limit <= 0:
             return []
         hot = self._hot
         until = now + timedelta(seconds=lease_seconds)
         return self._fast(
             "claim due onboardings",
-            lambda cursor: hot.claim(cursor, owner=owner, now=now, until=until, limit=limit),
+            lambda cursor: hot.claim(
+                cursor, owner=owner, now=now, until=until, limit=limit, skip=skip
+            ),
         )
 
     def claim_statement(
@@ -398,16 +416,29 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         payload: dict[str, Any] | None,
         now: datetime,
     ) -> bool:
-        """Store an accepted callback and wake its onboarding; False for a replayed webhook id."""
+        """Store an accepted callback and wake its onboarding; False for a replayed webhook id.
+
+        A callback without a webhook id cannot be told from a replay: it replaces the previous
+        one of its onboarding, so a flood of them keeps one row per onboarding, not one per post.
+        """
+        values = {"received_at": now, "status": status, "payload": payload}
 
         def work(connection: Connection) -> None:
-            connection.execute(
-                insert(CALLBACKS),
-                {
-                    "onboarding_id": onboarding_id, "webhook_id": webhook_id,
-                    "received_at": now, "status": status, "payload": payload,
-                },
-            )  # fmt: skip
+            replaced = 0
+            if webhook_id is None:
+                replaced = connection.execute(
+                    update(CALLBACKS)
+                    .where(
+                        CALLBACKS.c.onboarding_id == onboarding_id,
+                        CALLBACKS.c.webhook_id.is_(None),
+                    )
+                    .values(values)
+                ).rowcount
+            if not replaced:
+                connection.execute(
+                    insert(CALLBACKS),
+                    {"onboarding_id": onboarding_id, "webhook_id": webhook_id, **values},
+                )
             connection.execute(
                 update(O)
                 .where(O.c.id == onboarding_id, O.c.wake_on_callback.is_(True))
@@ -458,16 +489,13 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, Selection):
         )
         return [to_record(r._mapping) for r in rows]
 
-    def count_active(self) -> int:
-        """How many onboardings still have something to do (a next attempt is set)."""
-        return int(
-            self._run(
-                "count runnable onboardings",
-                lambda c: c.execute(
-                    select(func.count()).select_from(O).where(O.c.next_attempt_at.is_not(None))
-                ).scalar_one(),
-            )
-        )
+    def count_active(self, *, exclude: Collection[str] = ()) -> int:
+        """How many onboardings still have something to do (a next attempt is set), those in
+        ``exclude`` not counted."""
+        query = select(func.count()).select_from(O).where(O.c.next_attempt_at.is_not(None))
+        if exclude:
+            query = query.where(O.c.id.not_in(list(exclude)))
+        return int(self._run("count runnable onboardings", lambda c: c.execute(query).scalar_one()))
 
     def next_due(self) -> datetime | None:
         """When the next runnable onboarding becomes due."""
@@ -487,13 +515,13 @@ def _concurrency(change: Change) -> ConcurrencyError:
 
 #: Columns the checkpoint's version guards, written whole on the hot path. Not among them: the
 #: lease (a heartbeat moves it without a version), the nudge time (a callback sets it), and the
-#: spec (changed only by an amend, through the partial path).
+#: spec and its fingerprints (changed only by an amend, through the partial path).
 WHOLE: Final = frozenset(
     c.name
     for c in CHECKPOINT_COLUMNS
     if c.name
     not in {"id", "key", "created_at", "created_by", "lease_owner", "lease_expires_at", "spec",
-            "fingerprint"}
+            "fingerprint", "secrets_fingerprint"}
 )  # fmt: skip
 JSON_COLUMNS: Final = ("last_error",)
 
@@ -530,14 +558,18 @@ def _due_if_nudged(since: datetime, now: datetime, planned: datetime) -> Any:
     )
 
 
-def _claim_statement(postgres: bool) -> Any:
+def _claim_statement(postgres: bool, skipping: int = 0) -> Any:
+    """The claim; ``skipping`` ids (``skip0`` ...) are left out of it."""
     now = bindparam("now", type_=O.c.next_attempt_at.type)
+    conditions = [
+        O.c.next_attempt_at <= now,
+        or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
+    ]
+    if skipping:
+        conditions.append(O.c.id.not_in([bindparam(f"skip{n}") for n in range(skipping)]))
     due = (
         select(O.c.id)
-        .where(
-            O.c.next_attempt_at <= now,
-            or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
-        )
+        .where(*conditions)
         .order_by(O.c.next_attempt_at)
         .limit(bindparam("limit", type_=Integer()))
     )
@@ -579,16 +611,33 @@ class _HotPath:
         self.claimed = Prepared(_claim_statement(postgres), dialect)
         self._dialect = dialect
         self._records_of: dict[int, Prepared] = {}
+        self._claims_skipping: dict[int, Prepared] = {}
         self.checkpoint = decoder(CHECKPOINT_COLUMNS)
         self._record = decoder(list(RECORDS.c))
         self.moment = decoder([O.c.next_attempt_at])
 
     def claim(
-        self, cursor: Any, *, owner: str, now: datetime, until: datetime, limit: int
+        self,
+        cursor: Any,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        limit: int,
+        skip: Collection[str] = (),
     ) -> list[Claim]:
-        rows = self.claimed.execute(
-            cursor, {"now": now, "limit": limit, "owner": owner, "until": until}
-        ).fetchall()
+        values: dict[str, Any] = {"now": now, "limit": limit, "owner": owner, "until": until}
+        statement = self.claimed
+        if skip:
+            skipped = sorted(skip)
+            # Compiled once per power of two (the list padded with its first id), not per size.
+            size = 1 << (len(skipped) - 1).bit_length()
+            skipped += skipped[:1] * (size - len(skipped))
+            statement = self._claims_skipping.get(size) or self._claims_skipping.setdefault(
+                size, Prepared(_claim_statement(self.postgres, size), self._dialect)
+            )
+            values.update((f"skip{n}", value) for n, value in enumerate(skipped))
+        rows = statement.execute(cursor, values).fetchall()
         checkpoints = [to_checkpoint(self.checkpoint(row)) for row in rows]
         if not checkpoints:
             return []

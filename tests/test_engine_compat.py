@@ -33,7 +33,10 @@ def _lose_the_create_reply_then_forget_the_key(harness: Harness, onboarding: str
 def test_reconciliation_finds_the_lost_profile_on_a_later_page(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
-    """With 25 other profiles and pages of 10, the lost create is found on page 3 and adopted."""
+    """With 25 other profiles and pages of 10, the lost create is found on page 3 and adopted.
+
+    The others were made 10 minutes before the create, outside the window of its attempts
+    (made within it, by nobody this database knows, they would be listed for a person)."""
     harness.sandbox.state.organization = OrganizationConfig(
         completion_delay_seconds=0.0, list_page_size=10
     )
@@ -42,6 +45,8 @@ def test_reconciliation_finds_the_lost_profile_on_a_later_page(
             {"name": f"Other {number}", "billing_model": "organization"},
             idempotency_key=f"other-{number}",
         )
+    harness.clock.advance(600)
+    harness.sandbox.clock.advance(600)
     onboarding = harness.start(samples["demo-inherited"])
     _lose_the_create_reply_then_forget_the_key(harness, onboarding)
     harness.run()

@@ -13,11 +13,14 @@ CORE = [
     "workflow/spec.py", "workflow/validation", "workflow/rules.py", "workflow/machine.py",
     "workflow/flow.py", "workflow/steps", "workflow/audit.py", "workflow/ports.py",
     "workflow/errors.py", "workflow/retry.py", "workflow/clock.py", "workflow/redaction.py",
+    "workflow/bounds.py",
 ]  # fmt: skip
 #: Engine, runner, management and receiver: they see the store only through the ports.
 ENGINE = [
     "workflow/executor.py", "workflow/runner.py", "workflow/management.py", "workflow/bulk.py",
+    "workflow/adoption.py",
     "workflow/webhook.py", "workflow/events.py", "workflow/following.py", "workflow/aio.py",
+    "workflow/holds.py",
 ]  # fmt: skip
 ADAPTERS = ("persistence", "sqlalchemy", "sqlmodel", "alembic", "httpx", "starlette", "uvicorn")
 FRAMEWORKS = ("typer", "rich", "prometheus_client", "apscheduler")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ import httpx
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import SAMPLES, Harness
 from workflow.metrics import MetricsServer, PrometheusObserver
+from workflow.observing import ENGINE_PAUSE_CODES
 from workflow.runner import Worker, drive_until_idle
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, free_port
+from workflow.sent_client import HttpxSentApi
 
 SERIES = (
     "onboarding_transitions_total", "onboarding_api_attempts_total",
@@ -156,3 +159,60 @@ def test_the_core_never_loads_prometheus() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_labels_take_values_from_bounded_sets(harness: Harness, samples: dict[str, Any]) -> None:
+    """Sent refusing 27 creates with 25 undocumented codes, a documented one and a status it
+    does not document: the pause counter has two series (the documented code and ``other``),
+    and the status label is the documented status or its class."""
+    answers = [(400, f"NEW_CODE_{n}") for n in range(25)]
+    answers += [(422, "VALIDATION_001"), (418, "TEAPOT_" + "X" * 80)]
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        status, code = answers.pop()
+        return httpx.Response(status, json={"error": {"code": code, "message": "refused"}})
+
+    observer = PrometheusObserver(clock=harness.clock)
+    api = HttpxSentApi("https://sent.test", "k", transport=httpx.MockTransport(refuse))
+    worker = Worker(
+        harness.store, api, harness.vault, config=harness.executor.config, clock=harness.clock,
+        concurrency=4, observer=observer,
+    )  # fmt: skip
+    raw = samples["demo-inherited"]
+    for n in range(27):
+        harness.start({**raw, "key": f"refused-{n}"})
+    try:
+        drive_until_idle(worker, harness.clock)
+    finally:
+        worker.close()
+        api.close()
+    assert answers == []
+    paused = _samples(observer, "onboarding_paused_total", "code")
+    assert paused == {"other": 26, "VALIDATION_001": 1}
+    statuses = _samples(observer, "onboarding_api_attempts_total", "status")
+    assert statuses == {"400": 25, "422": 1, "4xx": 1}
+
+
+def _samples(observer: PrometheusObserver, name: str, label: str) -> dict[str, float]:
+    found: Counter[str] = Counter()
+    for metric in observer.registry.collect():
+        for sample in metric.samples:
+            if sample.name == name:
+                found[sample.labels[label]] += sample.value
+    return dict(found)
+
+
+def test_every_code_the_engine_pauses_with_is_a_known_label() -> None:
+    """A pause code written in the engine's source is one of ENGINE_PAUSE_CODES (so a new one
+    is counted under its own name, not as ``other``)."""
+    root = Path(__file__).resolve().parent.parent / "workflow"
+    pattern = re.compile(r'Pause\(\s*"([A-Z_]+)"|_Failure\(\s*\w+,\s*"([A-Z_]+)"|or "([A-Z_]+)"')
+    found = {
+        code
+        for path in root.rglob("*.py")
+        for match in pattern.finditer(path.read_text(encoding="utf-8"))
+        for code in match.groups()
+        if code
+    }
+    assert {"COMMIT_FAILED", "PREREQUISITES", "REJECTED", "SENT_ERROR"} <= found
+    assert found <= ENGINE_PAUSE_CODES

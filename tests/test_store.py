@@ -13,13 +13,19 @@ from persistence.migrate import current_revision, ensure_current, head_revision,
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT
 from workflow.audit import chained
-from workflow.errors import ConcurrencyError, OnboardingNotFoundError, SchemaOutdatedError
+from workflow.errors import (
+    ConcurrencyError,
+    OnboardingNotFoundError,
+    SchemaOutdatedError,
+    StoreError,
+)
 from workflow.ports import (
     AttemptRecord,
     AuditEntry,
     Change,
     Checkpoint,
     CheckpointUpdate,
+    Holder,
     NewOnboarding,
     StepRecord,
 )
@@ -74,6 +80,19 @@ def test_insert_many_is_all_or_nothing(store: SqlStore) -> None:
     assert [r.key for r in store.list_onboardings()] == ["taken"]
 
 
+def test_a_row_the_database_keeps_refusing_is_reported_as_such(store: SqlStore) -> None:
+    """A new key whose row the database refuses every time (here its id is taken by another
+    onboarding) is a StoreError saying so and naming the constraint; nothing is stored."""
+    first = _start(store, "k1")
+    with pytest.raises(StoreError) as caught:
+        store.insert_many([_new("k2", id=first.id), _new("k3")])
+    message = str(caught.value)
+    assert "could not store onboardings 'k2', 'k3': the database refused the rows" in message
+    assert "unique" in message.lower()  # the constraint, in the database's words
+    assert "keys keep changing" not in message
+    assert [row.key for row in store.list_onboardings()] == ["k1"]
+
+
 def test_times_come_back_timezone_aware(store: SqlStore) -> None:
     """Every stored time reads back as aware UTC, on every backend."""
     row = store.get(_start(store).id)
@@ -115,6 +134,41 @@ def test_apply_writes_checkpoint_audit_records_and_attempts_together(store: SqlS
     assert store.records(row.id, 0) == [record]
     assert store.resource_ids(row.id, "create_profile") == ["p1"]
     assert store.read_secret(row.id) is None
+
+
+def test_holders_name_every_onboarding_holding_an_id_and_attempts_keep_their_content(
+    store: SqlStore,
+) -> None:
+    """Who holds an id: by its checkpoint's profile id, or an attempt naming it (a create's
+    answer, a refused commit's too, or what a lookup adopted); a step record alone holds
+    nothing. An item's attempts come back in order with the content digest each sent."""
+    first = _start(store, "first", profile_id="p-checkpoint")
+    second = _start(store, "second")
+    third = _start(store, "third")
+    sent = AttemptRecord(
+        "attach_campaigns", 1, "POST", "/v3/profiles/p/campaigns", NOW, 3.0, "retry", "key-c",
+        item="campaign-0", generation=1, content_digest="d" * 64,
+    )  # fmt: skip
+    answered = dataclasses.replace(sent, outcome="ok", resource_id="c-answered")
+    store.record_attempts(second.id, [sent, answered])
+    looked = AttemptRecord(
+        "attach_campaigns", 1, "GET", "/v3/profiles/p/campaigns", NOW, 2.0, "ok",
+        item="campaign-1", resource_id="c-adopted",
+    )  # fmt: skip
+    only_recorded = StepRecord(
+        "attach_campaigns", "campaign-2", 0, done=True, output={"campaign_id": "c-recorded"}
+    )
+    store.apply(Change(third.id, third.version, NOW, records=[only_recorded], attempts=[looked]))
+
+    held = store.holders(["p-checkpoint", "c-answered", "c-adopted", "c-recorded", "nobody's"])
+    assert held == {
+        "p-checkpoint": [Holder(first.id, "first")],
+        "c-answered": [Holder(second.id, "second")],
+        "c-adopted": [Holder(third.id, "third")],
+    }
+    assert store.holders([]) == {}
+    assert store.item_attempts(second.id, "attach_campaigns", "campaign-0") == [sent, answered]
+    assert store.item_attempts(second.id, "attach_campaigns", "campaign-1") == []
 
 
 def test_records_are_replaced_per_item_and_kept_per_generation(store: SqlStore) -> None:
@@ -229,6 +283,24 @@ def test_callbacks_are_recorded_once_and_wake_only_waiting_onboardings(store: Sq
     assert store.get(other.id).next_attempt_at == NOW + timedelta(hours=1)
     assert store.has_onboarding(row.id)
     assert not store.has_onboarding("0" * 32)
+
+
+def test_callbacks_without_a_webhook_id_keep_one_row_per_onboarding(store: SqlStore) -> None:
+    """Callbacks without a webhook id each wake the onboarding, and each replaces the last
+    one of its onboarding: a flood of them does not grow the table."""
+    row = _start(store, "waiting", next_attempt_at=None, wake_on_callback=True)
+    other = _start(store, "other", next_attempt_at=None, wake_on_callback=True)
+    for n in range(50):
+        at = NOW + timedelta(seconds=n)
+        assert store.record_callback(row.id, None, "submitted", {"n": n}, at)
+        assert store.get(row.id).next_attempt_at == at
+    assert store.record_callback(row.id, "msg_1", "completed", {"n": "with id"}, NOW)
+    assert store.record_callback(other.id, None, None, {"n": "other"}, NOW)
+    assert [(c["webhook_id"], c["payload"]) for c in store.callbacks(row.id)] == [
+        (None, {"n": 49}),
+        ("msg_1", {"n": "with id"}),
+    ]
+    assert len(store.callbacks(other.id)) == 1
 
 
 def test_a_callback_during_a_wait_keeps_the_onboarding_due(store: SqlStore) -> None:

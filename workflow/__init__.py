@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from workflow.errors import (
         AuditAnchorError as AuditAnchorError,
+        CommitFailedError as CommitFailedError,
         ConcurrencyError as ConcurrencyError,
         GuardRejectedError as GuardRejectedError,
         OnboardingError as OnboardingError,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         StoreError as StoreError,
         TransitionError as TransitionError,
         UnexpectedResponseError as UnexpectedResponseError,
+        UnresolvedCreateError as UnresolvedCreateError,
     )
     from workflow.events import (
         Event as Event,
@@ -132,6 +134,7 @@ _WHERE = {
     "Checkpoint": "workflow.ports",
     "Clock": "workflow.clock",
     "CompletionFacts": "workflow.rules",
+    "CommitFailedError": "workflow.errors",
     "ConcurrencyError": "workflow.errors",
     "EngineConfig": "workflow.executor",
     "Executor": "workflow.executor",
@@ -168,6 +171,7 @@ _WHERE = {
     "TransitionError": "workflow.errors",
     "TransitionRecord": "workflow.machine",
     "UnexpectedResponseError": "workflow.errors",
+    "UnresolvedCreateError": "workflow.errors",
     "Worker": "workflow.runner",
     "drive_until_idle": "workflow.runner",
     "load_documents": "workflow.spec",

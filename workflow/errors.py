@@ -8,12 +8,14 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── OnboardingNotFoundError    no onboarding has that id or key
     ├── SelectionError             a bulk selection's filter is malformed or unknown
     ├── TransitionError            a trigger is not valid in the current state
-    │   └── GuardRejectedError     valid trigger, but a guard refused it (reasons attached)
+    │   ├── GuardRejectedError     valid trigger, but a guard refused it (reasons attached)
+    │   └── UnresolvedCreateError  it would change (or re-key) a create whose outcome is unknown
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
     ├── AuditAnchorError           an audit log's head has no anchor to chain a new row to
     ├── StoreError                 the database failed (unreachable, read-only, full)
+    ├── CommitFailedError          neither a step's outcome nor its failure could be committed
     ├── DeliveryError              a webhook receiver did not accept an event (it is retried)
     └── SentApiError               a call to Sent failed; ``retryable`` is decided here, once
         ├── SentTransportError     connection error or timeout (retryable)
@@ -28,9 +30,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from workflow.bounds import (
+    MAX_CODE,
+    MAX_MESSAGE,
+    MAX_REQUEST_ID,
+    bounded,
+    bounded_details,
+    optional,
+)
 
 __all__ = [
     "AuditAnchorError",
+    "CommitFailedError",
     "ConcurrencyError",
     "DeliveryError",
     "GuardRejectedError",
@@ -48,6 +61,7 @@ __all__ = [
     "StoreError",
     "TransitionError",
     "UnexpectedResponseError",
+    "UnresolvedCreateError",
 ]
 
 #: HTTP statuses Sent may answer that are worth another attempt with the same Idempotency-Key.
@@ -122,6 +136,12 @@ class GuardRejectedError(TransitionError):
         )
 
 
+class UnresolvedCreateError(TransitionError):
+    """An operator action would change the body (or the Idempotency-Key) of a create that was
+    sent and whose reply is unknown, or that a worker is sending now: it could make a second
+    profile or campaign at Sent. Nothing changed; the message says what to do first."""
+
+
 class ConcurrencyError(OnboardingError):
     """The checkpoint's version moved on since it was read: another worker wrote it first."""
 
@@ -145,12 +165,27 @@ class StoreError(OnboardingError):
     and never quotes the statement's parameters."""
 
 
+class CommitFailedError(OnboardingError):
+    """A step ran, but neither its outcome nor the failure of that commit could be written.
+
+    The onboarding is left as it was committed last (still due); the worker keeps it aside for
+    a backoff of its own instead of claiming it again at once.
+    """
+
+    def __init__(self, onboarding_id: str, message: str) -> None:
+        self.onboarding_id = onboarding_id
+        super().__init__(message)
+
+
 class DeliveryError(OnboardingError):
     """A webhook receiver did not answer an event with 2xx (it is offered again later)."""
 
 
 class SentApiError(OnboardingError):
     """A call to the Sent API failed.
+
+    Every value that may come from Sent is cleaned and bounded here (:mod:`workflow.bounds`):
+    whoever builds the error, what it carries fits the columns it is stored in.
 
     Attributes:
         status: HTTP status, or ``None`` when no response arrived.
@@ -170,26 +205,26 @@ class SentApiError(OnboardingError):
         *,
         status: int | None = None,
         code: str | None = None,
-        details: Mapping[str, Sequence[str]] | None = None,
+        details: Mapping[str, Any] | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
         retryable: bool = False,
     ) -> None:
-        self.message = message
+        self.message = bounded(message, MAX_MESSAGE)
         self.status = status
-        self.code = code
-        self.details = {k: list(v) for k, v in (details or {}).items()}
-        self.request_id = request_id
+        self.code = optional(code, MAX_CODE) or None
+        self.details = bounded_details(details)
+        self.request_id = optional(request_id, MAX_REQUEST_ID) or None
         self.retry_after = retry_after
         self.retryable = retryable
         parts = [f"HTTP {status}" if status is not None else "no response"]
-        if code:
-            parts.append(code)
-        text = f"Sent API error ({', '.join(parts)}): {message}"
+        if self.code:
+            parts.append(self.code)
+        text = f"Sent API error ({', '.join(parts)}): {self.message}"
         if self.details:
             text += " " + "; ".join(f"{k}: {' '.join(v)}" for k, v in self.details.items())
-        if request_id:
-            text += f" [request {request_id}]"
+        if self.request_id:
+            text += f" [request {self.request_id}]"
         super().__init__(text)
 
 

@@ -9,7 +9,10 @@ of one claim go on from memory; the version check still guards every commit.
 Failures are attempts too. Transient ones (Sent unavailable) are retried with backoff until the
 step's time budget is spent; a reply of the wrong shape or an error inside a step is retried on
 a short budget; a refusal (a non-retryable 4xx) pauses at once, and the refused call's
-Idempotency-Key is retired so that a resume sends it under a new one. Nothing re-runs at once.
+Idempotency-Key is retired so that a resume sends it under a new one. A commit the database
+refuses is a failure too (``COMMIT_FAILED``, on the short budget); when even that cannot be
+written, :class:`~workflow.errors.CommitFailedError` tells the worker to keep the onboarding
+aside. Nothing re-runs at once, and a transition is logged only once it is committed.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from workflow.audit import chained
+from workflow.bounds import MAX_MESSAGE, MAX_REASON, MAX_REQUEST_ID, bounded, optional
 from workflow.clock import Clock, SystemClock
 from workflow.errors import (
+    CommitFailedError,
     ConcurrencyError,
     GuardRejectedError,
     SecretUnavailableError,
@@ -107,6 +112,14 @@ class _Failure:
 
 class _Progress:
     pass
+
+
+class _CommitFailedSignal(Exception):
+    """The store refused a change (not a concurrency conflict): ``error`` says why."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 _PROGRESS: Final = _Progress()
@@ -202,6 +215,18 @@ class Executor:
     def _advance(
         self, checkpoint: Checkpoint, records: Sequence[StepRecord], owner: str | None
     ) -> StepReport:
+        try:
+            return self._step(checkpoint, records, owner)
+        except _CommitFailedSignal as failed:  # not even the failure could be written
+            raise CommitFailedError(
+                checkpoint.id,
+                f"onboarding {checkpoint.id}: could not commit the outcome of its step nor its "
+                f"failure: {_described(failed.error, first_line=True)}",
+            ) from failed.error
+
+    def _step(
+        self, checkpoint: Checkpoint, records: Sequence[StepRecord], owner: str | None
+    ) -> StepReport:
         now = self.clock.now()
         flow = self.flows.get(checkpoint.flow_version)
         if flow is None:
@@ -240,16 +265,51 @@ class Executor:
             result = _refusal(ctx.item, exc)
         except Exception as exc:  # a bug in a step: an attempt on a short budget, never a loop
             log.exception("onboarding %s: step %s failed", checkpoint.id, step.name)
-            result = _Failure(None, "STEP_ERROR", redact(f"{type(exc).__name__}: {exc}"), True)
-        if isinstance(result, _Progress):
-            return self._progress(checkpoint, pending, ctx, now, owner)
-        if isinstance(result, _Failure):
-            return self._failed(checkpoint, step, pending, ctx, now, owner, result)
-        if isinstance(result, Pause):
-            return self._pause(checkpoint, pending, now, owner, result, ctx.attempts)
-        if isinstance(result, Wait):
-            return self._wait(checkpoint, pending, ctx, now, owner, result)
-        return self._advanced(checkpoint, step, machine, trigger, pending, ctx, now, owner, result)
+            result = _Failure(None, "STEP_ERROR", _described(exc), True)
+        try:
+            if isinstance(result, _Progress):
+                return self._progress(checkpoint, pending, ctx, now, owner)
+            if isinstance(result, _Failure):
+                return self._failed(checkpoint, step, pending, ctx, now, owner, result)
+            if isinstance(result, Pause):
+                return self._pause(checkpoint, pending, now, owner, result, ctx.attempts)
+            if isinstance(result, Wait):
+                return self._wait(checkpoint, pending, ctx, now, owner, result)
+            return self._advanced(
+                checkpoint, step, machine, trigger, pending, ctx, now, owner, result
+            )
+        except _CommitFailedSignal as failed:
+            return self._commit_failed(checkpoint, step, by_key, ctx, now, owner, failed.error)
+
+    def _commit_failed(
+        self,
+        checkpoint: Checkpoint,
+        step: StepDefinition,
+        records: dict[tuple[str, str], StepRecord],
+        ctx: StepContext,
+        now: datetime,
+        owner: str | None,
+        error: Exception,
+    ) -> StepReport:
+        """The database refused a step's outcome: an attempt with backoff, not a re-run at once.
+
+        Nothing the step did is committed: its calls replay under the same keys, and the item
+        whose call may have been applied is marked so (as after a lost reply), from the
+        records as they were claimed (``records``).
+        """
+        why = _described(error, first_line=True)
+        log.warning(
+            "%s: the outcome could not be committed (%s); trying again after a backoff",
+            step.name, why,
+            extra=_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
+        )  # fmt: skip
+        ctx.records.clear()
+        ctx.records.update(records)
+        failure = _Failure(None, "COMMIT_FAILED", why, True)
+        try:
+            return self._failed(checkpoint, step, [], ctx, now, owner, failure)
+        except _CommitFailedSignal:  # the attempts may be what is refused: the failure alone
+            return self._failed(checkpoint, step, [], ctx, now, owner, failure, bare=True)
 
     def _context(
         self,
@@ -276,7 +336,7 @@ class Executor:
             poll_interval=self.config.poll_interval,
             completion_timeout=self.config.completion_timeout,
             secrets=lambda: self.vault.open(checkpoint.id, self.store.read_secret(checkpoint.id)),
-            known_profile_ids=lambda: self.store.resource_ids(checkpoint.id, "create_profile"),
+            reads=self.store,
         )
 
     def _spec(self, checkpoint: Checkpoint) -> OnboardingSpec:
@@ -329,11 +389,17 @@ class Executor:
                 and record is not None
                 and _must_read_first(record, ctx.now)
             ):
-                output = item.reconcile(ctx, record)
-                # Looked: what Sent holds is known now, so the current key may create.
-                record = dataclasses.replace(record, may_exist=False, uncertain=False)
+                found = item.reconcile(ctx, record)
+                # Looked: what Sent holds is known now, so the current key may create, unless
+                # something may be this onboarding's and nothing proves it (a person decides;
+                # until then every run reads Sent first again).
+                unproven = isinstance(found, Pause)
+                record = dataclasses.replace(record, may_exist=unproven, uncertain=False)
                 ctx.records[(step.name, item.id)] = record
                 pending.append(record)
+                if isinstance(found, Pause):
+                    return found
+                output = found
             if output is None:
                 output = item.run(ctx)
             done = StepRecord(
@@ -368,10 +434,18 @@ class Executor:
         except ConcurrencyError:
             # An operator (or a worker that took over an expired lease) wrote first. Sent's side
             # is safe (the same key replays); what Sent answered is kept with the attempts.
-            self.store.record_attempts(checkpoint.id, change.attempts)
+            try:
+                self.store.record_attempts(checkpoint.id, change.attempts)
+            except Exception as exc:  # the conflict stands; the attempts are only a record
+                log.warning(
+                    "onboarding %s: could not record the attempts of a discarded outcome: %s",
+                    checkpoint.id, _described(exc, first_line=True),
+                )  # fmt: skip
             return StepReport(
                 checkpoint.id, "conflict", checkpoint.state, False, None, change=change
             )
+        except Exception as exc:  # StoreError, or a value the driver refused
+            raise _CommitFailedSignal(exc) from exc
         due = saved.next_attempt_at is not None and saved.next_attempt_at <= change.at
         released = change.release is not None
         return StepReport(
@@ -451,7 +525,7 @@ class Executor:
             checkpoint,
             AuditEntry(
                 record.trigger, record.from_state, record.to_state, self.actor, now,
-                request_id=advance.request_id,
+                request_id=optional(advance.request_id, MAX_REQUEST_ID),
                 details=dict(advance.details) if advance.details else None,
                 profile_id=profile_id,
             ),
@@ -464,11 +538,13 @@ class Executor:
             secret=b"" if (step.consumes_secrets or terminal) and checkpoint.has_secrets else None,
             release=None if due else owner,
         )  # fmt: skip
-        log.info(
-            "%s: %s -> %s", trigger, record.from_state, record.to_state,
-            extra=_fields(checkpoint, profile_id, record.to_state, trigger),
-        )  # fmt: skip
-        return self._commit(change, checkpoint, "advance", list(ctx.records.values()))
+        report = self._commit(change, checkpoint, "advance", list(ctx.records.values()))
+        if report.kind == "advance":  # only a transition that happened is logged
+            log.info(
+                "%s: %s -> %s", trigger, record.from_state, record.to_state,
+                extra=_fields(checkpoint, profile_id, record.to_state, trigger),
+            )  # fmt: skip
+        return report
 
     def _failed(
         self,
@@ -479,8 +555,15 @@ class Executor:
         now: datetime,
         owner: str | None,
         failure: _Failure,
+        *,
+        bare: bool = False,
     ) -> StepReport:
+        """Commit a failed attempt: a retry after a backoff, or a pause once the budget is spent.
+
+        ``bare``: without the API attempts (when the database refused to store them).
+        """
         exc = failure.error
+        calls = () if bare else tuple(ctx.attempts)
         attempts = checkpoint.attempts + 1
         previous = checkpoint.last_error or {}
         unexpected = int(previous.get("unexpected_attempts", 0)) + (1 if failure.unexpected else 0)
@@ -488,7 +571,9 @@ class Executor:
         policy = step.retry or self.config.retry
         error: dict[str, Any] = {
             "code": "UNEXPECTED_RESPONSE" if exc is not None and exc.unexpected else failure.code,
-            "message": redact(exc.message if exc is not None else failure.message),
+            "message": bounded(
+                redact(exc.message if exc is not None else failure.message), MAX_MESSAGE
+            ),
             "attempts": attempts,
             "unexpected_attempts": unexpected,
         }
@@ -507,8 +592,8 @@ class Executor:
                 why = f"gave up after {attempts} attempts over {elapsed:.0f}s"
             reason = f"{why}: {redact(str(exc)) if exc is not None else error['message']}"
             return self._pause(
-                checkpoint, records, now, owner, Pause(str(error["code"]), reason, error),
-                ctx.attempts,
+                checkpoint, records, now, owner,
+                Pause(str(error["code"]), bounded(reason, MAX_REASON), error), calls,
             )  # fmt: skip
         with self._lock:
             delay = policy.delay(attempts, self._rng, exc.retry_after if exc is not None else None)
@@ -520,12 +605,13 @@ class Executor:
         )
         change = Change(
             checkpoint.id, checkpoint.version, now, update, records=records,
-            attempts=ctx.attempts, release=owner,
+            attempts=calls, release=owner,
         )  # fmt: skip
+        report = self._commit(change, checkpoint, "retry")
         # Every retry at DEBUG; once at WARNING when a step keeps failing, so an outage shows
         # in the default log without a line per attempt.
         level = logging.WARNING if attempts == STILL_FAILING_AFTER else logging.DEBUG
-        if log.isEnabledFor(level):
+        if report.kind == "retry" and log.isEnabledFor(level):
             log.log(
                 level, "%s failed (attempt %d, %s): %s; next try in %.1fs%s",
                 step.name, attempts, error["code"], error["message"], delay,
@@ -533,7 +619,7 @@ class Executor:
                 if level == logging.WARNING else "",
                 extra=_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
             )  # fmt: skip
-        return self._commit(change, checkpoint, "retry")
+        return report
 
     def _pause(
         self,
@@ -574,11 +660,22 @@ class Executor:
             checkpoint.id, checkpoint.version, now, update, entry, records=records,
             attempts=tuple(attempts), release=owner,
         )  # fmt: skip
-        log.warning(
-            "paused in %s (%s): %s", record.from_state, pause.code, pause.reason,
-            extra=_fields(checkpoint, checkpoint.profile_id, record.to_state, "pause"),
-        )  # fmt: skip
-        return self._commit(change, checkpoint, "pause")
+        report = self._commit(change, checkpoint, "pause")
+        if report.kind == "pause":  # only a pause that happened is logged
+            log.warning(
+                "paused in %s (%s): %s", record.from_state, pause.code, pause.reason,
+                extra=_fields(checkpoint, checkpoint.profile_id, record.to_state, "pause"),
+            )  # fmt: skip
+        return report
+
+
+def _described(exc: BaseException, *, first_line: bool = False) -> str:
+    """An exception, bounded, for ``last_error`` and the log, secrets redacted; ``first_line``
+    for a database's error (its further lines are advice, or the statement)."""
+    text = str(exc).strip()
+    if first_line:
+        text = text.splitlines()[0] if text else ""
+    return bounded(redact(f"{type(exc).__name__}: {text}"), MAX_MESSAGE)
 
 
 def _done(ctx: StepContext, step: StepDefinition, item: Item) -> bool:

@@ -7,6 +7,10 @@
     log.info("advanced", extra={"onboarding_id": row.id, "key": row.key, "state": "brand"})
 
 Text lines carry the same fields, appended as ``key=… id=… profile=… state=… trigger=…``.
+A text record is one line whatever its message holds: control characters in the message and
+the fields (Sent's words, an operator's reason) are escaped (:func:`workflow.printable.printable`),
+and a traceback's lines below it are indented, so no line a record writes can pass for another
+record. JSON lines escape them as JSON does.
 Library loggers (APScheduler's ticks, httpx's per-request lines, ``transitions``' internals,
 uvicorn, SQLAlchemy, Alembic) are held at WARNING whatever the level: at INFO they write
 several lines a second while nothing happens.
@@ -19,6 +23,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
+
+from workflow.printable import printable
 
 __all__ = ["FIELDS", "LEVELS", "LIBRARY_LOGGERS", "configure_logging"]
 
@@ -42,19 +48,36 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message key=… id=…``."""
+    """``time LEVEL logger: message key=… id=…``, one line, then an indented traceback."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        """The classic line, with the onboarding fields appended."""
-        line = super().format(record)
-        extra = " ".join(f"{FIELDS[name]}={value}" for name, value in _fields(record).items())
-        if not extra:
+        """The classic line with the onboarding fields appended, every value escaped."""
+        record.message = printable(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        extra = " ".join(
+            f"{FIELDS[name]}={printable(value)}" for name, value in _fields(record).items()
+        )
+        if extra:
+            line = f"{line} {extra}"
+        trace = self._trace(record)
+        if not trace:
             return line
-        head, newline, trace = line.partition("\n")  # keep a traceback below the fields
-        return f"{head} {extra}{newline}{trace}"
+        # Indented: a line of an exception's message can never start like a record.
+        lines = printable(trace, newlines=True).splitlines()
+        return "\n".join([line, *(f"    {text}" for text in lines)])
+
+    def _trace(self, record: logging.LogRecord) -> str:
+        """The traceback and stack of ``record`` as :meth:`logging.Formatter.format` adds them."""
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        parts = [record.exc_text] if record.exc_text else []
+        if record.stack_info:
+            parts.append(self.formatStack(record.stack_info))
+        return "\n".join(parts)
 
 
 class JsonFormatter(logging.Formatter):

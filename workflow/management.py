@@ -9,11 +9,13 @@ must see (a deletion, a re-sent step) is done by the worker, from the records wr
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from workflow.adoption import decided
 from workflow.audit import chained
 from workflow.clock import Clock, SystemClock
 from workflow.errors import (
@@ -22,6 +24,7 @@ from workflow.errors import (
     GuardRejectedError,
     SpecConflictError,
     TransitionError,
+    UnresolvedCreateError,
 )
 from workflow.flow import FLOW, FLOWS, FlowDefinition
 from workflow.following import Following
@@ -29,12 +32,16 @@ from workflow.machine import OnboardingFlow
 from workflow.operating import (
     COMPLETION_FACTS,
     PROFILE_UPDATE,
+    is_unresolved_create,
     patchable_profile_fields,
     profile_update,
     refreshed_facts,
     refusal,
     renewed_key,
+    running,
     sent_paths,
+    unresolved_creates,
+    unresolved_refusal,
 )
 from workflow.ports import (
     UNSET,
@@ -119,7 +126,8 @@ class Onboardings(Following):
             id=onboarding_id, key=spec.key, fingerprint=spec.fingerprint(),
             spec=spec.storable(), state=self.flow.machine.path[0], version=0,
             created_at=now, updated_at=now, next_attempt_at=now, flow_version=self.flow.version,
-            has_secrets=bool(secrets), created_by=actor,
+            has_secrets=bool(secrets), secrets_fingerprint=self._secrets_fingerprint(secrets),
+            created_by=actor,
         )  # fmt: skip
         entry = chained(
             checkpoint,
@@ -142,27 +150,64 @@ class Onboardings(Following):
                 f"key {spec.key!r} already names onboarding {stored.id} with a different spec "
                 f"(changed: {', '.join(paths) or 'field order'}); {hint}"
             )
-        secrets = spec.secret_values()
-        if not secrets and not stored.has_secrets:
-            return
-        held = self.store.read_secret(stored.id)
-        if held is None and stored.has_secrets:
-            return  # already sent and forgotten: nothing is left to compare with
-        if secrets != (self.vault.open(stored.id, held) if held is not None else {}):
+        if not self._same_secrets(stored, spec.secret_values()):
             raise SpecConflictError(
                 f"key {spec.key!r} already names onboarding {stored.id} with other payment "
                 f"details or WhatsApp token; {hint}"
             )
 
+    def _secrets_fingerprint(self, secrets: dict[str, str]) -> str:
+        # "" for a spec without secrets: comparable without the vault key, which a server
+        # database's start may not have when nothing is to be sealed.
+        return self.vault.fingerprint(secrets) if secrets else ""
+
+    def _same_secrets(self, stored: Checkpoint, secrets: dict[str, str]) -> bool:
+        """Whether ``secrets`` are the ones ``stored`` was started (or last amended) with.
+
+        Compared by their keyed fingerprint, which outlives the sealed secrets: the same spec is
+        recognised after its secrets were sent and deleted. A row stored before fingerprints
+        were kept is compared with its sealed secrets while they are held; once they are gone
+        nothing is left to compare with, and the spec (equal in every other field) is taken as
+        the one already started.
+        """
+        if stored.secrets_fingerprint is not None:
+            return hmac.compare_digest(
+                stored.secrets_fingerprint, self._secrets_fingerprint(secrets)
+            )
+        if not secrets and not stored.has_secrets:
+            return True
+        held = self.store.read_secret(stored.id)
+        if held is None:
+            return True
+        return secrets == self.vault.open(stored.id, held)
+
     # -------------------------------------------------------------- operators
     def resume(
-        self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
+        self,
+        id_or_key: str,
+        *,
+        actor: str,
+        reason: str,
+        batch_id: str | None = None,
+        adopt: str | None = None,
+        create_new: bool = False,
     ) -> Checkpoint:
         """Resume a paused onboarding where it paused, with a fresh retry budget.
 
-        A wait for the completion result starts again, with a new deadline.
+        A wait for the completion result starts again, with a new deadline. After an
+        ``OWNERSHIP_UNPROVEN`` pause a person says which candidate is this onboarding's
+        (``adopt``: one of those listed, held by no other onboarding) or that none is
+        (``create_new``: the create goes out under a new key, and the candidates are never
+        considered again for it); a plain resume looks at Sent again.
+
+        Raises:
+            TransitionError: ``adopt``/``create_new`` given without such a pause, or ``adopt``
+                naming an id that was not listed or that another onboarding holds.
         """
-        return self._operate(id_or_key, "resume", actor, reason, batch_id)
+        options: dict[str, Any] = {}
+        if adopt is not None or create_new:
+            options = {"adopt": adopt, "create_new": create_new}
+        return self._operate(id_or_key, "resume", actor, reason, batch_id, **options)
 
     def retry(
         self, id_or_key: str, *, actor: str, reason: str, batch_id: str | None = None
@@ -182,7 +227,9 @@ class Onboardings(Following):
         """End an onboarding for good; its secrets are deleted.
 
         With ``delete_at_sent`` it first passes through ``cancelling``, where the worker deletes
-        every profile Sent answered for it (404 counts as done); without it nothing at Sent is
+        every profile proven its own (each one Sent answered for it, and the one a lost reply
+        made when its attempts prove it; 404 counts as done) and lists in the audit row, never
+        deleting, one that may be its own but is not proven; without it nothing at Sent is
         touched.
         """
         return self._operate(
@@ -203,9 +250,14 @@ class Onboardings(Following):
 
         What earlier steps produced is kept (a new generation starts from their records, as
         DBOS forks a workflow). A create that may have been applied (a campaign created, or a
-        lost reply) is looked up at Sent before anything is created again, so a rewind never
-        duplicates at Sent. Rewinding to the first state forgets the profile, so a new one is
-        created; with ``delete_at_sent`` the old one is deleted at Sent first.
+        lost reply) is looked up at Sent before anything is created again, and adopted only when
+        proven this onboarding's, so a rewind never duplicates at Sent. Rewinding to the first
+        state forgets the profile, so a new one is created; with ``delete_at_sent`` the old one
+        is deleted at Sent first.
+
+        Raises:
+            UnresolvedCreateError: a worker runs the onboarding now (a create on the wire would
+                be sent again under the new generation's key); nothing changed.
         """
         return self._operate(
             id_or_key, "rewind", actor, reason, batch_id, target=target,
@@ -222,6 +274,8 @@ class Onboardings(Following):
         batch_id: str | None = None,
         target: str | None = None,
         delete_at_sent: bool = False,
+        adopt: str | None = None,
+        create_new: bool = False,
     ) -> Checkpoint:
         """Fire an operator action (resume, retry, rewind, cancel) on ``current`` as read.
 
@@ -231,6 +285,8 @@ class Onboardings(Following):
         Raises:
             TransitionError: the action does not apply to ``current``'s state (or, for a
                 rewind, ``target`` is not an earlier state); nothing changed.
+            UnresolvedCreateError: a rewind while a worker runs the onboarding (a create it
+                sends would be sent again under the new generation's key); nothing changed.
             ConcurrencyError: the onboarding changed since ``current`` was read.
         """
         if not reason.strip():
@@ -241,9 +297,14 @@ class Onboardings(Following):
         if action == "cancel":
             kwargs, details = {"delete_at_sent": delete_at_sent}, {"delete_at_sent": delete_at_sent}
         elif action == "rewind":
+            self._refuse_while_running(current, action)
             kwargs = {"target": target}
             details = {"target": target, "delete_at_sent": delete_at_sent}
             update, records = self._rewound(current, target or "", delete_at_sent)
+        elif action == "resume" and (adopt is not None or create_new):
+            records, details = decided(
+                current, self.store, actor=actor, adopt=adopt, create_new=create_new
+            )
         elif action not in ("resume", "retry"):
             raise TransitionError(
                 action, current.state, f"{action!r} is not resume, retry, rewind or cancel"
@@ -288,8 +349,13 @@ class Onboardings(Following):
         them again). Profile fields the create already sent and a PATCH can change are sent
         again, as a PATCH before ``/complete`` (the audit row lists them under ``patched``).
 
+        A create that was sent and whose reply is unknown keeps its body and its key, so that
+        a resume resolves it (Sent replays what it did).
+
         Raises:
             SpecConflictError: the spec names another key, or brings secrets too late.
+            UnresolvedCreateError: the amend would change the body of such a create, or a worker
+                runs the onboarding now; nothing changed.
         """
         for _ in range(_OPERATOR_RETRIES):
             current = self.store.find(id_or_key)
@@ -305,8 +371,14 @@ class Onboardings(Following):
                     "payment details and the WhatsApp token are sent; change them at Sent and "
                     "leave them out of the amended spec"
                 )
+            self._refuse_while_running(current, "amend")
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
+            unresolved = unresolved_creates(records, paths, bool(secrets))
+            if unresolved:
+                raise UnresolvedCreateError(
+                    "amend", current.state, unresolved_refusal(current, unresolved)
+                )
             sent = sent_paths(paths, records)
             # Profile fields the create already sent go out again as a PATCH, the next time
             # request_completion runs: now when it is still ahead (then the facts are judged again
@@ -330,6 +402,8 @@ class Onboardings(Following):
                 if not r.done
                 and (r.step, r.item) != PROFILE_UPDATE
                 and not (judge_again and (r.step, r.item) == COMPLETION_FACTS)
+                # Its body is unchanged: under its own key Sent replays what it did.
+                and not is_unresolved_create(r)
             ]
             if fields:
                 renewed.append(profile_update(fields, records, current.generation))
@@ -338,6 +412,7 @@ class Onboardings(Following):
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
+                secrets_fingerprint=self._secrets_fingerprint(secrets),
             )  # fmt: skip
             details = {
                 "changed": paths, "already_sent": sent, "patched": patched, "queued": fields,
@@ -354,6 +429,13 @@ class Onboardings(Following):
         raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
 
     # --------------------------------------------------------------- plumbing
+    def _refuse_while_running(self, current: Checkpoint, action: str) -> None:
+        why = running(current, self.clock.now())
+        if why is not None:
+            raise UnresolvedCreateError(
+                action, current.state, f"'onboarding {action}' refused: {why}"
+            )
+
     def _operate(
         self,
         id_or_key: str,

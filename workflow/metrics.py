@@ -7,9 +7,13 @@ library's global one), so several workers in one process, or tests, never collid
 
 Series (all prefixed ``onboarding_``):
 
-* ``transitions_total{from_state, to_state}``; ``paused_total{code}``; ``retries_total{step}``
-* ``api_attempts_total{step, outcome, status}`` (status ``none``: no HTTP answer) and
-  ``api_attempt_seconds{step}`` (histogram)
+* ``transitions_total{from_state, to_state}``; ``paused_total{code}`` (the engine's codes and
+  Sent's documented ones, the rest ``other``); ``retries_total{step}``
+* ``api_attempts_total{step, outcome, status}`` (a documented status, else its class such as
+  ``4xx``; ``none``: no HTTP answer) and ``api_attempt_seconds{step}`` (histogram)
+
+Every label takes values from a bounded set (:mod:`workflow.observing`): what Sent sends never
+becomes a label as it is.
 * ``step_seconds{step, kind}`` (histogram: one step, from claim to commit)
 * ``completion_wait_seconds`` (histogram: from ``/complete`` accepted to Sent's outcome)
 * ``in_flight``; ``worker_heartbeat_age_seconds`` (since the worker last ticked);
@@ -30,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import OnboardingError
+from workflow.observing import pause_code_label, status_label
 
 __all__ = ["MetricsServer", "PrometheusObserver"]
 
@@ -118,7 +123,7 @@ class PrometheusObserver:
 
     def attempt(self, step: str, outcome: str, status: int | None, seconds: float) -> None:
         """Count an API call and its latency."""
-        self.attempts.labels(step, outcome, str(status) if status is not None else "none").inc()
+        self.attempts.labels(step, outcome, status_label(status)).inc()
         self.attempt_seconds.labels(step).observe(seconds)
 
     def retry(self, step: str) -> None:
@@ -127,7 +132,7 @@ class PrometheusObserver:
 
     def paused(self, code: str) -> None:
         """Count a pause."""
-        self.pauses.labels(code).inc()
+        self.pauses.labels(pause_code_label(code)).inc()
 
     def step_finished(self, step: str, kind: str, seconds: float) -> None:
         """Observe a step's duration."""

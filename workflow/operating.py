@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from workflow.machine import OPERATOR_TRIGGERS, OnboardingFlow
 from workflow.ports import Checkpoint, StepRecord
+from workflow.steps.ownership import OWNERSHIP_UNPROVEN
 
 __all__ = [
     "COMPLETION_FACTS",
+    "OWNERSHIP_UNPROVEN",
     "PATCHABLE_PROFILE_FIELDS",
     "PROFILE_UPDATE",
+    "is_unresolved_create",
     "patchable_profile_fields",
     "profile_update",
     "refreshed_facts",
     "refusal",
     "renewed_key",
     "resent_by_rewind_to",
+    "running",
     "sent_paths",
+    "unresolved_creates",
+    "unresolved_refusal",
 ]
 
 #: Profile fields an amend sends again with ``PATCH /v3/profiles/{id}``. Not among them: the
@@ -36,6 +43,71 @@ PATCHABLE_PROFILE_FIELDS: Final = frozenset({
 PROFILE_UPDATE: Final = ("request_completion", "profile")
 #: The record of the prerequisites' and Status Logic's inputs.
 COMPLETION_FACTS: Final = ("request_completion", "facts")
+#: The create items, by step, and the spec section each one's body is made of (``campaign-2``
+#: sends ``campaigns[2]``).
+_CREATES: Final = {
+    "create_profile": ("profile", "profile"),
+    "attach_campaigns": ("campaign-", "campaigns"),
+}
+
+
+def _create_section(record: StepRecord) -> str | None:
+    """The spec section a create item's body is made of, ``None`` for other items."""
+    prefix, section = _CREATES.get(record.step, ("", ""))
+    if not prefix or not record.item.startswith(prefix):
+        return None
+    if prefix == record.item:
+        return section
+    return f"{section}[{record.item.removeprefix(prefix)}]"
+
+
+def _touches(path: str, section: str) -> bool:
+    """Whether a changed path changes a section (a list that changed length changes each)."""
+    base = section.split("[", 1)[0]
+    return path in (section, base) or path.startswith((f"{section}.", f"{section}["))
+
+
+def unresolved_creates(
+    records: Sequence[StepRecord], paths: Sequence[str], secrets_replaced: bool
+) -> list[str]:
+    """The creates an amend would change while their outcome at Sent is unknown (sent, reply
+    lost or failed, not resolved since), named by the section their body is made of."""
+    found = []
+    for record in records:
+        section = _create_section(record)
+        if section is None or record.done or not record.uncertain:
+            continue
+        if any(_touches(p, section) for p in paths) or (secrets_replaced and section == "profile"):
+            found.append(section)
+    return found
+
+
+def unresolved_refusal(current: Checkpoint, sections: Sequence[str]) -> str:
+    """Why an amend of those creates' bodies is refused, and what to do first."""
+    return (
+        f"'onboarding amend' refused: the create of {', '.join(sections)} of onboarding "
+        f"{current.key!r} ({current.id}) was sent and Sent's reply is unknown, so a changed body "
+        f"could make a second one at Sent; resume it first ('onboarding resume {current.key} "
+        "--reason ...') so it resolves under its Idempotency-Key, then amend what is left"
+    )
+
+
+def is_unresolved_create(record: StepRecord) -> bool:
+    """An uncertain create: its key still replays what it did, so it keeps it."""
+    return _create_section(record) is not None and record.uncertain and not record.done
+
+
+def running(current: Checkpoint, now: datetime) -> str | None:
+    """Why an action must not change ``current`` now: a worker holds its lease, so a create it
+    sends may be on the wire with no record of it yet; ``None`` when no worker runs it."""
+    expires = current.lease_expires_at
+    if current.lease_owner is None or expires is None or expires <= now:
+        return None
+    return (
+        f"worker {current.lease_owner} is running onboarding {current.key!r} ({current.id}) now "
+        f"(its lease ends {expires.isoformat(timespec='seconds')}) and a create it sends may not "
+        f"have answered yet; try again when its step is done ('onboarding show {current.key}')"
+    )
 
 
 def refusal(current: Checkpoint, machine: OnboardingFlow, trigger: str) -> str:

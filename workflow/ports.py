@@ -18,7 +18,7 @@ completion callback by ``wake_on_callback``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -37,8 +37,10 @@ __all__ = [
     "Checkpoint",
     "CheckpointUpdate",
     "Claim",
+    "Holder",
     "ManagementStore",
     "NewOnboarding",
+    "OwnershipReads",
     "SentApi",
     "StepRecord",
     "Store",
@@ -84,7 +86,14 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One API call made by a step: what was sent, what came back, how long it took."""
+    """One API call made by a step: what was sent, what came back, how long it took.
+
+    ``resource_id`` is the id a create's reply named, or, on a lookup's attempt, the resource it
+    proved the item's own (so every resource an onboarding holds is named by an attempt);
+    ``content_digest`` a digest of the non-secret content a create sent (never a secret), so
+    that what a lost reply may have made can later be told from another onboarding's resource
+    with the same content.
+    """
 
     step: str
     attempt: int
@@ -101,6 +110,16 @@ class AttemptRecord:
     item: str | None = None
     generation: int = 0
     resource_id: str | None = None
+    content_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An onboarding that holds a resource id: its checkpoint, an attempt's reply or a step
+    record's output names it."""
+
+    onboarding_id: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +174,8 @@ class Checkpoint:
     actual_outcome: str | None = None
     completion_deadline: datetime | None = None
     has_secrets: bool = False
+    #: HMAC of the secrets the spec carried (``""``: none); ``None`` for rows stored before it.
+    secrets_fingerprint: str | None = None
     wake_on_callback: bool = False
     finished_at: datetime | None = None
     audit_seq: int = 0
@@ -186,6 +207,7 @@ class CheckpointUpdate:
     spec: Mapping[str, Any] | Unset = UNSET
     fingerprint: str | Unset = UNSET
     has_secrets: bool | Unset = UNSET
+    secrets_fingerprint: str | Unset | None = UNSET
 
     def values(self) -> dict[str, Any]:
         """The fields that are set, by name."""
@@ -272,8 +294,8 @@ class Anchoring(Protocol):
 
 
 class Vault(Anchoring, Protocol):
-    """Seals an onboarding's secrets at rest, makes its callback token and anchors its audit
-    chain heads."""
+    """Seals an onboarding's secrets at rest, fingerprints them, makes callback tokens and
+    anchors audit chain heads."""
 
     def seal(self, values: dict[str, str]) -> bytes:
         """Encrypt secrets."""
@@ -291,16 +313,48 @@ class Vault(Anchoring, Protocol):
         """Whether a presented token is the onboarding's (constant time)."""
         ...
 
+    def fingerprint(self, values: dict[str, str]) -> str:
+        """A keyed digest of secrets (64 hex digits), to recognise them without keeping them."""
+        ...
 
-class WorkerStore(Protocol):
+
+class OwnershipReads(Protocol):
+    """What tells whether a resource at Sent is an onboarding's own."""
+
+    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
+        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first
+        (kept with the attempts, so an answer is never lost when its change was refused)."""
+        ...
+
+    def item_attempts(self, onboarding_id: str, step: str, item: str) -> list[AttemptRecord]:
+        """Every attempt of one item of one step, in every generation, oldest first."""
+        ...
+
+    def holders(self, resource_ids: Iterable[str]) -> dict[str, list[Holder]]:
+        """Which onboardings hold each id: as their checkpoint's profile id, or named by one of
+        their attempts (a create's answer, or what a lookup proved theirs). Ids nobody holds
+        are absent."""
+        ...
+
+
+class WorkerStore(OwnershipReads, Protocol):
     """What the executor and the runner need."""
 
     def load(self, onboarding_id: str) -> Claim:
         """An onboarding's checkpoint and the records of its generation, without a lease."""
         ...
 
-    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due onboardings not leased by a live worker."""
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        *,
+        skip: Collection[str] = (),
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due onboardings not leased by a live worker, none in ``skip``
+        (those the worker keeps aside after a failed run)."""
         ...
 
     def apply(self, change: Change) -> Checkpoint:
@@ -315,11 +369,6 @@ class WorkerStore(Protocol):
         """The sealed secrets of an onboarding, if still held."""
         ...
 
-    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
-        """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first
-        (kept with the attempts, so an answer is never lost when its change was refused)."""
-        ...
-
     def extend_leases(self, ids: Iterable[str], owner: str, until: datetime) -> None:
         """Heartbeat the leases this worker holds."""
         ...
@@ -328,8 +377,8 @@ class WorkerStore(Protocol):
         """Give a lease back without changing the checkpoint."""
         ...
 
-    def count_active(self) -> int:
-        """How many onboardings still have something to do."""
+    def count_active(self, *, exclude: Collection[str] = ()) -> int:
+        """How many onboardings still have something to do (those in ``exclude`` not counted)."""
         ...
 
     def record_worker(self, worker: WorkerPresence) -> None:
@@ -341,7 +390,7 @@ class WorkerStore(Protocol):
         ...
 
 
-class ManagementStore(Protocol):
+class ManagementStore(OwnershipReads, Protocol):
     """What starting and operating onboardings needs (no Sent client)."""
 
     def insert_many(
@@ -375,10 +424,6 @@ class ManagementStore(Protocol):
 
     def read_secret(self, onboarding_id: str) -> bytes | None:
         """The sealed secrets of an onboarding, if still held."""
-        ...
-
-    def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
-        """Every resource id Sent answered to ``step``'s calls (see :class:`WorkerStore`)."""
         ...
 
 

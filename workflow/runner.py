@@ -10,7 +10,11 @@ stopped, so ``onboarding workers`` and ``onboarding stuck`` tell live workers fr
 
 When the database fails (unreachable, read-only, full), the worker backs off exponentially and
 logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
-of failures instead of looping.
+of failures instead of looping. A run of one onboarding that ends in an error (its outcome and
+even the failure of that commit refused) puts that onboarding aside in memory for a backoff of
+its own (:mod:`workflow.holds`), and claims skip it meanwhile: it is never claimed again at
+once. After :data:`~workflow.holds.HOLD_GIVE_UP` such runs in a row ``run(until_idle=True)``
+stops waiting for it (it is still tried after each backoff while the worker runs).
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from types import FrameType
 from typing import ClassVar
 
 from workflow.clock import Clock, FakeClock, SystemClock
-from workflow.errors import OnboardingError, StoreError
+from workflow.errors import CommitFailedError, OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
 from workflow.flow import FlowDefinition
+from workflow.holds import HOLD_GIVE_UP, Holds
 from workflow.observing import Observer
 from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
 
@@ -127,6 +132,7 @@ class Worker:
         self._next_heartbeat = 0.0
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
         self._presence: WorkerPresence | None = None
+        self._holds = Holds()
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -141,13 +147,18 @@ class Worker:
                 self._in_flight = {k: f for k, f in self._in_flight.items() if not f.done()}
                 held = list(self._in_flight)
                 free = self.concurrency - len(held)
+            aside = self._holds.aside(now)
             self.executor.observer.worker_ticked(len(held))
             # Heartbeat a few times per lease, not every tick: a lease outlives several misses.
             if held and time.monotonic() >= self._next_heartbeat:
                 until = now + timedelta(seconds=self.lease_seconds)
                 self.store.extend_leases(held, self.owner, until)
                 self._next_heartbeat = time.monotonic() + self.lease_seconds / 4
-            claimed = self.store.claim(self.owner, now, self.lease_seconds, free) if free else []
+            claimed = (
+                self.store.claim(self.owner, now, self.lease_seconds, free, skip=aside)
+                if free
+                else []
+            )
             self._beat(now, len(held) + len(claimed))
             self._healthy()
             for claim in claimed:
@@ -210,22 +221,44 @@ class Worker:
         return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
 
     def _run(self, claim: Claim) -> None:
+        onboarding_id = claim.checkpoint.id
+        failed = True
         try:
             self.executor.run_claim(
                 claim, self.owner, max_steps=MAX_STEPS_PER_CLAIM,
                 stopping=self._stopping.is_set, on_report=self.on_report,
             )  # fmt: skip
+            failed = False
+        except CommitFailedError as exc:
+            log.error("%s", exc)
         except OnboardingError as exc:
-            log.error("onboarding %s: %s", claim.checkpoint.id, exc)
-        except Exception:  # a bug must not kill the worker thread; the lease lets it retry
-            log.exception("onboarding %s: unexpected error", claim.checkpoint.id)
+            log.error("onboarding %s: %s", onboarding_id, exc)
+        except Exception:  # a bug must not kill the worker thread
+            log.exception("onboarding %s: unexpected error", onboarding_id)
         finally:
+            with self._lock:
+                self._in_flight.pop(onboarding_id, None)
+            hold = self._holds.note(onboarding_id, failed=failed, now=self.clock.now())
+            if hold is not None:
+                wait = (hold.until - self.clock.now()).total_seconds()
+                log.warning(
+                    "onboarding %s: run failed (%d in a row); not claimed again for %.1fs%s",
+                    onboarding_id, hold.failures, wait,
+                    "; 'worker --until-idle' no longer waits for it"
+                    if hold.failures == HOLD_GIVE_UP else "",
+                )  # fmt: skip
             # A slot is free: claim the next due onboarding now rather than at the next tick,
             # so throughput does not depend on the poll interval (ticks still catch the rest).
-            with self._lock:
-                self._in_flight.pop(claim.checkpoint.id, None)
             if not self._stopping.is_set() and self._autoclaim:
                 self.tick()
+
+    def next_release(self) -> datetime | None:
+        """When the first onboarding kept aside after a failed run may be claimed again."""
+        return self._holds.next_release(self.clock.now())
+
+    def given_up(self) -> list[str]:
+        """Onboardings whose last ``HOLD_GIVE_UP`` runs (or more) in a row failed."""
+        return self._holds.given_up()
 
     def in_flight(self) -> int:
         """Onboardings being worked on right now."""
@@ -240,8 +273,9 @@ class Worker:
             future.result(timeout=timeout)
 
     def is_idle(self) -> bool:
-        """Nothing in flight and nothing left to move (all terminal or paused)."""
-        return self.in_flight() == 0 and self.store.count_active() == 0
+        """Nothing in flight and nothing left to move (all terminal or paused), not counting
+        onboardings whose runs keep failing (:meth:`given_up`)."""
+        return self.in_flight() == 0 and self.store.count_active(exclude=self.given_up()) == 0
 
     # ----------------------------------------------------------------- running
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> bool:
@@ -340,6 +374,8 @@ def drive_until_idle(worker: Worker, clock: FakeClock, *, max_ticks: int = 100_0
             return ticks
         if claimed == 0:
             due = worker.store.next_due()
+            if due is not None and due <= clock.now():
+                due = worker.next_release()  # what is due is kept aside after a failed run
             if due is not None and due > clock.now():
                 clock.advance((due - clock.now()).total_seconds())
             else:

@@ -110,6 +110,7 @@ class FernetVault:
         # A separate key for callback tokens, so a leaked token says nothing about the vault key.
         self._token_key = hashlib.sha256(b"onboarding-callback-token:" + key).digest()
         self._anchors = AnchorKey(hkdf_sha256(raw, ANCHOR_LABEL))
+        self._fingerprint_key = hashlib.sha256(b"onboarding-secrets-fingerprint:" + key).digest()
 
     @property
     def _fernet(self) -> Any:
@@ -233,6 +234,16 @@ class FernetVault:
         """The anchor of an audit chain head (:func:`workflow.audit.anchor`), under the key
         derived from this vault's key."""
         return self._anchors.anchor(onboarding_id, seq, head, previous)
+
+    def fingerprint(self, values: dict[str, str]) -> str:
+        """HMAC-SHA256 of secrets under a key derived from the vault key (64 hex digits).
+
+        Stored beside the onboarding, it recognises the same card and token after they were sent
+        and deleted. Keyed because a card number has too little entropy for a plain hash: without
+        the vault key, the digest cannot be tested against guessed numbers.
+        """
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return hmac.new(self._fingerprint_key, canonical.encode(), hashlib.sha256).hexdigest()
 
     def callback_token(self, onboarding_id: str) -> str:
         """The per-onboarding secret token put in the completion callback URL."""

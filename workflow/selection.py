@@ -21,6 +21,7 @@ from workflow.errors import SelectionError
 from workflow.ports import Checkpoint
 
 __all__ = [
+    "MAX_DURATION",
     "WHERE_KEYS",
     "Selected",
     "SelectionStore",
@@ -33,8 +34,11 @@ __all__ = [
 #: The ``--where`` keys, with what each compares.
 WHERE_KEYS: Final = {"state": "the state", "paused_from": "the state it paused from"}
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The longest age an option takes: far beyond any onboarding or event, and within what a
+#: date can count back from today.
+MAX_DURATION: Final = timedelta(days=3650)
 
 
 def worker_actor(worker: str) -> str:
@@ -126,19 +130,28 @@ class SelectionStore(Protocol):
         ...
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``2h``, ``1.5d`` as a duration.
+def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``1.5d``, ``2w`` as a duration, at most :data:`MAX_DURATION`.
 
     Raises:
-        SelectionError: not a positive number followed by s, m, h or d.
+        SelectionError: not a positive number (or zero, with ``allow_zero``) followed by s, m,
+            h, d or w, or longer than :data:`MAX_DURATION` (3650d).
     """
     match = _DURATION.fullmatch(text.strip())
-    if match is None or float(match.group(1)) <= 0:
+    amount = float(match.group(1)) if match is not None else -1.0
+    if match is None or amount < 0 or (amount == 0 and not allow_zero):
         raise SelectionError(
-            f"--older-than {text!r} is not a duration: use a positive number and s, m, h or d "
-            "(e.g. 90s, 15m, 2h, 1d)"
+            f"--older-than {text!r} is not a duration: use a "
+            f"{'' if allow_zero else 'positive '}number and s, m, h or d (e.g. 90s, 15m, 2h, "
+            "1d; w counts weeks)"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = amount * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():  # also a number too long for a float (inf)
+        raise SelectionError(
+            f"--older-than {text!r} is longer than the longest age supported, "
+            f"{MAX_DURATION.days}d (ten years)"
+        )
+    return timedelta(seconds=seconds)
 
 
 def _where(

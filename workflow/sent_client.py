@@ -7,61 +7,47 @@ an ``Idempotency-Key`` (delete excepted: the API takes none there).
 Errors become :class:`~workflow.errors.SentApiError` with HTTP status, ``error.code``,
 ``message``, ``details``, ``meta.request_id``, ``Retry-After`` and ``retryable`` decided here,
 once. The client never loops on retries: the engine owns them, so they survive restarts.
+
+Every call has a total deadline (``deadline``, default ``ONBOARDING_SENT_DEADLINE`` or 60 s)
+besides httpx's per-operation timeouts: past it the call fails as a timeout
+(:mod:`workflow.sent_transport`). A reply is read up to a size limit, and what it says is
+cleaned and bounded before anyone keeps it (:mod:`workflow.sent_replies`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import functools
+import math
 import os
-import time
+import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from workflow.errors import (
-    SentApiError,
-    SentStatusError,
-    SentTransportError,
-    UnexpectedResponseError,
-)
+from workflow.errors import SentTransportError, UnexpectedResponseError
 from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
+from workflow.sent_replies import (
+    decode,
+    parse_data,
+    parse_retry_after,
+    read_reply,
+    request_id_of,
+    status_error,
+)
+from workflow.sent_transport import DeadlineTransport, deadline, time_left
 
-__all__ = ["DEFAULT_BASE_URL", "HttpxSentApi", "parse_retry_after"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "HttpxSentApi", "parse_retry_after"]
 
 DEFAULT_BASE_URL = "https://api.sent.dm"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+#: Seconds one call may take in all, from connecting to the reply's last byte.
+DEFAULT_DEADLINE = 60.0
+DEADLINE_ENV = "ONBOARDING_SENT_DEADLINE"
 #: A list that keeps saying ``has_more`` past this many pages is a broken reply, not data.
 MAX_PAGES = 1000
 M = TypeVar("M", bound=BaseModel)
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    reference = now if now is not None else time.time()
-    return max(0.0, moment.timestamp() - reference)
 
 
 class HttpxSentApi:
@@ -70,14 +56,20 @@ class HttpxSentApi:
     Args:
         base_url: defaults to ``SENT_BASE_URL``, then ``https://api.sent.dm``.
         api_key: defaults to ``SENT_DM_API_KEY``; required.
-        timeout: per-request timeout (SDK default: 60 s, 5 s to connect).
-        transport: an httpx transport (``httpx.MockTransport`` in tests).
+        timeout: per-operation timeout (SDK default: 60 s, 5 s to connect).
+        deadline: seconds one call may take in all, whatever each operation does (default
+            ``ONBOARDING_SENT_DEADLINE``, else 60); past it the call fails as a timeout.
+        transport: an httpx transport (``httpx.MockTransport`` in tests). Without one, every
+            socket operation is bounded by the deadline (:mod:`workflow.sent_transport`);
+            through a proxy named in the environment, or another transport, the deadline is
+            checked between the reply's chunks.
         scope_child_profiles: send ``x-profile-id`` with every call that acts on one profile
             (the organization key acting on its child profile, as the API takes it); turn off
             for a profile's own API key, which may not send it.
 
     Raises:
-        ValueError: when no API key is given or found in the environment.
+        ValueError: when no API key is given or found in the environment, or the deadline is
+            not a positive number of seconds.
     """
 
     def __init__(
@@ -86,6 +78,7 @@ class HttpxSentApi:
         api_key: str | None = None,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 100,
         scope_child_profiles: bool = True,
@@ -97,15 +90,24 @@ class HttpxSentApi:
                 "no Sent API key: pass api_key= or set SENT_DM_API_KEY (use the sandbox to run "
                 "without one)"
             )
+        self.deadline = _deadline(deadline)
         self.base_url = (base_url or os.environ.get("SENT_BASE_URL") or DEFAULT_BASE_URL).rstrip(
             "/"
         )
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+        if transport is None and not _environment_proxies():
+            transport = DeadlineTransport(limits)
+        timeouts = httpx.Timeout(timeout)
+        # Waiting for a pooled connection is no socket operation: bound it by the deadline too.
+        pool = min(timeouts.pool if timeouts.pool is not None else math.inf, self.deadline)
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"x-api-key": key, "accept": "application/json"},
-            timeout=timeout,
+            timeout=httpx.Timeout(
+                connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=pool
+            ),
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+            limits=limits,
             follow_redirects=True,
         )
 
@@ -135,22 +137,36 @@ class HttpxSentApi:
             headers["Idempotency-Key"] = idempotency_key
         if profile_scope is not None and self.scope_child_profiles:
             headers["x-profile-id"] = profile_scope
-        try:
-            response = self._client.request(
-                method,
-                path,
-                json=dict(body) if body is not None else None,
-                headers=headers,
-                params=dict(params) if params else None,
-            )
-        except httpx.TimeoutException as exc:
-            raise SentTransportError(f"{method} {path} timed out: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise SentTransportError(f"{method} {path} failed to connect: {exc}") from exc
-        payload: dict[str, Any] | None = None
-        if response.content:
+        request = self._client.build_request(
+            method,
+            path,
+            json=dict(body) if body is not None else None,
+            headers=headers,
+            params=dict(params) if params else None,
+        )
+        with deadline(self.deadline):
             try:
-                decoded = response.json()
+                response = self._client.send(request, stream=True)
+                try:
+                    content = read_reply(response, method, path)
+                finally:
+                    response.close()
+            except httpx.TimeoutException as exc:
+                left = time_left()
+                if left is not None and left <= 0:
+                    raise SentTransportError(
+                        f"{method} {path} got no complete reply within its total deadline of "
+                        f"{self.deadline:g}s"
+                    ) from exc
+                raise SentTransportError(
+                    f"{method} {path} timed out: {type(exc).__name__}"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise SentTransportError(f"{method} {path} failed to connect: {exc}") from exc
+        payload: dict[str, Any] | None = None
+        if content:
+            try:
+                decoded = decode(content)
                 payload = decoded if isinstance(decoded, dict) else {"data": decoded}
             except ValueError:
                 if response.is_success:
@@ -162,7 +178,7 @@ class HttpxSentApi:
                 payload = None
         if response.is_success:
             return response, payload
-        raise _status_error(method, path, response, payload)
+        raise status_error(method, path, response, payload)
 
     def _call(
         self,
@@ -177,12 +193,12 @@ class HttpxSentApi:
             raise UnexpectedResponseError(
                 f"{method} {path} answered {response.status_code} without a data object",
                 status=response.status_code,
-                request_id=_rid(payload),
+                request_id=request_id_of(payload),
             )
         parsed: SentResponse[M] = _response_type(model)(
-            data=_parse(model, data, method, path, response.status_code, payload),
+            data=parse_data(model, data, method, path, response.status_code, payload),
             status=response.status_code,
-            request_id=_rid(payload),
+            request_id=request_id_of(payload),
         )
         return parsed
 
@@ -225,7 +241,7 @@ class HttpxSentApi:
                 raise UnexpectedResponseError(
                     "GET /v3/profiles answered without a data object",
                     status=200,
-                    request_id=_rid(payload),
+                    request_id=request_id_of(payload),
                 )
             listed = data.get("profiles") or []
             if not isinstance(listed, list):
@@ -233,7 +249,7 @@ class HttpxSentApi:
                     "GET /v3/profiles answered a non-list 'profiles'", status=200
                 )
             for item in listed:
-                profile = _parse(ProfileDetail, item, "GET", "/v3/profiles", 200, payload)
+                profile = parse_data(ProfileDetail, item, "GET", "/v3/profiles", 200, payload)
                 profiles.setdefault(profile.id, profile)
             following = _next_page(data.get("pagination"), params)
             if following is None:
@@ -247,7 +263,7 @@ class HttpxSentApi:
                 raise UnexpectedResponseError(
                     f"GET /v3/profiles answered has_more but points to {where} again",
                     status=200,
-                    request_id=_rid(payload),
+                    request_id=request_id_of(payload),
                 )
             asked.append(following)
             params = following
@@ -292,9 +308,9 @@ class HttpxSentApi:
             raise UnexpectedResponseError(
                 f"GET {path} answered without a list of campaigns",
                 status=200,
-                request_id=_rid(payload),
+                request_id=request_id_of(payload),
             )
-        return [_parse(Campaign, c, "GET", path, 200, payload) for c in data]
+        return [parse_data(Campaign, c, "GET", path, 200, payload) for c in data]
 
     def create_campaign(
         self, profile_id: str, campaign: Mapping[str, Any], *, idempotency_key: str
@@ -338,30 +354,6 @@ def _response_type(model: type[M]) -> Any:
     return SentResponse[model]  # type: ignore[valid-type]
 
 
-def _parse(
-    model: type[M],
-    data: object,
-    method: str,
-    path: str,
-    status: int,
-    payload: Mapping[str, Any] | None,
-) -> M:
-    """The reply's data as ``model``; a shape the API does not document is unexpected."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'data'}: {error['msg']}"
-            for error in exc.errors(include_input=False)[:5]
-        )
-        raise UnexpectedResponseError(
-            f"{method} {path} answered {status} with data that is not a {model.__name__}: "
-            f"{problems}",
-            status=status,
-            request_id=_rid(payload),
-        ) from None
-
-
 def _next_page(pagination: object, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The query of the next page, or ``None`` when this was the last (or only) one."""
     if not isinstance(pagination, Mapping) or pagination.get("has_more") is not True:
@@ -386,29 +378,23 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _rid(payload: Mapping[str, Any] | None) -> str | None:
-    meta = (payload or {}).get("meta")
-    rid = meta.get("request_id") if isinstance(meta, Mapping) else None
-    return rid if isinstance(rid, str) else None
+def _deadline(value: float | None) -> float:
+    if value is None:
+        text = os.environ.get(DEADLINE_ENV)
+        if not text:
+            return DEFAULT_DEADLINE
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"the Sent call deadline ({DEADLINE_ENV}) must be a positive number of seconds, "
+            f"got {value!r}"
+        )
+    return value
 
 
-def _status_error(
-    method: str, path: str, response: httpx.Response, payload: Mapping[str, Any] | None
-) -> SentApiError:
-    error = (payload or {}).get("error")
-    error = error if isinstance(error, Mapping) else {}
-    status = response.status_code
-    retryable = SentStatusError.is_retryable_status(status)
-    override = response.headers.get("x-should-retry")
-    if override in ("true", "false"):
-        retryable = override == "true"
-    details = error.get("details")
-    return SentStatusError(
-        str(error.get("message") or response.reason_phrase or f"{method} {path} failed"),
-        status=status,
-        code=error.get("code") if isinstance(error.get("code"), str) else None,
-        details=details if isinstance(details, Mapping) else None,
-        request_id=_rid(payload),
-        retry_after=parse_retry_after(response.headers, now=datetime.now(UTC).timestamp()),
-        retryable=retryable,
-    )
+def _environment_proxies() -> bool:
+    """Whether the environment names an HTTP proxy (httpx then routes through it itself)."""
+    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())

@@ -1,10 +1,28 @@
-"""Typed views of Sent's v3 responses, tolerant of unknown fields and of both key casings."""
+"""Typed views of Sent's v3 responses, tolerant of unknown fields and of both key casings.
+
+Bounded where they are kept: an id longer than its column (:data:`~workflow.bounds.MAX_ID`) or
+empty is not a reply the engine can act on (a cut id would name another resource), so it fails
+validation; statuses and other text are cleaned and cut (:mod:`workflow.bounds`).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+
+from workflow.bounds import MAX_ID, MAX_STATUS, MAX_TEXT, bounded
 
 __all__ = [
     "ApiMeta",
@@ -16,12 +34,36 @@ __all__ = [
 ]
 
 
+#: An id Sent gave a resource: 1 to 64 characters, as the columns that keep it.
+SentId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+#: A status word, cleaned and cut.
+Status = Annotated[str, AfterValidator(lambda value: bounded(value, MAX_STATUS))]
+#: Any other text that is kept (names, descriptions, phone numbers, brand ids), cleaned and cut.
+Text = Annotated[str, AfterValidator(lambda value: bounded(value, MAX_TEXT))]
+
+
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
 def _both(snake: str, camel: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+def _moment(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | None:
+    """A time Sent wrote, in UTC; ``None`` when it is missing or unreadable (never a failed
+    reply: only ownership checks read it, and they treat an unknown time as unproven)."""
+    try:
+        moment: datetime | None = handler(value)
+    except ValidationError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+#: When Sent created a resource (``created_at``/``createdAt``).
+CreatedAt = Annotated[datetime | None, WrapValidator(_moment)]
 
 
 class ApiMeta(_Tolerant):
@@ -35,9 +77,9 @@ class ApiMeta(_Tolerant):
 class Brand(_Tolerant):
     """The response ``brand`` (snake_case; ``destination_countries`` items keep ``isMain``)."""
 
-    id: str | None = None
-    tcr_brand_id: str | None = _both("tcr_brand_id", "tcrBrandId")
-    status: str | None = None
+    id: Text | None = None
+    tcr_brand_id: Text | None = _both("tcr_brand_id", "tcrBrandId")
+    status: Status | None = None
     submitted_to_tcr: bool | None = _both("submitted_to_tcr", "submittedToTcr")
     is_inherited: bool | None = _both("is_inherited", "isInherited")
     contact: dict[str, Any] | None = None
@@ -55,44 +97,46 @@ class Brand(_Tolerant):
 class ProfileDetail(_Tolerant):
     """``ProfileDetail``: what create, get, update and list return for a profile."""
 
-    id: str
-    organization_id: str | None = _both("organization_id", "organizationId")
-    name: str | None = None
-    short_name: str | None = _both("short_name", "shortName")
-    description: str | None = None
-    status: str | None = None
+    id: SentId
+    organization_id: Text | None = _both("organization_id", "organizationId")
+    name: Text | None = None
+    short_name: Text | None = _both("short_name", "shortName")
+    description: Text | None = None
+    status: Status | None = None
     inherit_tcr_brand: bool | None = _both("inherit_tcr_brand", "inheritTcrBrand")
     inherit_tcr_campaign: bool | None = _both("inherit_tcr_campaign", "inheritTcrCampaign")
-    billing_model: str | None = _both("billing_model", "billingModel")
-    sending_phone_number: str | None = _both("sending_phone_number", "sendingPhoneNumber")
-    whatsapp_phone_number: str | None = _both("whatsapp_phone_number", "whatsappPhoneNumber")
-    sending_phone_number_profile_id: str | None = _both(
+    billing_model: Text | None = _both("billing_model", "billingModel")
+    sending_phone_number: Text | None = _both("sending_phone_number", "sendingPhoneNumber")
+    whatsapp_phone_number: Text | None = _both("whatsapp_phone_number", "whatsappPhoneNumber")
+    sending_phone_number_profile_id: Text | None = _both(
         "sending_phone_number_profile_id", "sendingPhoneNumberProfileId"
     )
-    sending_whatsapp_number_profile_id: str | None = _both(
+    sending_whatsapp_number_profile_id: Text | None = _both(
         "sending_whatsapp_number_profile_id", "sendingWhatsappNumberProfileId"
     )
-    waba_id: str | None = _both("waba_id", "wabaId")
+    waba_id: Text | None = _both("waba_id", "wabaId")
     brand: Brand | None = None
+    created_at: CreatedAt = _both("created_at", "createdAt")
 
 
 class Campaign(_Tolerant):
     """A campaign (``TcrCampaignWithUseCases``, camelCase on the wire)."""
 
-    id: str
-    name: str | None = None
-    status: str | None = None
-    brand_id: str | None = _both("brand_id", "brandId")
+    id: SentId
+    name: Text | None = None
+    status: Status | None = None
+    brand_id: Text | None = _both("brand_id", "brandId")
     submitted_to_tcr: bool | None = _both("submitted_to_tcr", "submittedToTCR")
-    tcr_campaign_id: str | None = _both("tcr_campaign_id", "tcrCampaignId")
+    tcr_campaign_id: Text | None = _both("tcr_campaign_id", "tcrCampaignId")
     use_cases: list[dict[str, Any]] | None = _both("use_cases", "useCases")
+    created_at: CreatedAt = _both("created_at", "createdAt")
 
 
 class CompleteResult(_Tolerant):
     """``/complete``'s answer: ``status`` is set when the profile was already done."""
 
-    message: str | None = None
-    status: str | None = None
+    message: Text | None = None
+    status: Status | None = None
 
 
 T = TypeVar("T")

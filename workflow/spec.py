@@ -33,6 +33,7 @@ from workflow.spec_files import load_documents
 from workflow.validation import (
     MAX_LIST_ITEMS,
     structure_problem,
+    unstorable_text,
     validate_campaign,
     validate_channels,
     validate_idempotency_key,
@@ -263,6 +264,10 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
     if shape is not None:
         raise SpecError([Problem("spec", shape)], source=source)
     data = _reveal(raw)
+    # Alone: the other rules would judge (and quote into messages) text that cannot be written.
+    unstorable = unstorable_text(data)
+    if unstorable:
+        raise SpecError([Problem(redact(p.path), p.message) for p in unstorable], source=source)
     problems: list[Problem] = []
     key = data.get("key")
     if key is None:

@@ -9,7 +9,8 @@ checked before a byte of the body is read, the body is read as a stream and refu
 ``max_body_bytes``, and every field that reaches the database is checked against its column.
 Forged (bad token or signature), replayed (a ``webhook-id`` seen before), unknown-onboarding,
 oversized and malformed callbacks get a 4xx and change nothing; only a database failure gives
-a 5xx (so Sent retries).
+a 5xx (so Sent retries). A callback without a ``webhook-id`` wakes its onboarding and replaces
+the previous one of that onboarding in the store: a flood of them keeps one row per onboarding.
 """
 
 from __future__ import annotations

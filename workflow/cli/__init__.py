@@ -12,6 +12,8 @@ import sys
 
 import typer
 
+from workflow.printable import printable
+
 app = typer.Typer(
     name="onboarding",
     help="Durable onboarding of Sent sender profiles: validate, run, inspect and repair.",
@@ -54,7 +56,7 @@ _GLOBAL_OPTIONS = frozenset({"--db", "--api-url", "--api-key", "--key-file", "--
 
 
 def _error(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import fail, open_store, open_vault
+from workflow.cli.wiring import echo, fail, open_store, open_vault
 
 if TYPE_CHECKING:
     from workflow.audit_verify import AuditProblem, AuditReport
@@ -69,7 +69,7 @@ def _fields(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in values.items())
 
 
-def problem_text(problem: AuditProblem) -> str:
+def problem_lines(problem: AuditProblem) -> list[str]:
     """The problem's line, then what its row says now and, when recovered, what it said."""
     lines = [str(problem)]
     if problem.row is not None and problem.original is not None:
@@ -81,7 +81,7 @@ def problem_text(problem: AuditProblem) -> str:
     elif problem.row is not None:
         lines.append(f"    now says:   {_fields(problem.row)}")
         lines.append("    the original cannot be recovered: nothing kept elsewhere proves it")
-    return "\n".join(lines)
+    return lines
 
 
 @audit_app.command("verify")
@@ -120,7 +120,11 @@ def verify(
     checked_at = datetime.now(UTC)
 
     def show(problem: AuditProblem) -> None:
-        typer.echo(json.dumps(problem_json(problem)) if as_json else problem_text(problem))
+        if as_json:
+            echo(json.dumps(problem_json(problem)))
+        else:
+            for line in problem_lines(problem):
+                echo(line)
 
     store = open_store()
     try:
@@ -133,7 +137,7 @@ def verify(
         raise fail(str(exc)) from exc
     finally:
         store.engine.dispose()
-    typer.echo(json.dumps(summary_json(report, checked_at)) if as_json else report.summary())
+    echo(json.dumps(summary_json(report, checked_at)) if as_json else report.summary())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -160,8 +164,9 @@ def anchor(key: KeyOption = None) -> None:
     finally:
         store.engine.dispose()
     for problem in report.refused:
-        typer.echo(problem_text(problem))
-    typer.echo(anchor_summary(report.anchored, report.changed, report.refused_logs))
+        for line in problem_lines(problem):
+            echo(line)
+    echo(anchor_summary(report.anchored, report.changed, report.refused_logs))
     if report.refused_logs or report.changed:
         raise typer.Exit(1)
 

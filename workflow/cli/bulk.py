@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from workflow.cli.wiring import KeyWhenNeeded, fail, open_store
+from workflow.cli.wiring import KeyWhenNeeded, echo, fail, open_store
 from workflow.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def run_action(
         if dry_run:
             raise fail(f"--dry-run previews a selection; 'onboarding show {onboarding}'", 2)
         row = getattr(_operations(), action)(onboarding, actor=actor, reason=reason, **options)
-        typer.echo(f"{row.key} ({row.id}): now {row.state}")
+        echo(f"{row.key} ({row.id}): now {row.state}")
         return
     _run_bulk(action, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes, **options)
 
@@ -193,7 +193,7 @@ def _run_bulk(
         preview=PREVIEW_ROWS, **options,
     )  # fmt: skip
     if report.selected == 0:
-        typer.echo(f"no onboarding matches {selector.describe()} that '{action}' applies to")
+        echo(f"no onboarding matches {selector.describe()} that '{action}' applies to")
         return
     if dry_run:
         _print_preview(report, now)
@@ -207,7 +207,7 @@ def _run_bulk(
     if report.skipped:
         typer.echo(f"skipped {len(report.skipped)} that changed since the selection:")
         for skipped in report.skipped:
-            typer.echo(f"  {skipped.key} ({skipped.id}): {skipped.reason}")
+            echo(f"  {skipped.key} ({skipped.id}): {skipped.reason}")
         raise typer.Exit(SKIPPED_EXIT)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import existing_vault, settings
+from workflow.cli.wiring import echo, existing_vault, settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -34,9 +34,9 @@ def db_upgrade() -> None:
     engine = make_engine(settings().db)
     try:
         done = migrate(engine)
-        typer.echo(f"schema at revision {done.revision} ({safe_url(settings().db)})")
+        echo(f"schema at revision {done.revision} ({safe_url(settings().db)})")
         if done.restored:
-            typer.echo(
+            echo(
                 f"restored the audit log's guards: {', '.join(done.restored)} (they were "
                 "missing, disabled or altered; 'onboarding audit verify' checks the log)"
             )
@@ -49,7 +49,7 @@ def db_upgrade() -> None:
 def _anchor_existing(engine: Engine) -> None:
     from persistence.store import SqlStore
     from workflow.audit_anchoring import anchor_audit
-    from workflow.cli.audit_commands import anchor_summary, problem_text
+    from workflow.cli.audit_commands import anchor_summary, problem_lines
 
     store = SqlStore(engine)
     waiting = store.count_unanchored()
@@ -57,7 +57,7 @@ def _anchor_existing(engine: Engine) -> None:
         return
     vault = existing_vault()
     if vault is None:
-        typer.echo(
+        echo(
             f"{waiting} audit log(s) written before this release have no anchor yet: run "
             "'onboarding audit anchor' with the secret key (ONBOARDING_SECRET_KEY or "
             "--key-file); until then workers and operator actions do not write to them"
@@ -65,8 +65,9 @@ def _anchor_existing(engine: Engine) -> None:
         return
     report = anchor_audit(store, vault)
     for problem in report.refused:
-        typer.echo(problem_text(problem))
-    typer.echo(anchor_summary(report.anchored, report.changed, report.refused_logs))
+        for line in problem_lines(problem):
+            echo(line)
+    echo(anchor_summary(report.anchored, report.changed, report.refused_logs))
 
 
 @db_app.command("current")
@@ -80,4 +81,4 @@ def db_current() -> None:
         current = f"missing ({path})"  # reading must not create the file
     else:
         current = current_revision(make_engine(settings().db)) or "empty"
-    typer.echo(f"database: {current}; code: {head_revision()}")
+    echo(f"database: {current}; code: {head_revision()}")

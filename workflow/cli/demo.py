@@ -19,6 +19,7 @@ from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 from workflow.executor import EngineConfig, StepReport
 from workflow.management import Onboardings
+from workflow.printable import printable
 from workflow.retry import RetryPolicy
 from workflow.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
@@ -119,7 +120,7 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
         ServerThread(sandbox.app) as sent,
         ServerThread(create_callback_app(store, vault)) as receiver,
     ):
-        api = HttpxSentApi(sent.url, "sandbox-key", timeout=10)
+        api = HttpxSentApi(sent.url, "sandbox-key", timeout=10, deadline=60)  # in-process Sent
         config = EngineConfig(
             callback_base_url=receiver.url, poll_interval=1.0, completion_timeout=30,
             retry=RetryPolicy(initial=0.2, cap=2.0, max_attempts=6),
@@ -211,4 +212,4 @@ def _table(console: Console, store: SqlStore, ids: list[str]) -> None:
         rows.append(cells)
     print_table(columns, rows, console=console, edge=True)
     for line in notes:
-        console.print(line, markup=False, highlight=False)
+        console.print(printable(line), markup=False, highlight=False)

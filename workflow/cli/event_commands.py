@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import signal
 from datetime import timedelta
 from types import FrameType
@@ -15,7 +14,7 @@ import typer
 from workflow.cli import app
 from workflow.cli.public import utc
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
-from workflow.cli.wiring import fail, open_store
+from workflow.cli.wiring import echo, fail, finite, open_store
 from workflow.clock import SystemClock
 
 events_app = typer.Typer(
@@ -26,22 +25,23 @@ app.add_typer(events_app, name="events")
 
 log = logging.getLogger("workflow.cli")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def parse_duration(value: str) -> timedelta:
-    """``90s``, ``15m``, ``12h``, ``7d`` or ``2w`` as a time span.
+    """``90s``, ``15m``, ``12h``, ``7d`` or ``2w`` as a time span (zero included), at most
+    :data:`workflow.selection.MAX_DURATION`.
 
     Raises:
         typer.BadParameter: anything else.
     """
-    match = _DURATION.fullmatch(value.strip())
-    if match is None:
+    from workflow.errors import SelectionError
+    from workflow.selection import parse_duration as parse
+
+    try:
+        return parse(value, allow_zero=True)
+    except SelectionError as exc:
         raise typer.BadParameter(
-            f"{value!r} is not a duration: a number and a unit, s, m, h, d or w (e.g. 7d)"
-        )
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            str(exc).removeprefix("--older-than "), param_hint="'--older-than'"
+        ) from None
 
 
 def _subscriber_name(value: str) -> str:
@@ -93,12 +93,21 @@ def forward(
     ],
     subscriber: Subscriber = "webhook",
     poll_interval: Annotated[
-        float, typer.Option(min=0.01, help="Seconds between looks when nothing is new.")
+        float,
+        typer.Option(
+            min=0.01, max=3600, callback=finite, help="Seconds between looks when nothing is new."
+        ),
     ] = 0.5,
     backoff_cap: Annotated[
-        float, typer.Option(min=0.1, help="Longest wait between attempts of a failing event.")
+        float,
+        typer.Option(
+            min=0.1, max=86400, callback=finite,
+            help="Longest wait between attempts of a failing event.",
+        ),
     ] = 60.0,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds for each POST.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=3600, callback=finite, help="Seconds for each POST.")
+    ] = 10.0,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:  # fmt: skip
@@ -148,7 +157,7 @@ def subscribers(
                 )
             )  # fmt: skip
         else:
-            typer.echo(f"{row.name}: {row.delivered} delivered, {row.pending} pending")
+            echo(f"{row.name}: {row.delivered} delivered, {row.pending} pending")
     if not rows and not as_json:
         typer.echo("no subscribers")
 
@@ -184,4 +193,4 @@ def drop(
     """Forget a subscriber: old events no longer wait for it (it starts over if it returns)."""
     if not open_store().drop_subscriber(name):
         raise fail(f"no subscriber named {name!r}; 'onboarding events subscribers' lists them")
-    typer.echo(f"dropped subscriber {name}")
+    echo(f"dropped subscriber {name}")

@@ -142,7 +142,10 @@ def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or not isinstance(onboarding_id, str):
             raise ValueError(value)
-    except (ValueError, TypeError, binascii.Error):
+        moment = moment.astimezone(UTC)  # a time past the last one there is: OverflowError
+        if not (onboarding_id.isascii() and onboarding_id.isprintable()) or len(onboarding_id) > 64:
+            raise ValueError(value)  # ids are short ASCII; a NUL or a surrogate cannot be sent
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise ValueError(
             f"{value!r} is not a cursor printed by 'onboarding list' (copy it whole)"
         ) from None

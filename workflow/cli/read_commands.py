@@ -16,7 +16,15 @@ from typing import Annotated, Any
 import typer
 
 from workflow.cli import app, public
-from workflow.cli.wiring import fail, open_reader, settings
+from workflow.cli.wiring import (
+    MAX_MINUTES,
+    MAX_ROWS,
+    echo,
+    fail,
+    finite,
+    open_reader,
+    settings,
+)
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
 
@@ -52,7 +60,12 @@ def _moment(value: str | None) -> datetime | None:
             f"{value!r} is not an ISO-8601 date or time, e.g. 2026-05-01 or "
             "2026-05-01T12:00:00+00:00 (UTC when no offset is given)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time there is
+        raise typer.BadParameter(
+            f"{value!r} is outside the times supported, 0001-01-01 to 9999-12-31 UTC"
+        ) from None
 
 
 States = Annotated[
@@ -81,7 +94,8 @@ def _found(reader: Any, onboarding: str, *, spec: bool = False) -> dict[str, Any
 def list_command(
     state: States = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Onboardings per page (0: all of them).")
+        int,
+        typer.Option("--limit", min=0, max=MAX_ROWS, help="Onboardings per page (0: all of them)."),
     ] = 50,
     after: Annotated[
         str | None,
@@ -110,7 +124,7 @@ def list_command(
     shown = found[:limit] if limit else found
     _print_onboardings(shown)
     if limit and len(found) > limit:
-        typer.echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
+        echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
 
 
 def _next_page(states: list[str], limit: int, cursor: str) -> str:
@@ -168,7 +182,7 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
     for key, value in data.items():
         if key not in ("schema_version", "kind"):
             shown = json.dumps(value) if isinstance(value, dict | list) else value
-            typer.echo(f"{key:>20}: {shown}")
+            echo(f"{key:>20}: {shown}")
 
 
 @app.command()
@@ -195,7 +209,7 @@ def history(
     ]  # fmt: skip
     table = []
     for t in entries:
-        change = f"{t['trigger']} → {t['to_state']}\nby {t['actor']}"
+        change = (f"{t['trigger']} → {t['to_state']}", f"by {t['actor']}")
         note = t["reason"] or (json.dumps(t["details"]) if t["details"] else "")
         table.append((t["seq"], short_time(t["at"]), change, note))
     print_table(columns, table, title=f"{row['key']} ({row['id']})")
@@ -227,16 +241,30 @@ def stuck(
     state: States = None,
     overdue_after: Annotated[
         float,
-        typer.Option(min=0, help="Minutes a runnable onboarding may be due before it counts."),
+        typer.Option(
+            min=0,
+            max=MAX_MINUTES,
+            callback=finite,
+            help="Minutes a runnable onboarding may be due before it counts.",
+        ),
     ] = 5.0,
     waiting_after: Annotated[
         float,
-        typer.Option(min=0, help="Minutes a completion result may take before it counts."),
+        typer.Option(
+            min=0,
+            max=MAX_MINUTES,
+            callback=finite,
+            help="Minutes a completion result may take before it counts.",
+        ),
     ] = 30.0,
     summary: Annotated[bool, typer.Option("--summary", help="Counts per cause and code.")] = False,
     limit: Annotated[
         int | None,
-        typer.Option(min=1, help="Onboardings shown per cause and code (tables: 10; --json: all)."),
+        typer.Option(
+            min=1,
+            max=MAX_ROWS,
+            help="Onboardings shown per cause and code (tables: 10; --json: all).",
+        ),
     ] = None,
     as_json: Json = False,
     internals: Internals = False,

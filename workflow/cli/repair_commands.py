@@ -25,6 +25,7 @@ from workflow.cli.wiring import (
     ACTOR_MAX_LENGTH,
     KeyWhenNeeded,
     checked_actor,
+    echo,
     fail,
     open_store,
 )
@@ -56,6 +57,21 @@ DeleteAtSent = Annotated[
     bool, typer.Option("--delete-at-sent", help="Also delete the profile at Sent (audited).")
 ]
 
+Adopt = Annotated[
+    str | None,
+    typer.Option(
+        "--adopt", metavar="ID",
+        help="After OWNERSHIP_UNPROVEN: this listed candidate is the onboarding's own.",
+    ),
+]  # fmt: skip
+CreateNew = Annotated[
+    bool,
+    typer.Option(
+        "--create-new",
+        help="After OWNERSHIP_UNPROVEN: no listed candidate is the onboarding's; create anew.",
+    ),
+]
+
 
 @app.command(epilog=EXIT_CODES)
 def resume(
@@ -69,10 +85,25 @@ def resume(
     dry_run: DryRun = False,
     yes: Yes = False,
     actor: Actor = "operator",
+    adopt: Adopt = None,
+    create_new: CreateNew = False,
 ) -> None:
-    """Resume paused onboardings in the state each paused from."""
+    """Resume paused onboardings in the state each paused from.
+
+    After an OWNERSHIP_UNPROVEN pause (something at Sent may be the onboarding's, and nothing
+    proves it), a person decides for one onboarding: --adopt ID (one of the listed candidates,
+    held by no other onboarding) or --create-new (none of them is; they are never adopted).
+    """
     filters = Filters(where, code, older_than, key_prefix, worker)
-    run_action("resume", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes)
+    options: dict[str, object] = {}
+    if adopt is not None or create_new:
+        if onboarding is None:
+            raise fail("--adopt and --create-new decide for one onboarding: name it", 2)
+        options = {"adopt": adopt, "create_new": create_new}
+    run_action(
+        "resume", onboarding, filters, reason=reason, actor=actor, dry_run=dry_run, yes=yes,
+        **options,
+    )  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES)
@@ -110,7 +141,8 @@ def rewind(
 ) -> None:
     """Go back to an earlier state; the steps after it run again with new idempotency keys.
 
-    Creates that may have happened are looked up at Sent first, never made twice. With
+    Creates that may have happened are looked up at Sent first, never made twice, and adopted
+    only when proven the onboarding's own. Refused while a worker runs the onboarding. With
     --to pending a new profile is created; --delete-at-sent deletes the old one first. A
     selection keeps only onboardings that are past --to (or paused past it).
     """
@@ -138,7 +170,8 @@ def cancel(
     """Cancel onboardings for good (their stored secrets are deleted).
 
     Nothing at Sent is deleted unless --delete-at-sent: then the worker deletes every profile
-    Sent answered for it (404 counts as done) before it ends as cancelled.
+    proven the onboarding's own (404 counts as done) before it ends as cancelled; one that may
+    be its own but is not proven is left alone and listed in the audit log.
     """
     filters = Filters(where, code, older_than, key_prefix, worker)
     run_action(
@@ -160,7 +193,8 @@ def amend(
     selection (correct many with one spec each).
     The steps still to run send the new values under new Idempotency-Keys; profile fields the
     create already sent go out again as a PATCH; other values that earlier steps already sent
-    are listed (rewind to send them again).
+    are listed (rewind to send them again). Refused for a create sent whose reply is unknown
+    (resume it first) and while a worker runs the onboarding.
     """
     from workflow.management import Onboardings
     from workflow.spec import parse_documents
@@ -168,7 +202,7 @@ def amend(
     valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
     for error in errors:
         for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+            echo(f"  {problem.path}: {problem.message}", err=True)
     if errors or len(valid) != 1:
         raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
     store = open_store()
@@ -178,11 +212,11 @@ def amend(
         row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
     except OnboardingError as exc:
         raise fail(str(exc)) from exc
-    typer.echo(f"{row.key} ({row.id}): amended, now {row.state}")
+    echo(f"{row.key} ({row.id}): amended, now {row.state}")
     amended = store.history(row.id)[-1].details or {}
     patched = [f"profile.{field}" for field in amended.get("patched", [])]
     if patched:
-        typer.echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
+        echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
         from workflow.operating import resent_by_rewind_to
 
@@ -196,4 +230,4 @@ def amend(
             + (" (with a new profile)" if state == "pending" else "")
             for state, paths in by_state.items()
         )
-        typer.echo(f"already sent by earlier steps, not sent again: {advice}")
+        echo(f"already sent by earlier steps, not sent again: {advice}")

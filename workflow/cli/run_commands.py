@@ -15,9 +15,12 @@ import typer
 
 from workflow.cli import app
 from workflow.cli.wiring import (
+    MAX_SECONDS,
     checked_actor,
+    echo,
     engine_config,
     fail,
+    finite,
     open_store,
     open_vault,
     settings,
@@ -27,6 +30,8 @@ from workflow.errors import SpecConflictError
 from workflow.logs import LEVELS, configure_logging
 
 log = logging.getLogger("workflow.cli")
+#: Onboardings one worker runs at once: each takes a thread and, while it commits, a connection.
+MAX_CONCURRENCY = 1000
 
 
 def _level(value: str) -> str:
@@ -80,15 +85,17 @@ def start(
     Every spec of the input is stored in one transaction, or none is. A missing SQLite
     database is created with its schema; its key file is created beside it.
     """
+    from persistence.db import check_supported
     from workflow.management import Onboardings
     from workflow.spec import find_key_conflicts, read_specs
 
+    check_supported(settings().db)  # before the key question, which depends on the database
     valid, errors = read_specs(specs, today=SystemClock().now().date())
     errors += find_key_conflicts(valid)
     for error in errors:
-        typer.echo(f"{error.source}: {len(error.problems)} problem(s)", err=True)
+        echo(f"{error.source}: {len(error.problems)} problem(s)", err=True)
         for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}", err=True)
+            echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
     store = open_store(create=True, write=True)
@@ -100,7 +107,7 @@ def start(
         raise fail(f"{exc} (nothing was stored)") from exc
     for checkpoint, created in stored:
         note = "" if created else ", already started"
-        typer.echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
+        echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
 
 
 def _safe_url(url: str) -> str:
@@ -159,16 +166,30 @@ def worker(
         bool,
         typer.Option("--until-idle", help="Exit 0 once every onboarding is terminal or paused."),
     ] = False,
-    concurrency: Annotated[int, typer.Option(min=1, help="Onboardings in flight at once.")] = 8,
-    poll_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between claims.")] = 0.5,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Onboardings in flight at once.")
+    ] = 8,
+    poll_interval: Annotated[
+        float,
+        typer.Option(min=0.01, max=3600, callback=finite, help="Seconds between claims."),
+    ] = 0.5,
     serve_callbacks: Annotated[
         bool, typer.Option(help="Serve the completion-callback receiver.")
     ] = False,
     callback_host: Annotated[str, typer.Option()] = "127.0.0.1",
     callback_port: Annotated[int, typer.Option(min=1, max=65535)] = 8780,
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(min=0, max=MAX_SECONDS, callback=finite, help="Stop after this long."),
+    ] = None,
     lease_seconds: Annotated[
-        float, typer.Option(help="Claim length; a dead worker's onboardings wait this long.")
+        float,
+        typer.Option(
+            min=1,
+            max=86400,
+            callback=finite,
+            help="Claim length; a dead worker's onboardings wait this long.",
+        ),
     ] = 60.0,
     signing_secret: Annotated[
         str | None,
@@ -266,7 +287,7 @@ def demo(
             "any other database is refused). The global --db is not used."
         ),
     ] = "demo.db",
-    concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, max=MAX_CONCURRENCY)] = 8,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:

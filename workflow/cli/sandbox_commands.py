@@ -8,7 +8,7 @@ import typer
 
 from workflow.cli import app
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
-from workflow.cli.wiring import fail
+from workflow.cli.wiring import fail, finite
 
 sandbox_app = typer.Typer(
     help="The Sent sandbox: a faithful fake of the v3 profile API.", no_args_is_help=True
@@ -39,23 +39,38 @@ def serve(
     error_rate: Annotated[
         list[str] | None, typer.Option(help="STATUS=RATE, e.g. 503=0.1 (repeatable).")
     ] = None,
-    retry_after: Annotated[float, typer.Option(help="Retry-After seconds on 429.")] = 1.0,
+    retry_after: Annotated[
+        float, typer.Option(min=0, max=86400, callback=finite, help="Retry-After seconds on 429.")
+    ] = 1.0,
     lost_response_rate: Annotated[float, typer.Option(help="Executed, then answered 502.")] = 0.0,
-    latency_ms: Annotated[float, typer.Option(help="Added to every request.")] = 0.0,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, max=600_000, callback=finite, help="Added to every request.")
+    ] = 0.0,
     hang_rate: Annotated[float, typer.Option(help="Requests that hang --hang-seconds.")] = 0.0,
-    hang_seconds: Annotated[float, typer.Option()] = 30.0,
+    hang_seconds: Annotated[float, typer.Option(min=0, max=86400, callback=finite)] = 30.0,
+    # Rates (probabilities, nan and inf included) are checked by FaultConfig, naming the rule.
     callback_drop_rate: Annotated[float, typer.Option()] = 0.0,
     callback_duplicate_rate: Annotated[float, typer.Option()] = 0.0,
-    rate_limit: Annotated[float, typer.Option(help="Requests per second per key (0: none).")] = 0.0,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1_000_000, callback=finite, help="Requests per second per key (0: none)."
+        ),
+    ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Random seed for repeatable faults.")] = None,
     org_brand: Annotated[bool, typer.Option(help="The organization has a brand.")] = True,
     org_brand_tcr: Annotated[bool, typer.Option(help="Its brand is a TCR application.")] = True,
     org_campaigns: Annotated[bool, typer.Option(help="The organization has campaigns.")] = True,
     org_whatsapp: Annotated[bool, typer.Option(help="It has a WhatsApp account.")] = True,
-    completion_delay: Annotated[float, typer.Option(help="Seconds a completion takes.")] = 0.2,
+    completion_delay: Annotated[
+        float,
+        typer.Option(min=0, max=86400, callback=finite, help="Seconds a completion takes."),
+    ] = 0.2,
     list_page_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Answer GET /v3/profiles in pages of this many (later API)."),
+        typer.Option(
+            min=1, max=10_000, help="Answer GET /v3/profiles in pages of this many (later API)."
+        ),
     ] = None,
     rejection_reason: Annotated[
         str | None, typer.Option(help="End every completion 'rejected' with this reason.")

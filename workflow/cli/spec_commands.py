@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli import app
+from workflow.cli.wiring import echo
 from workflow.clock import SystemClock
 
 
@@ -29,12 +30,12 @@ def validate(
     conflicts = find_key_conflicts(valid)
     conflicting = {item.spec.key for item in valid if item.source in {c.source for c in conflicts}}
     for error in [*errors, *conflicts]:
-        typer.echo(f"{error.source}: {len(error.problems)} problem(s)")
+        echo(f"{error.source}: {len(error.problems)} problem(s)")
         for problem in error.problems:
-            typer.echo(f"  {problem.path}: {problem.message}")
+            echo(f"  {problem.path}: {problem.message}")
     for item in valid:
         if item.spec.key not in conflicting:
-            typer.echo(f"{item.spec.key}: valid")
+            echo(f"{item.spec.key}: valid")
     if errors or conflicts:
         raise typer.Exit(1)
 

@@ -14,6 +14,7 @@ import typer
 
 from workflow.cli import public
 from workflow.cli.tables import duration, relative_time
+from workflow.printable import printable
 
 __all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
 
@@ -27,9 +28,14 @@ MEANING: Final = {
 }
 
 
-def fix(cause: str, key: str, live_workers: int) -> str:
+def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str:
     """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
     quoted = key if key == "KEY" else shlex.quote(key)
+    if cause == "paused" and code == "OWNERSHIP_UNPROVEN":
+        return (
+            f"a person decides ('onboarding show {quoted}' lists the candidates): 'onboarding "
+            f"resume {quoted} --reason WHY --adopt ID' if one is its own, '--create-new' if none"
+        )
     if cause == "paused":
         return (
             f"onboarding resume {quoted} --reason WHY once the cause is fixed "
@@ -69,7 +75,7 @@ def described(row: Mapping[str, Any], now: datetime, live_workers: int) -> dict[
         **row,
         "age_seconds": max(0, int((now - row["since"]).total_seconds())),
         "reason": _reason(row, now, live_workers),
-        "fix": fix(row["cause"], row["key"], live_workers),
+        "fix": fix(row["cause"], row["key"], live_workers, row.get("code")),
     }
 
 
@@ -79,14 +85,14 @@ def summarized(group: Mapping[str, Any], now: datetime, live_workers: int) -> di
         **group,
         "oldest_since": group["oldest"],
         "oldest_age_seconds": max(0, int((now - group["oldest"]).total_seconds())),
-        "fix": fix(group["cause"], "KEY", live_workers),
+        "fix": fix(group["cause"], "KEY", live_workers, group.get("code")),
     }
 
 
 def _say(text: str) -> None:
     """Print a line of prose wrapped to the terminal (never cut: commands must stay whole)."""
     width = max(40, shutil.get_terminal_size().columns)
-    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+    lines = textwrap.wrap(printable(text), width, subsequent_indent="  ", break_on_hyphens=False)
     typer.echo("\n".join(lines))
 
 
@@ -97,13 +103,13 @@ def _workers_line(live_workers: int) -> str:
 
 
 def print_summary(groups: list[dict[str, Any]], live_workers: int) -> None:
-    """The counts per cause and code, as plain aligned columns (codes are ours, never typed
-    by people, so no markup can hide in them; rich is not even loaded)."""
+    """The counts per cause and code, as plain aligned columns (no markup is read, so none can
+    hide in a code; rich is not even loaded; Sent's codes print with their controls escaped)."""
     if not groups:
         typer.echo("nothing is stuck")
     else:
         rows = [("cause", "code", "count", "oldest")] + [
-            (g["cause"], g["code"] or "", str(g["count"]), duration(g["oldest_age_seconds"]))
+            (g["cause"], printable(g["code"]), str(g["count"]), duration(g["oldest_age_seconds"]))
             for g in groups
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -2,8 +2,10 @@
 
 Every cell is a :class:`rich.text.Text`, never a markup string: reasons, keys and Sent's
 messages are data typed by someone else, and ``[red]`` or ``[/]`` in them must print as typed
-(as markup it is swallowed, or crashes the command). Columns fold long values onto more lines
-instead of cutting them with an ellipsis; ``--json`` gives every field in full.
+(as markup it is swallowed, or crashes the command). Their control characters (an escape
+sequence, a line feed) print as visible escapes (:func:`workflow.printable.printable`).
+Columns fold long values onto more lines instead of cutting them with an ellipsis; ``--json``
+gives every field in full.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from workflow.printable import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,10 +62,13 @@ class Column:
 
 
 def literal(value: Any) -> Text:
-    """``value`` as plain text: no markup, no emoji codes, no highlighting."""
+    """``value`` as plain text: no markup, no emoji codes, no highlighting, control characters
+    escaped; a tuple is a cell of several lines, one a value."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    if isinstance(value, tuple):
+        return Text("\n".join(printable(line) for line in value))
+    return Text(printable(value))
 
 
 def short_time(value: datetime | None) -> str:

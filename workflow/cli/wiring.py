@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import typer
 
 from persistence.db import database_url, sqlite_path
 from workflow.cli import app
+from workflow.printable import printable
 
 if TYPE_CHECKING:
     from persistence.reader import SqlReader
@@ -24,12 +26,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTOR_MAX_LENGTH",
+    "MAX_MINUTES",
+    "MAX_ROWS",
+    "MAX_SECONDS",
     "KeyWhenNeeded",
     "Settings",
     "checked_actor",
+    "echo",
     "engine_config",
     "existing_vault",
     "fail",
+    "finite",
     "missing_key_message",
     "open_reader",
     "open_store",
@@ -93,6 +100,18 @@ def main_options(
 
 #: The audit log's ``actor`` column holds this many characters.
 ACTOR_MAX_LENGTH = 128
+#: The largest time options take (ten years, as ``--older-than``'s 3650d), in their units.
+MAX_MINUTES = 3650 * 24 * 60
+MAX_SECONDS = 3650 * 24 * 3600
+#: The most rows one page or group shows (``list --limit 0`` shows all of them).
+MAX_ROWS = 1_000_000
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback beside ``min``/``max``: ``nan``, which passes any range, is refused."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("nan is not a number")
+    return value
 
 
 def checked_actor(value: str) -> str:
@@ -111,9 +130,16 @@ def settings() -> Settings:
     return _settings
 
 
+def echo(line: str, *, err: bool = False) -> None:
+    """Print a line for a person, its control characters escaped: a line holding text from
+    Sent, an operator or a spec stays one inert line (:func:`workflow.printable.printable`)."""
+    typer.echo(printable(line), err=err)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for a person and return the exit to raise."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    """Print an error for a person (one line, control characters escaped) and return the
+    exit to raise."""
+    typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
 
 
@@ -229,7 +255,7 @@ def _vault(create: bool, announce: Callable[[str], None] | None) -> FernetVault:
     vault, created = FernetVault.from_key_file(path)
     if created:
         message = f"created secret key file {path}: keep it with the database"
-        (announce or (lambda line: typer.echo(line, err=True)))(message)
+        (announce or (lambda line: echo(line, err=True)))(message)
     return vault
 
 
@@ -253,6 +279,10 @@ class KeyWhenNeeded:
     def open(self, onboarding_id: str, blob: bytes | None) -> dict[str, str]:
         """Decrypt secrets (:meth:`FernetVault.open`)."""
         return self._held().open(onboarding_id, blob)
+
+    def fingerprint(self, values: dict[str, str]) -> str:
+        """The keyed fingerprint of secrets (:meth:`FernetVault.fingerprint`)."""
+        return self._held().fingerprint(values)
 
     def callback_token(self, onboarding_id: str) -> str:
         """An onboarding's callback token (:meth:`FernetVault.callback_token`)."""
@@ -283,8 +313,29 @@ def existing_vault() -> FernetVault | None:
     return FernetVault.from_key_file(path, create=False)[0]
 
 
+def _seconds(variable: str, default: float, low: float, high: float) -> float:
+    """A number of seconds from the environment, from ``low`` to ``high``, else one line."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # nan and inf too
+        raise fail(
+            f"{variable} must be a number of seconds from {low:g} to {high:.0f} "
+            f"(it is {raw[:40]!r})"
+        )
+    return value
+
+
 def engine_config(**overrides: object) -> EngineConfig:
-    """Engine settings from the environment, with overrides."""
+    """Engine settings from the environment, with overrides.
+
+    Raises:
+        typer.Exit: a number in the environment is not one, or out of its range (one line).
+    """
     from workflow.executor import EngineConfig
     from workflow.spec import OrganizationFacts
 
@@ -292,8 +343,8 @@ def engine_config(**overrides: object) -> EngineConfig:
         "callback_base_url": os.environ.get(
             "ONBOARDING_CALLBACK_BASE_URL", "http://127.0.0.1:8780"
         ),
-        "poll_interval": float(os.environ.get("ONBOARDING_POLL_INTERVAL", "5")),
-        "completion_timeout": float(os.environ.get("ONBOARDING_COMPLETION_TIMEOUT", "3600")),
+        "poll_interval": _seconds("ONBOARDING_POLL_INTERVAL", 5, 0.01, 3600),
+        "completion_timeout": _seconds("ONBOARDING_COMPLETION_TIMEOUT", 3600, 1, MAX_SECONDS),
         "organization": OrganizationFacts(
             whatsapp_has_phone_number=os.environ.get("ONBOARDING_ORG_WHATSAPP_NUMBER", "1") == "1"
         ),

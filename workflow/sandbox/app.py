@@ -25,7 +25,7 @@ from workflow.clock import Clock
 from workflow.sandbox.clock import OffsetClock
 from workflow.sandbox.completion import Completer
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, request_id
-from workflow.sandbox.faults import FaultConfig, FaultInjector
+from workflow.sandbox.faults import FaultConfig, FaultInjector, ScriptedFault
 from workflow.sandbox.idempotency import IdempotencyCache
 from workflow.sandbox.listing import list_reply
 from workflow.sandbox.scoping import ScopeLog, out_of_scope
@@ -147,12 +147,14 @@ class Sandbox:
         if decision.status is not None:
             self._count(name, "faulted")
             reply = self._fault_reply(decision.status, name, rid, decision.retry_after)
+            reply = _scripted_body(reply, decision.scripted)
         else:
             reply = self._answer(request, name, handler, keyed, api_key, raw, rid)
         self._note_scope(request, name, reply)
         if decision.lose_response is not None:
             self._count(name, "response_lost")
             reply = self._fault_reply(decision.lose_response, name, rid, None)
+            reply = _scripted_body(reply, decision.scripted)
         return _response(reply)
 
     def _answer(
@@ -388,3 +390,15 @@ def _response(reply: Reply) -> Response:
     if reply.body is None:
         return Response(status_code=reply.status, headers=reply.headers)
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+def _scripted_body(reply: Reply, fault: ScriptedFault | None) -> Reply:
+    """``reply`` with the error code and message a scripted fault gives, if it gives them."""
+    if fault is None or (fault.code is None and fault.message is None) or reply.body is None:
+        return reply
+    error = dict(reply.body["error"])
+    if fault.code is not None:
+        error["code"] = fault.code
+    if fault.message is not None:
+        error["message"] = fault.message
+    return Reply(reply.status, {**reply.body, "error": error}, reply.headers)

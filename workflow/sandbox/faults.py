@@ -18,7 +18,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class ScriptedFault(BaseModel):
-    """Fail the first ``times`` requests that match, with ``status`` (deterministic faults)."""
+    """Fail the first ``times`` requests that match, with ``status`` (deterministic faults);
+    ``code`` and ``message``, when given, replace the error body's usual ones."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -28,6 +29,8 @@ class ScriptedFault(BaseModel):
     status: int = 503
     times: int = 1
     after_execution: bool = False  # run the mutation, then lose the response
+    code: str | None = None
+    message: str | None = None
 
 
 class FaultConfig(BaseModel):
@@ -79,6 +82,7 @@ class FaultDecision:
     lose_response: int | None = None  # do the work, then answer this error
     delay: float = 0.0
     retry_after: float | None = None
+    scripted: ScriptedFault | None = None  # the scripted fault that decided it
 
 
 class FaultInjector:
@@ -137,11 +141,12 @@ class FaultInjector:
                     continue
                 self._remaining[index] -= 1
                 if fault.after_execution and mutation:
-                    return FaultDecision(lose_response=fault.status, delay=delay)
+                    return FaultDecision(lose_response=fault.status, delay=delay, scripted=fault)
                 return FaultDecision(
                     status=fault.status,
                     delay=delay,
                     retry_after=config.retry_after if fault.status == 429 else None,
+                    scripted=fault,
                 )
             if self._rate_limited(api_key):
                 return FaultDecision(status=429, delay=delay, retry_after=config.retry_after)

@@ -2,8 +2,10 @@
 
 Each campaign is its own item with its own Idempotency-Key, so a crash after one is created
 never creates it again. When an earlier attempt (a lost reply, an earlier generation) may have
-created a campaign that Sent may no longer replay, the profile's campaigns are read first and
-the one found is adopted: a rewind never leaves a second copy at Sent.
+created a campaign that Sent may no longer replay, the profile's campaigns are read first: the
+one a reply to this item's requests named is adopted, or the one the window rule proves
+(:mod:`workflow.steps.ownership`); when something may be the item's and nothing is proven, the
+onboarding pauses listing the candidates. A rewind never leaves a second copy at Sent.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflow.ports import StepRecord
-from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
-from workflow.steps.lookup import find_campaign
+from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.lookup import adopted_campaign, campaign_digest, find_campaign, unproven_pause
 
 __all__ = ["STEP"]
 
@@ -31,18 +33,22 @@ def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
             lambda: ctx.api.create_campaign(profile_id, campaign, idempotency_key=key),
             key=key,
             resource=lambda result: result.data.id,
+            content=campaign_digest(campaign),
         )
         return {"campaign_id": reply.data.id, "request_id": reply.request_id}
 
-    def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | None:
+    def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | Pause | None:
         taken = {
             str(output.get("campaign_id"))
             for item, output in ctx.outputs(NAME).items()
             if item != f"campaign-{index}"
         }
-        known = record.output.get("campaign_id")
-        found = find_campaign(ctx, str(known) if known else None, campaign.get("name"), taken)
-        return None if found is None else {"campaign_id": found.id, "reconciled": True}
+        found, verdict = find_campaign(ctx, record, campaign, taken)
+        if found is not None:
+            return adopted_campaign(found, verdict, record)
+        if verdict.unproven:
+            return unproven_pause(ctx, "campaign", record.item, verdict)
+        return None
 
     return Item(
         f"campaign-{index}",
@@ -88,5 +94,6 @@ STEP = StepDefinition(
     name=NAME,
     items=_items,
     finish=_finish,
-    description="POST each own campaign (adopting one a lost reply left), or list inherited ones",
+    description="POST each own campaign (adopting one a lost reply left, if proven), or list "
+    "inherited ones",
 )

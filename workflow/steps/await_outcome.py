@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from workflow.bounds import MAX_MESSAGE, bounded
 from workflow.ports import CheckpointUpdate
 from workflow.rules import Outcome as Result
 from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition, Wait
@@ -44,6 +45,7 @@ def _finish(ctx: StepContext) -> Outcome:
     if status == "rejected":
         extra = fetched.data.model_extra or {}
         why = next((str(extra[f]) for f in REASON_FIELDS if extra.get(f)), "no reason given")
+        why = bounded(why, MAX_MESSAGE)  # Sent's text, of any length
         return Pause(
             "REJECTED",
             f"Sent rejected profile {profile_id}: {why}",

@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from workflow.bounds import MAX_CODE, MAX_ID, MAX_REQUEST_ID, bounded, clean, optional
 from workflow.errors import SentApiError
-from workflow.ports import AttemptRecord, Checkpoint, CheckpointUpdate, SentApi, StepRecord
+from workflow.ports import (
+    AttemptRecord,
+    Checkpoint,
+    CheckpointUpdate,
+    OwnershipReads,
+    SentApi,
+    StepRecord,
+)
 from workflow.redaction import redact
 
 if TYPE_CHECKING:
@@ -82,8 +90,10 @@ class Item:
         key_id: the stable name in this item's Idempotency-Key (``campaign`` for ``campaign-2``).
         index: the number in the key (the campaign's position in the spec).
         creates: the mutation creates a resource that a lost reply could leave behind unseen.
-        reconcile: for ``creates`` items, find what an earlier attempt made (the output to
-            adopt) when Sent may no longer replay its key; ``None`` when nothing is there.
+        reconcile: for ``creates`` items, find what an earlier attempt made when Sent may no
+            longer replay its key: the output to adopt when it is proven this onboarding's
+            (:mod:`workflow.steps.ownership`), ``None`` when nothing is there, a
+            :class:`Pause` listing the candidates when something may be and nothing is proven.
         guard: the step trigger's arguments that must be allowed before this item runs (guards
             run before side effects).
         pure: no call at all; recorded together with the next commit.
@@ -94,7 +104,7 @@ class Item:
     key_id: str | None = None
     index: int = 0
     creates: bool = False
-    reconcile: Callable[[StepContext, StepRecord], Output | None] | None = None
+    reconcile: Callable[[StepContext, StepRecord], Output | Pause | None] | None = None
     guard: Callable[[StepContext], Mapping[str, Any]] | None = None
     pure: bool = False
 
@@ -133,7 +143,7 @@ class StepContext:
         poll_interval: float,
         completion_timeout: float,
         secrets: Callable[[], dict[str, str]],
-        known_profile_ids: Callable[[], list[str]],
+        reads: OwnershipReads,
     ) -> None:
         self.checkpoint = checkpoint
         self.spec = spec
@@ -146,7 +156,7 @@ class StepContext:
         self.poll_interval = poll_interval
         self.completion_timeout = completion_timeout
         self.secrets = secrets
-        self.known_profile_ids = known_profile_ids
+        self.reads = reads
         self.attempts: list[AttemptRecord] = []
         self.item: Item | None = None
 
@@ -188,6 +198,12 @@ class StepContext:
         key = f"onb-{self.checkpoint.id}-{item.key_id}-{item.index}-g{self.checkpoint.generation}"
         return f"{key}-r{seq}" if seq else key
 
+    def found(self, resource_id: str) -> None:
+        """Name, on the last attempt (the lookup that proved it), the resource it found to be
+        this item's own: every resource an onboarding holds is named by one of its attempts,
+        kept even when the step's outcome cannot be committed."""
+        self.attempts[-1] = dataclasses.replace(self.attempts[-1], resource_id=resource_id)
+
     def call(
         self,
         method: str,
@@ -196,11 +212,15 @@ class StepContext:
         *,
         key: str | None = None,
         resource: Callable[[T], str | None] | None = None,
+        content: str | None = None,
     ) -> T:
         """Run one API call, recording it (status, code, request id, latency) either way.
 
         ``resource`` names the id a create answered, so it is kept even when the step's
-        outcome cannot be committed (an operator acted meanwhile).
+        outcome cannot be committed (an operator acted meanwhile); ``content`` is the digest of
+        the non-secret content a create sends, kept with the attempt either way. What the
+        attempt keeps of the reply is bounded to its columns whatever the client did: an id that
+        does not fit is left out rather than cut (a cut id would name another resource).
         """
         started = time.perf_counter()
         base = AttemptRecord(
@@ -214,6 +234,7 @@ class StepContext:
             idempotency_key=key,
             item=self.item.id if self.item is not None else None,
             generation=self.checkpoint.generation,
+            content_digest=content,
         )
         try:
             result = fn()
@@ -224,19 +245,24 @@ class StepContext:
                     latency_ms=(time.perf_counter() - started) * 1000,
                     outcome="retry" if exc.retryable else "failed",
                     http_status=exc.status,
-                    error_code=exc.code,
-                    request_id=exc.request_id,
-                    message=redact(exc.message)[:500],
+                    error_code=optional(exc.code, MAX_CODE),
+                    request_id=optional(exc.request_id, MAX_REQUEST_ID),
+                    message=bounded(redact(exc.message), 500),
                 )
             )
             raise
+        made = resource(result) if resource is not None else None
         self.attempts.append(
             dataclasses.replace(
                 base,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 http_status=getattr(result, "status", 200),
-                request_id=getattr(result, "request_id", None),
-                resource_id=resource(result) if resource is not None else None,
+                request_id=optional(getattr(result, "request_id", None), MAX_REQUEST_ID),
+                resource_id=made if made is not None and _storable_id(made) else None,
             )
         )
         return result
+
+
+def _storable_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID and clean(value) == value

@@ -6,7 +6,9 @@ from the vault only here; the audit keeps that they were sent and the card's las
 
 When an earlier attempt may have created the profile and Sent may not replay its key (a new
 generation, a refreshed key, or more than 23 hours since the key was first sent), the profile
-is looked up first and adopted (:func:`reconcile`).
+is looked up first (:func:`reconcile`): adopted only when this onboarding's own attempts prove
+it is theirs (:mod:`workflow.steps.ownership`), otherwise the onboarding pauses with
+``OWNERSHIP_UNPROVEN`` listing the candidates for a person.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflow.ports import CheckpointUpdate, StepRecord
-from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
 from workflow.steps.delete_profile import delete_item
-from workflow.steps.lookup import find_profile
+from workflow.steps.lookup import adopted_profile, find_profile, profile_digest, unproven_pause
 from workflow.steps.views import profile_view
 
 __all__ = ["STEP"]
@@ -25,6 +27,11 @@ __all__ = ["STEP"]
 NAME = "create_profile"
 PROFILE = "profile"
 DELETE_PREVIOUS = "delete-previous"
+#: What the audit row keeps of the create's output (never the profile view or a secret).
+_AUDITED = frozenset({
+    "profile_id", "card_last4", "payment_details_sent", "whatsapp_access_token_sent",
+    "reconciled", "proof", "chosen_by",
+})  # fmt: skip
 
 
 def _body(ctx: StepContext) -> tuple[dict[str, Any], dict[str, str]]:
@@ -41,6 +48,7 @@ def _create(ctx: StepContext) -> Mapping[str, Any]:
         lambda: ctx.api.create_profile(body, idempotency_key=key),
         key=key,
         resource=lambda reply: reply.data.id,
+        content=profile_digest(body),
     )
     output: dict[str, Any] = {
         "profile_id": created.data.id,
@@ -55,12 +63,15 @@ def _create(ctx: StepContext) -> Mapping[str, Any]:
     return output
 
 
-def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | None:
-    """Adopt the profile an earlier attempt made (by the id answered, else by content)."""
-    found = find_profile(ctx, str(record.output.get("profile_id") or "") or None)
-    if found is None:
-        return None
-    return {"profile_id": found.id, "profile": profile_view(found), "reconciled": True}
+def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | Pause | None:
+    """Adopt the profile an earlier attempt made, when its own attempts prove it; pause listing
+    the candidates when something may be its and nothing is proven."""
+    found, verdict = find_profile(ctx, record)
+    if found is not None:
+        return adopted_profile(found, verdict, record)
+    if verdict.unproven:
+        return unproven_pause(ctx, "profile", PROFILE, verdict)
+    return None
 
 
 def _items(ctx: StepContext) -> Sequence[Item]:
@@ -75,12 +86,7 @@ def _items(ctx: StepContext) -> Sequence[Item]:
 def _finish(ctx: StepContext) -> Outcome:
     output = ctx.output(NAME, PROFILE) or {}
     profile_id = str(output["profile_id"])
-    details = {
-        k: v
-        for k, v in output.items()
-        if k in ("profile_id", "card_last4", "payment_details_sent", "whatsapp_access_token_sent")
-        or k == "reconciled"
-    }
+    details = {k: v for k, v in output.items() if k in _AUDITED}
     deleted = ctx.output(NAME, DELETE_PREVIOUS)
     if deleted is not None:
         details["deleted_at_sent"] = deleted.get("deleted", [])
@@ -96,5 +102,5 @@ STEP = StepDefinition(
     items=_items,
     finish=_finish,
     consumes_secrets=True,
-    description="POST /v3/profiles with the secrets; adopt a profile a lost reply left behind",
+    description="POST /v3/profiles with the secrets; adopt a profile a lost reply left, if proven",
 )

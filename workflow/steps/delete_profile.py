@@ -1,8 +1,13 @@
-"""``cancelling``: delete the onboarding's profile at Sent, then end as ``cancelled``.
+"""``cancelling``: delete the onboarding's profiles at Sent, then end as ``cancelled``.
 
 Used by ``cancel --delete-at-sent`` and, as the ``delete-previous`` item of the create step, by
 ``rewind --to pending --delete-at-sent``. ``DELETE /v3/profiles/{id}`` takes no Idempotency-Key;
 deleting twice is harmless because a 404 (already gone) counts as done.
+
+Only profiles proven this onboarding's are deleted: every id Sent answered to its requests, and,
+when its create's outcome is unknown, the one profile the window rule proves
+(:mod:`workflow.steps.ownership`). A profile that may be its but is not proven is left alone
+and listed under ``not_proven`` in the audit row; the cancel still ends.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any
 
 from workflow.errors import SentApiError
 from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
-from workflow.steps.lookup import find_profile
+from workflow.steps.lookup import profiles_to_delete
 
 __all__ = ["STEP", "delete_item", "delete_profiles"]
 
@@ -45,19 +50,14 @@ def delete_item(item_id: str, profile_ids: Sequence[str]) -> Item:
     return Item(item_id, lambda ctx: delete_profiles(ctx, profile_ids))
 
 
-def _targets(ctx: StepContext) -> list[str]:
-    ids = [*([ctx.checkpoint.profile_id] if ctx.checkpoint.profile_id else [])]
-    ids += ctx.known_profile_ids()
-    if not ids:
-        # A create whose reply was lost may still have made a profile: look before giving up.
-        found = find_profile(ctx, None)
-        if found is not None:
-            ids.append(found.id)
-    return list(dict.fromkeys(ids))
+def _delete_own(ctx: StepContext) -> Mapping[str, Any]:
+    ids, not_proven = profiles_to_delete(ctx)
+    output = delete_profiles(ctx, ids)
+    return {**output, "not_proven": not_proven} if not_proven else output
 
 
 def _items(ctx: StepContext) -> Sequence[Item]:
-    return [Item(DELETE, lambda c: delete_profiles(c, _targets(c)))]
+    return [Item(DELETE, _delete_own)]
 
 
 def _finish(ctx: StepContext) -> Outcome:
@@ -69,5 +69,5 @@ STEP = StepDefinition(
     name=NAME,
     items=_items,
     finish=_finish,
-    description="DELETE /v3/profiles/{id} for every profile Sent answered; 404 counts as done",
+    description="DELETE /v3/profiles/{id} for every profile proven its own; 404 counts as done",
 )

@@ -22,7 +22,7 @@ from workflow.validation.campaign import (
     validate_campaign,
     validate_campaign_request,
 )
-from workflow.validation.fields import UNKNOWN_FIELD, validate_idempotency_key
+from workflow.validation.fields import UNKNOWN_FIELD, unstorable_text, validate_idempotency_key
 from workflow.validation.limits import (
     MAX_DEPTH,
     MAX_IDEMPOTENCY_KEY_CHARS,
@@ -72,6 +72,7 @@ __all__ = [
     "VERTICALS",
     "json_nesting_overflow",
     "structure_problem",
+    "unstorable_text",
     "validate_brand",
     "validate_campaign",
     "validate_campaign_request",

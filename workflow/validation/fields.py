@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from workflow.errors import Problem
+from workflow.printable import printable
 from workflow.validation.limits import MAX_IDEMPOTENCY_KEY_CHARS, MAX_LIST_ITEMS
 
 __all__ = [
@@ -31,10 +32,20 @@ __all__ = [
     "check_fields",
     "field_name",
     "join",
+    "unstorable_text",
     "validate_idempotency_key",
 ]
 
 UNKNOWN_FIELD: Final = "unknown field"
+LONE_SURROGATE: Final = (
+    "holds a lone surrogate (a \\ud800-\\udfff escape without its pair), which is not text: "
+    "no database or API can store it; write the character itself, or its full surrogate pair"
+)
+NUL_CHARACTER: Final = (
+    "holds a NUL character (\\u0000 or \\0), which no database stores in text; remove it"
+)
+# A lone surrogate (JSON's "\ud800", YAML's "\ud800" in the pure-Python parser) or a NUL.
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
 #: How much of an unknown field's name a problem path shows.
 MAX_SHOWN_NAME: Final = 64
 IDEMPOTENCY_KEY_RULE: Final = "must be 1–255 characters: letters, digits, hyphens or underscores"
@@ -76,6 +87,47 @@ Rule = Text | Flag | Choice | Custom
 def join(prefix: str, name: str) -> str:
     """A field path: ``prefix.name``, or ``name`` at the top level."""
     return f"{prefix}.{name}" if prefix else name
+
+
+def _unstorable(text: str) -> str | None:
+    """The rule ``text`` breaks (:data:`LONE_SURROGATE`, :data:`NUL_CHARACTER`), if any."""
+    if text.isascii():  # known without reading the text: only a NUL can be there
+        return NUL_CHARACTER if "\x00" in text else None
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return NUL_CHARACTER if found.group() == "\x00" else LONE_SURROGATE
+
+
+def unstorable_text(document: object) -> list[Problem]:
+    """Every string of a decoded document (field names too) that holds a lone surrogate or a
+    NUL character, each named by its field path; the value is never quoted.
+
+    Either breaks far from where it was written: a lone surrogate cannot be encoded as UTF-8 (the
+    create's request body, a database text column), and PostgreSQL refuses a NUL in text. So
+    they are refused with the spec. Walks with an explicit stack: call it after the document's
+    depth and size were checked (:func:`~workflow.validation.limits.structure_problem`).
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[object, str]] = [(document, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            rule = _unstorable(node)
+            if rule is not None:
+                problems.append(Problem(path or "spec", f"{path or 'the spec'} {rule}"))
+        elif isinstance(node, Mapping):
+            children: list[tuple[object, str]] = []
+            for key, value in node.items():
+                name = key if isinstance(key, str) else repr(key)
+                shown = join(path, printable(field_name(name)))
+                if _unstorable(name) is not None:
+                    children.append((name, shown))
+                children.append((value, shown))
+            stack.extend(reversed(children))  # popped in the document's order
+        elif isinstance(node, list | tuple):
+            stack.extend((node[i], f"{path}[{i}]") for i in reversed(range(len(node))))
+    return problems
 
 
 def field_name(key: object) -> str:

@@ -1,7 +1,7 @@
 """audit anchors, and INSERT OR REPLACE refused on the audit log
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-07 12:00:00
 
 * ``onboardings.audit_anchor``: the HMAC of the onboarding's audit chain head under a key kept
@@ -24,7 +24,7 @@ from alembic import op
 from persistence.guards import restore_guards
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
