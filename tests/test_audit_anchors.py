@@ -199,12 +199,21 @@ def test_audit_anchor_anchors_intact_logs_and_leaves_broken_ones(store: SqlStore
 
 def _legacy(store: SqlStore) -> None:
     """Make the database what the release before anchoring left: no anchor column, no REPLACE
-    trigger, at revision 0005."""
+    trigger, at the revision before the one adding anchors."""
+    from alembic.script import ScriptDirectory
+
+    from persistence.migrate import HEAD, alembic_config
+
+    before = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(HEAD)
+    assert before is not None
     with store.engine.begin() as connection:
         if store.engine.dialect.name == "sqlite":
             connection.execute(text("DROP TRIGGER transitions_no_replace"))
         connection.execute(text("ALTER TABLE onboardings DROP COLUMN audit_anchor"))
-        connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :before"),
+            {"before": before.down_revision},
+        )
 
 
 def test_db_upgrade_anchors_the_logs_written_before_anchoring(store: SqlStore) -> None:
