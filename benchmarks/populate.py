@@ -4,13 +4,15 @@ python benchmarks/populate.py DB_URL --count 100000 [--seed 1]
 
 The database is migrated first and must hold no onboardings. Rows go in through SQLAlchemy
 Core in large batches: every onboarding gets a checkpoint that matches its audit log (state,
-``paused_from``, ``audit_seq`` and ``audit_head``), a hash-chained transition per move
-(computed with :mod:`workflow.audit`, so ``history`` verifies), and the API attempts its steps
-made. Of every 100 onboardings (shuffled): 58 pending, 8 incomplete, 2 incomplete and retrying
-after 503s (their lease held by a worker that stopped), 3 brand, 2 campaigns, 3 complete
-(waiting for Sent), 3 submitted, 4 completed, 10 paused from complete with
-COMPLETION_TIMEOUT, 2 paused from campaigns with PREREQUISITES, 2 paused from pending with
-VALIDATION_001, 2 cancelled and 1 cancelling: about 2.3 transitions each. Keys are
+``paused_from``, ``audit_seq``, ``audit_head`` and ``audit_anchor``), a hash-chained
+transition per move (computed with :mod:`workflow.audit`, so ``history`` verifies, and anchored
+with the database's secret key: the key file beside a SQLite file, created if missing, else
+``ONBOARDING_SECRET_KEY``), and the API attempts its steps made. Of every 100 onboardings
+(shuffled): 58 pending, 8 incomplete, 2 incomplete and retrying after 503s (their lease held
+by a worker that stopped), 3 brand, 2 campaigns, 3 complete (waiting for Sent), 3 submitted,
+4 completed, 10 paused from complete with COMPLETION_TIMEOUT, 2 paused from campaigns with
+PREREQUISITES, 2 paused from pending with VALIDATION_001, 2 cancelled and 1 cancelling: about
+2.3 transitions each. Keys are
 ``load-000000`` ... and times spread over the last 30 days (pauses between 10 minutes and 3
 days ago). Prints what it wrote and how long it took.
 """
@@ -41,9 +43,10 @@ from persistence.rows import (
     attempt_values,
     transition_values,
 )
-from workflow.audit import GENESIS, digest
+from workflow.audit import ANCHOR_START, GENESIS, digest
 from workflow.flow import FLOW
-from workflow.ports import AttemptRecord, AuditEntry, Checkpoint
+from workflow.ports import Anchoring, AttemptRecord, AuditEntry, Checkpoint
+from workflow.secrets import FernetVault
 from workflow.spec import load_documents, parse_spec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
@@ -100,9 +103,10 @@ def _fingerprint(spec: dict[str, Any]) -> str:
 class Builder:
     """Makes the rows of one onboarding at a time, deterministically from a seed."""
 
-    def __init__(self, seed: int, now: datetime) -> None:
+    def __init__(self, seed: int, now: datetime, anchoring: Anchoring) -> None:
         self.rng = random.Random(seed)
         self.now = now
+        self.anchoring = anchoring
         self.samples = _samples()
         self.path = FLOW.machine.path
 
@@ -159,7 +163,7 @@ class Builder:
             details = {"delete_at_sent": delete}
             moves.append(("cancel", reached, state, "alice", "duplicate request", details))
         transitions = []
-        head, at = GENESIS, created
+        head, anchor, at = GENESIS, ANCHOR_START, created
         for number, (trigger, source, dest, actor, reason, details) in enumerate(moves):
             at = created + took * (number / max(1, len(moves) - 1))
             entry = AuditEntry(
@@ -167,6 +171,7 @@ class Builder:
                 profile_id=profile_id if source is not None else None, seq=number + 1,
             )  # fmt: skip
             head = digest(onboarding_id, entry, head)
+            anchor = self.anchoring.anchor(onboarding_id, number + 1, head, anchor)
             transitions.append({**transition_values(onboarding_id, entry), "digest": head})
         terminal = state in FLOW.machine.terminal_states
         active = state in FLOW.machine.active_states
@@ -204,6 +209,7 @@ class Builder:
             created_by="api",
             audit_seq=len(moves),
             audit_head=head,
+            audit_anchor=anchor,
             state=state,
             paused_from=paused_from,
             profile_id=profile_id,
@@ -231,8 +237,16 @@ def _plan(count: int, seed: int) -> Iterator[Scenario]:
         yield from cycle[: min(100, count - start)]
 
 
-def populate(url: str, count: int, seed: int = 1, now: datetime | None = None) -> dict[str, int]:
+def populate(
+    url: str,
+    count: int,
+    seed: int = 1,
+    now: datetime | None = None,
+    anchoring: Anchoring | None = None,
+) -> dict[str, int]:
     """Migrate ``url`` and write ``count`` onboardings; returns rows written per table.
+
+    ``anchoring`` anchors the logs (by default the database's key, as the CLI finds it).
 
     Raises:
         SystemExit: the database already holds onboardings.
@@ -243,7 +257,9 @@ def populate(url: str, count: int, seed: int = 1, now: datetime | None = None) -
         existing = connection.execute(select(func.count()).select_from(ONBOARDINGS)).scalar_one()
     if existing:
         raise SystemExit(f"{safe_url(url)} already holds {existing} onboardings: use a new one")
-    builder = Builder(seed, now or datetime.now(UTC))
+    if anchoring is None:
+        anchoring = FernetVault.from_environment(db_url=url)
+    builder = Builder(seed, now or datetime.now(UTC), anchoring)
     written = {"onboardings": 0, "transitions": 0, "attempts": 0}
     rows: list[dict[str, Any]] = []
     transitions: list[dict[str, Any]] = []

@@ -119,11 +119,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_file(path: Path) -> Any:
+    """A ``do_connect`` hook creating the SQLite file with mode 0600 before SQLite would create
+    it with 0644: it holds specs (personal data). SQLite gives its ``-wal``, ``-shm`` and
+    ``-journal`` files the database file's mode."""
+
+    def create(*_args: Any) -> None:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:  # it exists, or cannot be made: SQLite opens it, or says why not
+            return
+        os.fchmod(descriptor, 0o600)  # whatever the umask made of it
+        os.close(descriptor)
+
+    return create
+
+
 def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
     """An engine for ``url`` (see :func:`database_url`), tuned for the backend.
 
     Statement parameters are never rendered into error messages (``hide_parameters``): they
-    hold spec data, and database errors end up in logs and on operators' terminals.
+    hold spec data, and database errors end up in logs and on operators' terminals. A SQLite
+    file is created readable by its owner only (0600), on the first connection.
 
     Raises:
         StoreError: the URL names neither SQLite nor PostgreSQL (:func:`check_supported`).
@@ -143,6 +160,9 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
             max_overflow=small, pool_timeout=60, hide_parameters=True,
         )  # fmt: skip
         event.listen(engine, "connect", _sqlite_pragmas)
+        if path is not None and engine.url.query.get("uri") != "true":
+            # (a "file:" URI names its file in its own grammar, with its own open mode)
+            event.listen(engine, "do_connect", _private_file(path))
         return engine
     return create_engine(
         resolved, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,

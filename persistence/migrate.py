@@ -4,10 +4,14 @@ Checking that a database is current reads ``alembic_version`` with one query and
 with :data:`HEAD`; Alembic itself loads only to migrate (or to explain an unknown revision), so
 a worker or a ``show`` does not pay for it. A test keeps :data:`HEAD` equal to the newest
 migration.
+
+Every upgrade, even of a schema already at :data:`HEAD`, also restores the audit log's guards
+(the append-only triggers, :mod:`persistence.guards`) that are missing, disabled or altered.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -19,17 +23,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD",
+    "Migration",
     "alembic_config",
     "check_revision",
     "current_revision",
     "ensure_current",
     "head_revision",
+    "migrate",
     "upgrade",
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration's revision: what this code's queries expect.
-HEAD: Final = "0007"
+HEAD: Final = "0008"
 
 
 def alembic_config(url: str) -> Config:
@@ -58,21 +64,58 @@ def current_revision(engine: Engine) -> str | None:
     return None if revision is None else str(revision)
 
 
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the newest revision; returns it.
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What :func:`migrate` did.
+
+    Attributes:
+        revision: the revision the schema is at now.
+        before: the revision it was at (``None``: an empty database).
+        restored: the audit log guards that were missing, disabled or altered and were made
+            again (:mod:`persistence.guards`).
+        anchoring_added: this upgrade added the audit anchors: onboardings stored before it
+            have none yet (see ``onboarding audit anchor``).
+    """
+
+    revision: str
+    before: str | None
+    restored: tuple[str, ...]
+    anchoring_added: bool
+
+
+def migrate(engine: Engine) -> Migration:
+    """Bring the schema to the newest revision and restore the audit log's guards.
 
     Raises:
         SchemaOutdatedError: the database is at a revision this code does not know (newer
             software migrated it, or it is not this application's database).
     """
     from alembic import command
+    from sqlalchemy import inspect
 
-    _refuse_unknown(current_revision(engine), head_revision())
+    from persistence.guards import restore_guards
+
+    before = current_revision(engine)
+    _refuse_unknown(before, head_revision())
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        inspector = inspect(connection)
+        unanchored = inspector.has_table("onboardings") and "audit_anchor" not in {
+            column["name"] for column in inspector.get_columns("onboardings")
+        }
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    return head_revision()
+        restored = restore_guards(connection)
+    return Migration(head_revision(), before, tuple(restored), unanchored)
+
+
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision (see :func:`migrate`); returns it.
+
+    Raises:
+        SchemaOutdatedError: as :func:`migrate`.
+    """
+    return migrate(engine).revision
 
 
 def _known_revisions() -> set[str]:

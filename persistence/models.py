@@ -103,6 +103,7 @@ class OnboardingRow(SQLModel, table=True):
     nudged_at: datetime | None = _when(nullable=True)
     audit_seq: int = 0
     audit_head: str = Field(default="", max_length=64)
+    audit_anchor: str = Field(default="", max_length=64)
     created_by: str | None = Field(default=None, max_length=128)
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)

@@ -2,9 +2,9 @@
 
 Durability rules it enforces:
 
-* one transaction per change: the checkpoint update (``WHERE version = :v``), the audit row
-  and its outbox event, the step records, the API attempts and the secret change commit
-  together or not at all;
+* one transaction per change: the checkpoint update (``WHERE version = :v``, with the audit
+  head and its anchor), the audit row and its outbox event, the step records, the API attempts
+  and the secret change commit together or not at all;
 * zero rows updated is a :class:`~workflow.errors.ConcurrencyError`, never a silent overwrite;
 * the update returns the new checkpoint (``RETURNING``): nothing is read back;
 * claiming is one ``UPDATE ... WHERE id IN (due rows) RETURNING`` that takes the lease and moves
@@ -240,6 +240,7 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         if change.transition is not None:
             values["audit_seq"] = change.transition.seq
             values["audit_head"] = change.transition.digest
+            values["audit_anchor"] = change.transition.anchor
         if change.secret is not None:  # whether a secret is held follows what the change does
             values["has_secrets"] = bool(change.secret)
         params = {f"v_{name}": values[name] for name in WHOLE}
@@ -282,6 +283,7 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         if entry is not None:
             values["audit_seq"] = entry.seq
             values["audit_head"] = entry.digest
+            values["audit_anchor"] = entry.anchor
         if change.release is not None:
             values["lease_owner"] = None
             values["lease_expires_at"] = None

@@ -35,6 +35,10 @@ SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "dem
 CARD_NUMBER = "4111111111111111"
 CVC = "737"
 WHATSAPP_TOKEN = "EAAtesttoken9876543210secret"
+#: The secret key of every test database (sealing and audit anchors): the key file beside a
+#: SQLite file holds it, and in-process commands on PostgreSQL get it from the environment.
+TEST_KEY = b"dGVzdC1rZXktMzItYnl0ZXMtZm9yLWFuY2hvcnMhISE="
+TEST_VAULT = FernetVault(TEST_KEY)
 
 
 @pytest.fixture
@@ -142,14 +146,21 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
     target = tmp_path / "onboarding.db"
     shutil.copyfile(template, target)
+    key_file = tmp_path / "onboarding.db.key"
+    key_file.write_bytes(TEST_KEY)
+    key_file.chmod(0o600)
     return f"sqlite:///{target}"
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url_for_test(
-    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_sqlite: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> str:
-    """A migrated, empty database: a SQLite file in tmp_path, or the PostgreSQL under test."""
+    """A migrated, empty database: a SQLite file in tmp_path (its key file beside it), or the
+    PostgreSQL under test (its key in the environment); either way with :data:`TEST_KEY`."""
     if request.param == "sqlite":
         return _fresh_sqlite(migrated_sqlite, tmp_path)
     else:
@@ -157,6 +168,7 @@ def database_url_for_test(
         if not url:
             pytest.skip("ONBOARDING_TEST_POSTGRES_URL is not set")
         _reset_postgres(url)
+        monkeypatch.setenv("ONBOARDING_SECRET_KEY", TEST_KEY.decode())
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -236,7 +248,7 @@ def harness(
 ) -> Iterator[Harness]:
     """Everything wired, on each database backend."""
     sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0.0)
-    vault = FernetVault.generate()
+    vault = TEST_VAULT
     with ServerThread(create_callback_app(store, vault, clock=clock)) as receiver:
         api = HttpxSentApi(sandbox_url, "sandbox-key", timeout=1.0)
         config = EngineConfig(

@@ -12,8 +12,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from tests.cli_process import run
-from tests.conftest import Harness
+from tests.cli_process import environment, run
+from tests.conftest import TEST_KEY, Harness
 from workflow.sandbox import FaultConfig, ScriptedFault
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
@@ -58,7 +58,9 @@ def cli(harness: Harness, *args: str) -> Ran:
     """The installed ``onboarding`` console script on the harness's database, as an operator
     runs it: expected failures are its one ``error:`` line on stderr and exit code 1."""
     url = harness.store.engine.url.render_as_string(hide_password=False)
-    done = run("--db", url, *args)
+    # Operator actions write the audit log: they need the key the harness anchors it with.
+    keyed = environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode())
+    done = run("--db", url, *args, env=keyed)
     return Ran(done.returncode, done.stdout + done.stderr)
 
 

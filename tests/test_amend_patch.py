@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from tests.cli_process import run
-from tests.conftest import Harness
+from tests.cli_process import environment, run
+from tests.conftest import TEST_KEY, Harness
 from workflow.operating import resent_by_rewind_to
 from workflow.sandbox.faults import FaultConfig, ScriptedFault
 from workflow.spec import parse_spec
@@ -178,7 +178,10 @@ def test_the_cli_says_what_the_amend_sends_and_which_rewind_sends_the_rest(
     spec = tmp_path / "fixed.yaml"
     spec.write_text(yaml.safe_dump(fixed))
     url = harness.store.engine.url.render_as_string(hide_password=False)
-    result = run("--db", url, "amend", onboarding, str(spec), "--reason", "r", "--actor", "ops")
+    keyed = environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode())  # amend writes the audit log
+    result = run(
+        "--db", url, "amend", onboarding, str(spec), "--reason", "r", "--actor", "ops", env=keyed
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1:] == [
         "sent again to Sent as a profile PATCH before /complete: profile.description",

@@ -83,7 +83,16 @@ def test_an_altered_row_is_named_by_onboarding_and_seq(store: SqlStore) -> None:
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"onboarding victim ({victim}): seq 3: digest: ")
-    assert lines[1].startswith(f"onboarding victim ({victim}): seq 5: digest: ")
+    # Each altered row as it reads now, and as its outbox event (same transaction) says it was.
+    assert lines[1:3] == [
+        "    now says:   actor='mallory'",
+        "    originally: actor='worker:w1' (from the outbox event)",
+    ]
+    assert lines[3].startswith(f"onboarding victim ({victim}): seq 5: digest: ")
+    assert lines[4:6] == [
+        "    now says:   reason='nothing happened'",
+        "    originally: reason='retry now' (from the outbox event)",
+    ]
     assert lines[-1].startswith("audit verify: FAILED for 1 of 2: 2 onboardings, 12 transitions")
 
 
@@ -185,8 +194,12 @@ def test_json_lines_name_each_problem_then_the_summary(store: SqlStore) -> None:
     assert result.exit_code == 1
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert {o["schema_version"] for o in objects} == {1}
-    assert [o["kind"] for o in objects] == ["audit_problem", "audit_problem", "audit_summary"]
+    assert [o["kind"] for o in objects] == [*["audit_problem"] * 4, "audit_summary"]
     assert (objects[0]["key"], objects[0]["seq"], objects[0]["check"]) == ("victim", 3, "chain")
+    # The anchor fails too, and the deleted row's outbox event, put back, proves what it said.
+    assert [(o["seq"], o["check"]) for o in objects[1:3]] == [(None, "anchor"), (2, "anchor")]
+    assert (objects[2]["row"], objects[2]["original_source"]) == (None, "outbox event")
+    assert objects[2]["original"]["trigger"] == "create_profile"
     summary = objects[-1]
     assert summary["ok"] is False
     assert (summary["onboardings"], summary["transitions"], summary["failed_onboardings"]) == (

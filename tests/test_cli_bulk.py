@@ -18,10 +18,14 @@ from typer.testing import CliRunner
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from tests.cli_process import ONBOARDING, environment, one_line_error
-from tests.conftest import Fleet, Harness, with_key
+from tests.conftest import TEST_KEY, Fleet, Harness, with_key
 from workflow.cli import app
 
 BATCH = re.compile(r"batch ([0-9a-f]{32}): (\w+) (\d+) of (\d+)")
+
+
+#: Operator actions write the audit log: they need the key the test databases are anchored with.
+KEYED = environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode())
 
 
 def onboarding(
@@ -29,7 +33,7 @@ def onboarding(
 ) -> subprocess.CompletedProcess[str]:
     """Run the console script with no terminal on stdin (as cron or a pipeline would)."""
     return subprocess.run(
-        [str(ONBOARDING), *args], capture_output=True, text=True, env=environment(),
+        [str(ONBOARDING), *args], capture_output=True, text=True, env=KEYED,
         stdin=stdin, timeout=120, check=False,
     )  # fmt: skip
 
@@ -38,7 +42,7 @@ def interactive(args: list[str], answer: str, meanwhile: Callable[[], None]) -> 
     """Run the console script on a pseudo-terminal; when it asks, run ``meanwhile``, answer."""
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [str(ONBOARDING), *args], stdin=slave, stdout=slave, stderr=slave, env=environment(),
+        [str(ONBOARDING), *args], stdin=slave, stdout=slave, stderr=slave, env=KEYED,
         close_fds=True,
     )  # fmt: skip
     os.close(slave)

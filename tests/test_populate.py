@@ -69,9 +69,15 @@ def test_states_follow_the_shares_and_every_chain_verifies(
         assert row.updated_at <= NOW
 
 
+def _vault(store: SqlStore) -> FernetVault:
+    """The key populate anchored with: the key file it made beside the SQLite file."""
+    path = Path(f"{store.engine.url.database}.key")
+    return FernetVault.from_key_file(path, create=False)[0]
+
+
 def test_populated_onboardings_take_a_bulk_resume(populated: SqlStore) -> None:
     """The 30 completion timeouts are selected and resumed, each audited in one batch."""
-    ops = Onboardings(populated, FernetVault.generate())
+    ops = Onboardings(populated, _vault(populated))
     selector = Selector(codes=frozenset({"COMPLETION_TIMEOUT"}))
     report = ops.bulk("resume", selector, actor="ops", reason="late")
     assert (len(report.applied), report.skipped) == (30, ())
@@ -87,9 +93,11 @@ def test_a_database_with_onboardings_is_refused(populate: ModuleType, populated:
 
 
 def test_the_audit_verifier_accepts_every_populated_log(populated: SqlStore) -> None:
-    """'audit verify' over a populated database finds nothing wrong (chains and replays)."""
+    """'audit verify' over a populated database finds nothing wrong (chains, anchors and
+    replays)."""
     from workflow import verify_audit
 
-    report = verify_audit(populated)
+    report = verify_audit(populated, anchoring=_vault(populated))
+    assert report.anchors_checked
     assert report.problems == []
     assert report.onboardings == 300

@@ -11,6 +11,7 @@ import pytest
 from persistence.db import make_engine
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
 from persistence.store import SqlStore
+from tests.conftest import TEST_VAULT
 from workflow.audit import chained
 from workflow.errors import (
     ConcurrencyError,
@@ -40,8 +41,12 @@ def _new(key: str = "k1", secret: bytes | None = None, **overrides: object) -> N
     }  # fmt: skip
     values.update(overrides)
     checkpoint = Checkpoint(**values)  # type: ignore[arg-type]
-    entry = chained(checkpoint, AuditEntry("start", None, checkpoint.state, "test", NOW))
-    checkpoint = dataclasses.replace(checkpoint, audit_seq=entry.seq, audit_head=entry.digest)
+    entry = chained(
+        checkpoint, AuditEntry("start", None, checkpoint.state, "test", NOW), TEST_VAULT
+    )
+    checkpoint = dataclasses.replace(
+        checkpoint, audit_seq=entry.seq, audit_head=entry.digest, audit_anchor=entry.anchor
+    )
     return NewOnboarding(checkpoint, entry, secret)
 
 
@@ -105,7 +110,9 @@ def test_apply_writes_checkpoint_audit_records_and_attempts_together(store: SqlS
         "req_1", resource_id="p1",
     )  # fmt: skip
     entry = chained(
-        row, AuditEntry("create_profile", "pending", "incomplete", "w", NOW, request_id="req_1")
+        row,
+        AuditEntry("create_profile", "pending", "incomplete", "w", NOW, request_id="req_1"),
+        TEST_VAULT,
     )
     record = StepRecord("create_profile", "profile", 0, done=True, output={"profile_id": "p1"})
     saved = store.apply(
@@ -180,7 +187,9 @@ def test_stale_version_is_a_concurrency_error_and_writes_nothing(store: SqlStore
     """A change against an old version raises and leaves checkpoint, audit and secret untouched."""
     row = _start(store, secret=b"ciphertext")
     store.apply(_change(row, attempts=1))
-    entry = chained(row, AuditEntry("create_profile", "pending", "incomplete", "w", NOW))
+    entry = chained(
+        row, AuditEntry("create_profile", "pending", "incomplete", "w", NOW), TEST_VAULT
+    )
     with pytest.raises(ConcurrencyError, match=row.id):
         store.apply(
             Change(
@@ -359,7 +368,9 @@ def test_a_change_with_its_base_writes_the_same_as_a_partial_one(store: SqlStore
     _start(store)
     (claim,) = store.claim("w1", NOW, 30, 1)
     base = claim.checkpoint
-    entry = chained(base, AuditEntry("create_profile", "pending", "incomplete", "w1", NOW))
+    entry = chained(
+        base, AuditEntry("create_profile", "pending", "incomplete", "w1", NOW), TEST_VAULT
+    )
     saved = store.apply(
         Change(
             base.id, base.version, NOW, CheckpointUpdate(state="incomplete", profile_id="p1",

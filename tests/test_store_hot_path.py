@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from persistence.db import make_engine
 from persistence.store import SqlStore
-from tests.conftest import _fresh_sqlite, _reset_postgres, postgres_url
+from tests.conftest import TEST_VAULT, _fresh_sqlite, _reset_postgres, postgres_url
 from workflow.audit import chained
 from workflow.cli.failures import explain
 from workflow.errors import ConcurrencyError, StoreError
@@ -44,8 +44,10 @@ def _new(key: str) -> NewOnboarding:
         id=key.ljust(32, "0")[:32], key=key, fingerprint="f" * 64, spec={"key": key},
         state="pending", version=0, next_attempt_at=NOW, created_at=NOW, updated_at=NOW,
     )  # fmt: skip
-    entry = chained(checkpoint, AuditEntry("start", None, "pending", "test", NOW))
-    checkpoint = dataclasses.replace(checkpoint, audit_seq=entry.seq, audit_head=entry.digest)
+    entry = chained(checkpoint, AuditEntry("start", None, "pending", "test", NOW), TEST_VAULT)
+    checkpoint = dataclasses.replace(
+        checkpoint, audit_seq=entry.seq, audit_head=entry.digest, audit_anchor=entry.anchor
+    )
     return NewOnboarding(checkpoint, entry, b"sealed")
 
 
@@ -65,6 +67,7 @@ def _rich_change(base: Checkpoint, *, fast: bool, trigger: str = "step", **updat
             request_id="r", details={"x": None, "ü": ["✓", {"n": None}]}, profile_id="p",
             batch_id="b",
         ),
+        TEST_VAULT,
     )  # fmt: skip
     record = StepRecord(
         "s", "ï", base.generation, done=True, output={"ü": ["✓", {"n": None, "f": 1.5}]},

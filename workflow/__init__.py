@@ -3,7 +3,7 @@
 The public API, importable from here::
 
     from workflow import EngineConfig, FernetVault, HttpxSentApi, Onboardings, Worker, parse_spec
-    from workflow import verify_audit  # the audit log's hash chains, checked
+    from workflow import verify_audit  # the audit log's hash chains and anchors, checked
     from workflow import AsyncOnboardings, Event, Subscriber  # embedding services
     from persistence import SqlStore
 
@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from workflow.aio import (
         AsyncOnboardings as AsyncOnboardings,
     )
+    from workflow.audit_anchoring import (
+        AnchorReport as AnchorReport,
+        anchor_audit as anchor_audit,
+    )
     from workflow.audit_verify import (
         AuditProblem as AuditProblem,
         AuditReport as AuditReport,
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
         SystemClock as SystemClock,
     )
     from workflow.errors import (
+        AuditAnchorError as AuditAnchorError,
         CommitFailedError as CommitFailedError,
         ConcurrencyError as ConcurrencyError,
         GuardRejectedError as GuardRejectedError,
@@ -115,9 +120,11 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "AnchorReport": "workflow.audit_anchoring",
     "AuditProblem": "workflow.audit_verify",
     "AuditReport": "workflow.audit_verify",
     "AsyncOnboardings": "workflow.aio",
+    "AuditAnchorError": "workflow.errors",
     "Event": "workflow.events",
     "EventStore": "workflow.events",
     "NullObserver": "workflow.observing",
@@ -171,6 +178,7 @@ _WHERE = {
     "parse_spec": "workflow.spec",
     "prerequisites": "workflow.rules",
     "status_logic": "workflow.rules",
+    "anchor_audit": "workflow.audit_anchoring",
     "verify_audit": "workflow.audit_verify",
 }
 

@@ -28,6 +28,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from workflow.errors import (
+    AuditAnchorError,
     ConcurrencyError,
     GuardRejectedError,
     SelectionError,
@@ -232,7 +233,7 @@ class _Batch:
                     current, self.action, actor=self.actor, reason=self.reason,
                     batch_id=self.batch_id, **self.options,
                 )  # fmt: skip
-            except TransitionError as exc:
+            except (TransitionError, AuditAnchorError) as exc:
                 return Skipped(current.id, current.key, str(exc))
             except ConcurrencyError:
                 # A worker (or another operator) committed since the read: decide again on

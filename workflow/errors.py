@@ -13,6 +13,7 @@ Every error the engine raises on purpose derives from :class:`OnboardingError`::
     ├── ConcurrencyError           a checkpoint changed under us (optimistic version check)
     ├── SchemaOutdatedError        the database schema is older than this code
     ├── SecretUnavailableError     a step needs a secret that is gone or unreadable
+    ├── AuditAnchorError           an audit log's head has no anchor to chain a new row to
     ├── StoreError                 the database failed (unreachable, read-only, full)
     ├── CommitFailedError          neither a step's outcome nor its failure could be committed
     ├── DeliveryError              a webhook receiver did not accept an event (it is retried)
@@ -41,6 +42,7 @@ from workflow.bounds import (
 )
 
 __all__ = [
+    "AuditAnchorError",
     "CommitFailedError",
     "ConcurrencyError",
     "DeliveryError",
@@ -150,6 +152,12 @@ class SchemaOutdatedError(OnboardingError):
 
 class SecretUnavailableError(OnboardingError):
     """A step needs a secret (payment details, WhatsApp token) that cannot be read."""
+
+
+class AuditAnchorError(OnboardingError):
+    """An onboarding's audit log has no anchor (written before anchoring, or the anchor was
+    removed): a row written on it could not be verified, so nothing is written until a person
+    has checked the log and anchored it (``onboarding audit anchor``)."""
 
 
 class StoreError(OnboardingError):

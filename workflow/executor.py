@@ -529,6 +529,7 @@ class Executor:
                 details=dict(advance.details) if advance.details else None,
                 profile_id=profile_id,
             ),
+            self.vault,
         )  # fmt: skip
         due = next_at is not None and next_at <= now
         change = Change(
@@ -653,6 +654,7 @@ class Executor:
                 "pause", record.from_state, record.to_state, self.actor, now,
                 reason=pause.reason, details=details, profile_id=checkpoint.profile_id,
             ),
+            self.vault,
         )  # fmt: skip
         change = Change(
             checkpoint.id, checkpoint.version, now, update, entry, records=records,

@@ -19,6 +19,7 @@ from workflow.adoption import decided
 from workflow.audit import chained
 from workflow.clock import Clock, SystemClock
 from workflow.errors import (
+    AuditAnchorError,
     ConcurrencyError,
     GuardRejectedError,
     SpecConflictError,
@@ -71,7 +72,8 @@ class Onboardings(Following):
 
     Args:
         store: any implementation of the management port.
-        vault: seals secrets at start and at amend.
+        vault: seals secrets at start and at amend, and anchors every audit row written
+            (its key is the one the log's anchors are checked with).
         flow: the flow new onboardings start under.
     """
 
@@ -130,8 +132,11 @@ class Onboardings(Following):
         entry = chained(
             checkpoint,
             AuditEntry("start", None, checkpoint.state, actor, now, details={"key": spec.key}),
+            self.vault,
         )
-        checkpoint = dataclasses.replace(checkpoint, audit_seq=entry.seq, audit_head=entry.digest)
+        checkpoint = dataclasses.replace(
+            checkpoint, audit_seq=entry.seq, audit_head=entry.digest, audit_anchor=entry.anchor
+        )
         return NewOnboarding(checkpoint, entry, self.vault.seal(secrets) if secrets else None)
 
     def _check_same(self, stored: Checkpoint, spec: OnboardingSpec) -> None:
@@ -480,6 +485,13 @@ class Onboardings(Following):
             raise TransitionError(
                 trigger, current.state, refusal(current, machine, trigger)
             ) from None
+        if current.audit_seq and not current.audit_anchor:
+            raise AuditAnchorError(
+                f"onboarding {current.key} ({current.id}): its audit log has no anchor (it was "
+                "written before anchoring, or the anchor was removed): check it with "
+                f"'onboarding audit verify --key {current.id}', then anchor it with "
+                "'onboarding audit anchor'; nothing was changed"
+            )
         now = self.clock.now()
         state = record.to_state
         terminal = state in flow.machine.terminal_states
@@ -502,6 +514,7 @@ class Onboardings(Following):
                 trigger, record.from_state, state, actor, now, reason=reason,
                 details=details, profile_id=profile_id, batch_id=batch_id,
             ),
+            self.vault,
         )  # fmt: skip
         if secret is None and (terminal or state not in flow.machine.path) and current.has_secrets:
             secret = b""  # never needed again

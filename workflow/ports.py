@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UNSET",
+    "Anchoring",
     "AttemptRecord",
     "AuditEntry",
     "CallbackStore",
@@ -79,6 +80,8 @@ class AuditEntry:
     batch_id: str | None = None
     seq: int = 0
     digest: str = ""
+    #: The anchor of the head this row makes (kept in the checkpoint, not in the row).
+    anchor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,7 @@ class Checkpoint:
     finished_at: datetime | None = None
     audit_seq: int = 0
     audit_head: str = ""
+    audit_anchor: str = ""
     created_by: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
@@ -281,8 +285,17 @@ class WorkerPresence:
     stopped_at: datetime | None = None
 
 
-class Vault(Protocol):
-    """Seals an onboarding's secrets at rest, fingerprints them, and makes callback tokens."""
+class Anchoring(Protocol):
+    """Anchors audit chain heads with a key kept outside the database (:mod:`workflow.audit`)."""
+
+    def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
+        """The anchor of the head ``(onboarding_id, seq, head)`` after the anchor ``previous``."""
+        ...
+
+
+class Vault(Anchoring, Protocol):
+    """Seals an onboarding's secrets at rest, fingerprints them, makes callback tokens and
+    anchors audit chain heads."""
 
     def seal(self, values: dict[str, str]) -> bytes:
         """Encrypt secrets."""

@@ -7,7 +7,13 @@ created with mode 0600; losing it makes pending secrets unreadable (the step pau
 
 The key file lives beside the SQLite database it protects (``onboarding.db.key``), so every
 process using that database finds the same key whatever its working directory. A server
-database (PostgreSQL) has no "beside": its users must name the key.
+database (PostgreSQL) has no "beside": its users must name the key. A key file other users can
+read is used, with a warning.
+
+The same key anchors the audit log (:mod:`workflow.audit`): the anchoring key is derived from it
+with HKDF-SHA256 under a label of its own (:data:`ANCHOR_LABEL`), so a deployment has one key to
+keep, back up and hand to every process writing the database, and neither key says anything
+about the other.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from workflow.audit import AnchorKey
 from workflow.errors import SecretUnavailableError
 
-__all__ = ["DEFAULT_KEY_FILE", "FernetVault", "default_key_file"]
+__all__ = ["ANCHOR_LABEL", "DEFAULT_KEY_FILE", "FernetVault", "default_key_file", "hkdf_sha256"]
 
 log = logging.getLogger("workflow.secrets")
 
@@ -50,8 +57,37 @@ def _masked(db_url: str | None) -> str:
     return safe_url(db_url) if db_url else "the database"
 
 
+#: The HKDF ``info`` the audit anchoring key is derived under.
+ANCHOR_LABEL = b"sent-onboarding audit anchor v1"
+
+
+def hkdf_sha256(key: bytes, info: bytes, length: int = 32, salt: bytes = b"") -> bytes:
+    """HKDF (RFC 5869) with SHA-256: ``length`` bytes derived from ``key`` for ``info``.
+
+    In the standard library (``hmac``), so anchoring does not load ``cryptography``.
+    """
+    if length > 255 * 32:
+        raise ValueError("HKDF-SHA256 derives at most 8160 bytes")
+    pseudorandom = hmac.new(salt or bytes(32), key, hashlib.sha256).digest()
+    block, out, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(pseudorandom, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
 def _new_key() -> bytes:
     return base64.urlsafe_b64encode(os.urandom(32))
+
+
+def _warn_if_readable(path: Path, descriptor: int) -> None:
+    mode = os.fstat(descriptor).st_mode & 0o777
+    if mode & 0o077:
+        log.warning(
+            "key file %s can be read by other users (mode %04o): run 'chmod 600 %s'",
+            path, mode, path,
+        )  # fmt: skip
 
 
 class FernetVault:
@@ -73,6 +109,7 @@ class FernetVault:
         self._fernet_instance: Any = None
         # A separate key for callback tokens, so a leaked token says nothing about the vault key.
         self._token_key = hashlib.sha256(b"onboarding-callback-token:" + key).digest()
+        self._anchors = AnchorKey(hkdf_sha256(raw, ANCHOR_LABEL))
         self._fingerprint_key = hashlib.sha256(b"onboarding-secrets-fingerprint:" + key).digest()
 
     @property
@@ -100,18 +137,30 @@ class FernetVault:
             ) from None
 
     @classmethod
-    def from_key_file(cls, path: Path) -> tuple[FernetVault, bool]:
+    def from_key_file(cls, path: Path, *, create: bool = True) -> tuple[FernetVault, bool]:
         """The key in ``path``, created (mode 0600) when absent; returns ``(vault, created)``.
 
+        A key file that users other than its owner can read is used, and a warning is logged.
+
+        Args:
+            create: make the file when it is absent (otherwise that is an error).
+
         Raises:
-            OSError: the file cannot be read or created.
+            OSError: the file cannot be read or created (``FileNotFoundError`` when absent and
+                ``create`` is false).
             SecretUnavailableError: the file holds no valid key.
         """
         try:
+            if not create:
+                raise FileExistsError(path)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return cls._checked(path.read_bytes().strip(), f"key file {path}"), False
+            with path.open("rb") as existing:
+                vault = cls._checked(existing.read().strip(), f"key file {path}")
+                _warn_if_readable(path, existing.fileno())
+            return vault, False
         with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(descriptor, 0o600)  # whatever the umask made of it
             key = _new_key()
             handle.write(key)
         return cls(key), True
@@ -180,6 +229,11 @@ class FernetVault:
                 f"'onboarding resume {onboarding_id}', or {amend}"
             ) from None
         return values
+
+    def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
+        """The anchor of an audit chain head (:func:`workflow.audit.anchor`), under the key
+        derived from this vault's key."""
+        return self._anchors.anchor(onboarding_id, seq, head, previous)
 
     def fingerprint(self, values: dict[str, str]) -> str:
         """HMAC-SHA256 of secrets under a key derived from the vault key (64 hex digits).

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from workflow.cli.wiring import echo, fail, open_store
+from workflow.cli.wiring import KeyWhenNeeded, echo, fail, open_store
 from workflow.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -110,11 +110,10 @@ class Filters:
 
 def _operations() -> Onboardings:
     from workflow.management import Onboardings
-    from workflow.secrets import FernetVault
 
-    # Operator actions change the checkpoint only: they never open a secret or mint a
-    # callback token, so they need no key (and must not create a key file).
-    return Onboardings(open_store(), FernetVault.generate())
+    # Operator actions never open a secret, but each writes an audit row, anchored with the
+    # key: they need it when they write (and must not create a key file).
+    return Onboardings(open_store(), KeyWhenNeeded())
 
 
 def run_action(

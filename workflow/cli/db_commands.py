@@ -5,10 +5,15 @@ Reading commands live in :mod:`workflow.cli.read_commands`, operator actions in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from workflow.cli import app
-from workflow.cli.wiring import echo, settings
+from workflow.cli.wiring import echo, existing_vault, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -16,12 +21,53 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the schema to the newest revision."""
-    from persistence.db import make_engine, safe_url
-    from persistence.migrate import upgrade
+    """Create or migrate the schema to the newest revision.
 
-    revision = upgrade(make_engine(settings().db))
-    echo(f"schema at revision {revision} ({safe_url(settings().db)})")
+    Also restores the audit log's append-only triggers when one is missing,
+    disabled or altered (even at the newest revision). The upgrade that adds
+    audit anchors anchors the existing logs when the secret key is at hand
+    (after checking each); otherwise run 'onboarding audit anchor' with it.
+    """
+    from persistence.db import make_engine, safe_url
+    from persistence.migrate import migrate
+
+    engine = make_engine(settings().db)
+    try:
+        done = migrate(engine)
+        echo(f"schema at revision {done.revision} ({safe_url(settings().db)})")
+        if done.restored:
+            echo(
+                f"restored the audit log's guards: {', '.join(done.restored)} (they were "
+                "missing, disabled or altered; 'onboarding audit verify' checks the log)"
+            )
+        if done.anchoring_added:
+            _anchor_existing(engine)
+    finally:
+        engine.dispose()
+
+
+def _anchor_existing(engine: Engine) -> None:
+    from persistence.store import SqlStore
+    from workflow.audit_anchoring import anchor_audit
+    from workflow.cli.audit_commands import anchor_summary, problem_lines
+
+    store = SqlStore(engine)
+    waiting = store.count_unanchored()
+    if not waiting:
+        return
+    vault = existing_vault()
+    if vault is None:
+        echo(
+            f"{waiting} audit log(s) written before this release have no anchor yet: run "
+            "'onboarding audit anchor' with the secret key (ONBOARDING_SECRET_KEY or "
+            "--key-file); until then workers and operator actions do not write to them"
+        )
+        return
+    report = anchor_audit(store, vault)
+    for problem in report.refused:
+        for line in problem_lines(problem):
+            echo(line)
+    echo(anchor_summary(report.anchored, report.changed, report.refused_logs))
 
 
 @db_app.command("current")

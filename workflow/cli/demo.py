@@ -94,13 +94,15 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=150)  # logs and CI: keep the final table on one line per row
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".key"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     engine_db = make_engine(url)
     upgrade(engine_db)
     store = SqlStore(engine_db)
-    vault = FernetVault.generate()  # throwaway key: the demo's secrets die with it
+    # The key file beside the database, as 'start' makes it: the CLI's commands (audit
+    # verify, operator actions) use the demo's database with the key its log is anchored with.
+    vault, _ = FernetVault.from_key_file(Path(f"{db}.key"))
     clock = SystemClock()
     sample = SAMPLES
     today = clock.now().date()

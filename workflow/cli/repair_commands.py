@@ -23,11 +23,11 @@ from workflow.cli.bulk import (
 )
 from workflow.cli.wiring import (
     ACTOR_MAX_LENGTH,
+    KeyWhenNeeded,
     checked_actor,
     echo,
     fail,
     open_store,
-    open_vault,
 )
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
@@ -205,9 +205,9 @@ def amend(
             echo(f"  {problem.path}: {problem.message}", err=True)
     if errors or len(valid) != 1:
         raise fail(f"{spec_file} must hold exactly one valid spec; nothing was changed")
-    # The key is needed only to seal secrets the amended spec brings.
     store = open_store()
-    onboardings = Onboardings(store, open_vault(required=bool(valid[0].secret_values())))
+    # The key anchors the audit row (and seals secrets the amended spec brings).
+    onboardings = Onboardings(store, KeyWhenNeeded())
     try:
         row, sent = onboardings.amend(onboarding, valid[0], actor=actor, reason=reason)
     except OnboardingError as exc:

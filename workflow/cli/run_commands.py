@@ -21,8 +21,6 @@ from workflow.cli.wiring import (
     engine_config,
     fail,
     finite,
-    key_configured,
-    missing_key_message,
     open_store,
     open_vault,
     settings,
@@ -100,14 +98,9 @@ def start(
             echo(f"  {problem.path}: {problem.message}", err=True)
     if errors:
         raise fail("nothing was stored: fix the specs above and start again")
-    carrying = [item.spec.key for item in valid if item.spec.secret_values()]
-    if carrying and not key_configured():
-        # Sealed with a throwaway key, the secrets would be unreadable by any worker.
-        raise fail(
-            f"{carrying[0]} carries payment details or a WhatsApp token, and "
-            f"{missing_key_message()}; nothing was stored"
-        )
-    onboardings = Onboardings(open_store(create=True, write=True), open_vault(required=False))
+    store = open_store(create=True, write=True)
+    # The key seals secrets and anchors the audit rows: without one, nothing is stored.
+    onboardings = Onboardings(store, open_vault())
     try:
         stored = onboardings.start_many([item.spec for item in valid], actor=actor)
     except SpecConflictError as exc:
@@ -230,6 +223,13 @@ def worker(
         check_port_free(metrics_host, metrics_port, "metrics")
     store = open_store(write=True)
     vault = open_vault(announce=log.warning)
+    unanchored = store.count_unanchored(runnable=True)
+    if unanchored:
+        # Rows written on a head without an anchor could never be verified.
+        raise fail(
+            f"{unanchored} onboarding(s) to run have audit logs without an anchor (written "
+            "before anchoring): run 'onboarding audit anchor' first"
+        )
     try:
         api = HttpxSentApi(settings().api_url, settings().api_key, timeout=30)
     except ValueError as exc:

@@ -29,13 +29,14 @@ __all__ = [
     "MAX_MINUTES",
     "MAX_ROWS",
     "MAX_SECONDS",
+    "KeyWhenNeeded",
     "Settings",
     "checked_actor",
     "echo",
     "engine_config",
+    "existing_vault",
     "fail",
     "finite",
-    "key_configured",
     "missing_key_message",
     "open_reader",
     "open_store",
@@ -197,48 +198,57 @@ def open_reader() -> SqlReader:
     return SqlReader(database)
 
 
-def key_configured() -> bool:
-    """Whether a secret key is named: the variable, ``--key-file``, or a SQLite database."""
-    from workflow.secrets import default_key_file
-
-    return bool(
-        os.environ.get("ONBOARDING_SECRET_KEY")
-        or _settings.key_file is not None
-        or default_key_file(_settings.db) is not None
-    )
-
-
 def missing_key_message() -> str:
     """What to do when a server database has no secret key configured."""
     return (
-        "a PostgreSQL database needs a secret key shared by every process that uses it: set "
-        "ONBOARDING_SECRET_KEY or pass --key-file (ONBOARDING_SECRET_KEY_FILE)"
+        "a PostgreSQL database needs a secret key shared by every process that writes to it "
+        "(it seals secrets and anchors the audit log): set ONBOARDING_SECRET_KEY or pass "
+        "--key-file (ONBOARDING_SECRET_KEY_FILE)"
     )
 
 
 def open_vault(
-    *, required: bool = True, announce: Callable[[str], None] | None = None
+    *, create: bool = True, announce: Callable[[str], None] | None = None
 ) -> FernetVault:
-    """The secret vault: ``ONBOARDING_SECRET_KEY``, else ``--key-file``, else the key file
+    """The secret key: ``ONBOARDING_SECRET_KEY``, else ``--key-file``, else the key file
     beside the SQLite database (created 0600 when missing, and announced).
 
+    Every command that writes the audit log needs it: it anchors what is written (and seals
+    secrets). Without one for a server database, or (``create`` false) when the key file is
+    missing, the command stops with one line naming the settings.
+
     Args:
-        required: without a key for a server database, refuse; otherwise (nothing will be
-            sealed or opened) use a throwaway key.
+        create: make a missing key file (``start``, ``worker``); otherwise refuse, since the
+            log is anchored with the key that file held.
         announce: where the one line saying a key file was created goes (stderr by default).
     """
+    from workflow.errors import SecretUnavailableError
+
+    try:
+        return _vault(create, announce)
+    except SecretUnavailableError as exc:
+        raise fail(str(exc)) from None
+
+
+def _vault(create: bool, announce: Callable[[str], None] | None) -> FernetVault:
+    from workflow.errors import SecretUnavailableError
     from workflow.secrets import DEFAULT_KEY_FILE, FernetVault, default_key_file
 
-    if os.environ.get("ONBOARDING_SECRET_KEY"):
-        return FernetVault.from_environment()
+    vault = existing_vault()
+    if vault is not None:
+        return vault
     path = _settings.key_file or default_key_file(_settings.db)
     if path is None:
-        if required:
-            raise fail(missing_key_message())
-        return FernetVault.generate()
-    if _settings.key_file is None and not path.exists() and DEFAULT_KEY_FILE.exists():
+        raise SecretUnavailableError(missing_key_message())
+    if not create:
+        raise SecretUnavailableError(
+            f"no secret key: the key file {path} does not exist. Writing the audit log needs "
+            "the key it is anchored with, the one 'start' created beside the database: restore "
+            "it, or name it with --key-file or ONBOARDING_SECRET_KEY"
+        )
+    if _settings.key_file is None and DEFAULT_KEY_FILE.exists():
         # The old default lived in the working directory; a new key would orphan its secrets.
-        raise fail(
+        raise SecretUnavailableError(
             f"found {DEFAULT_KEY_FILE} in the working directory, the old default key file: "
             f"move it to {path} (beside the database) or pass --key-file {DEFAULT_KEY_FILE}"
         )
@@ -247,6 +257,60 @@ def open_vault(
         message = f"created secret key file {path}: keep it with the database"
         (announce or (lambda line: echo(line, err=True)))(message)
     return vault
+
+
+class KeyWhenNeeded:
+    """The secret key of an operator action, read when the action first writes: one that does
+    not apply, or a selection that matches nothing, needs no key. Without one, the write
+    raises ``SecretUnavailableError`` naming the settings (one line from the CLI)."""
+
+    def __init__(self) -> None:
+        self._vault: FernetVault | None = None
+
+    def _held(self) -> FernetVault:
+        if self._vault is None:
+            self._vault = _vault(False, None)
+        return self._vault
+
+    def seal(self, values: dict[str, str]) -> bytes:
+        """Encrypt secrets (:meth:`FernetVault.seal`)."""
+        return self._held().seal(values)
+
+    def open(self, onboarding_id: str, blob: bytes | None) -> dict[str, str]:
+        """Decrypt secrets (:meth:`FernetVault.open`)."""
+        return self._held().open(onboarding_id, blob)
+
+    def fingerprint(self, values: dict[str, str]) -> str:
+        """The keyed fingerprint of secrets (:meth:`FernetVault.fingerprint`)."""
+        return self._held().fingerprint(values)
+
+    def callback_token(self, onboarding_id: str) -> str:
+        """An onboarding's callback token (:meth:`FernetVault.callback_token`)."""
+        return self._held().callback_token(onboarding_id)
+
+    def check_callback_token(self, onboarding_id: str, token: str) -> bool:
+        """Whether a token is the onboarding's (:meth:`FernetVault.check_callback_token`)."""
+        return self._held().check_callback_token(onboarding_id, token)
+
+    def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
+        """The anchor of an audit chain head (:meth:`FernetVault.anchor`)."""
+        return self._held().anchor(onboarding_id, seq, head, previous)
+
+
+def existing_vault() -> FernetVault | None:
+    """The secret key if one is set or its key file exists (never creates one); else ``None``.
+
+    Raises:
+        SecretUnavailableError: the key set is not a valid key.
+    """
+    from workflow.secrets import FernetVault, default_key_file
+
+    if os.environ.get("ONBOARDING_SECRET_KEY"):
+        return FernetVault.from_environment()
+    path = _settings.key_file or default_key_file(_settings.db)
+    if path is None or not path.exists():
+        return None
+    return FernetVault.from_key_file(path, create=False)[0]
 
 
 def _seconds(variable: str, default: float, low: float, high: float) -> float:
