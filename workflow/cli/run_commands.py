@@ -5,10 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 import socket
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -131,17 +129,6 @@ def check_port_free(host: str, port: int, what: str = "callback") -> None:
             ) from exc
 
 
-def _stop_on_signals(runner: Any) -> None:
-    """Stop gracefully on SIGINT/SIGTERM from now on, not only once ``run`` has its handlers."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing in-flight steps, then stopping", signum)
-        runner.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handle)
-
-
 def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
     """The Prometheus observer and its server when a port is given (else nothing is loaded)."""
     if port is None:
@@ -261,7 +248,11 @@ def worker(
             lease_seconds=lease_seconds,
             observer=observer,
         )
-        _stop_on_signals(runner)
+        # From now on, not only once run() has its handlers: the first signal stops claiming
+        # and drains the steps in flight, a second ends the process at once (130/143).
+        from workflow.shutdown import install_signal_handlers
+
+        install_signal_handlers(runner.request_stop)
         log.info(
             "worker %s started: database %s, concurrency %d, callbacks at %s",
             runner.owner, _safe_url(settings().db), concurrency, config.callback_base_url,
