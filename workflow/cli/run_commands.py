@@ -102,7 +102,8 @@ def start(
     try:
         stored = onboardings.start_many([item.spec for item in valid], actor=actor)
     except SpecConflictError as exc:
-        raise fail(f"{exc} (nothing was stored)") from exc
+        how = f" (to change it: 'onboarding amend {exc.key} FILE')" if exc.key else ""
+        raise fail(f"{exc}{how}; nothing was stored") from exc
     for checkpoint, created in stored:
         note = "" if created else ", already started"
         echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
