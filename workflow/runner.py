@@ -305,10 +305,10 @@ class Worker:
             RuntimeError: the worker was stopped before (make a new one).
         """
         with self._state_lock:
-            if self._scheduler is not None:
-                return self
             if self._finished:
                 raise RuntimeError(f"worker {self.owner} was stopped; make a new Worker")
+            if self._scheduler is not None:
+                return self
             if self._stopping.is_set():
                 return self  # asked to stop before it started (request_stop)
             if not shutdown.track(self):
