@@ -78,6 +78,10 @@ def _tick_job(worker_id: str) -> None:
 class Worker:
     """Claims and runs due onboardings with bounded concurrency.
 
+    ``start()`` runs it in background threads and ``stop()`` drains it (``with Worker(...)``
+    does both); ``run()`` blocks until stopped, handling SIGINT/SIGTERM in the main thread. A
+    worker still running when the interpreter exits is stopped then (:mod:`workflow.shutdown`).
+
     Args:
         store: the worker port of the store.
         api: Sent.
