@@ -71,6 +71,10 @@ def test_a_conflict_names_its_key_and_no_command(harness: Harness, samples: dict
     assert caught.value.key == "demo-inherited"
     assert "changed: profile.description" in str(caught.value)
     assert "onboarding " not in str(caught.value).replace("names onboarding", "")
+    first = parse_spec(samples["demo-no-channels"], today=harness.clock.now().date())
+    with pytest.raises(SpecConflictError) as together:
+        harness.ops.start_many([first, spec, parse_spec(samples["demo-inherited"], today=_today())])
+    assert together.value.key == "demo-inherited"
 
 
 def test_parse_spec_reads_json_text_and_bytes(samples: dict[str, Any], today: Any) -> None:

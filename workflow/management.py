@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -115,9 +116,11 @@ class Onboardings(Following):
         """
         conflicts = find_key_conflicts(specs)
         if conflicts:
-            keys = {spec.key for spec in specs}
+            given = Counter(spec.key for spec in specs)
+            repeated = [key for key, count in given.items() if count > 1]
             raise SpecConflictError(
-                "; ".join(str(c) for c in conflicts), key=keys.pop() if len(keys) == 1 else None
+                "; ".join(str(c) for c in conflicts),
+                key=repeated[0] if len(repeated) == 1 else None,
             )
         now = self.clock.now()
         unique = {spec.key: spec for spec in specs}
