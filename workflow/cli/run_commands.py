@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -198,8 +199,20 @@ def worker(
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
     from workflow.runner import Worker
     from workflow.sent_client import HttpxSentApi
+    from workflow.shutdown import install_signal_handlers
 
     setup_logging(log_level, log_format)
+    # From now on, not only once the worker runs: the first signal stops it (draining the
+    # steps in flight), a second ends the process at once (130/143).
+    asked = threading.Event()
+    runners: list[Worker] = []
+
+    def stop() -> None:
+        asked.set()
+        for runner in runners:
+            runner.request_stop()
+
+    install_signal_handlers(stop)
     if not (settings().api_key or os.environ.get("SENT_DM_API_KEY")):
         raise fail(
             "no Sent API key: pass --api-key (before the command) or set SENT_DM_API_KEY; to run "
@@ -249,11 +262,9 @@ def worker(
             lease_seconds=lease_seconds,
             observer=observer,
         )
-        # From now on, not only once run() has its handlers: the first signal stops claiming
-        # and drains the steps in flight, a second ends the process at once (130/143).
-        from workflow.shutdown import install_signal_handlers
-
-        install_signal_handlers(runner.request_stop)
+        runners.append(runner)
+        if asked.is_set():
+            runner.request_stop()
         log.info(
             "worker %s started: database %s, concurrency %d, callbacks at %s",
             runner.owner, _safe_url(settings().db), concurrency, config.callback_base_url,
