@@ -116,7 +116,8 @@ def test_paused_onboardings_are_grouped_by_code_with_the_whole_reason(
     for onboarding, row in rows.items():
         reason = harness.store.get(onboarding).last_error["reason"]  # type: ignore[index]
         assert row["reason"] == reason
-        assert row["fix"].startswith(f"onboarding resume {row['key']} --reason")
+        # Both are fixed in the spec: the per-key amend, then a resume.
+        assert row["fix"].startswith(f"'onboarding amend {row['key']} FIXED.yaml --reason WHY'")
         assert 3000 <= row["age_seconds"] <= 7200
     long_reason = rows[refused]["reason"]
     assert len(long_reason) > 80
@@ -131,6 +132,10 @@ def test_paused_onboardings_are_grouped_by_code_with_the_whole_reason(
     ]
     assert sorted((g["cause"], g["code"], g["count"]) for g in summary) == sorted(
         ("paused", rows[o]["code"], 1) for o in rows
+    )
+    assert {g["code"]: g["fix"] for g in summary}["VALIDATION_001"].endswith(
+        "for each ('onboarding stuck --code VALIDATION_001' lists them) (Sent refused a field "
+        "of the spec, which 'show' names)"
     )
     text = _cli(database_url_for_test, "stuck", "--summary")
     assert "VALIDATION_001" in text
