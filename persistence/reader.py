@@ -33,6 +33,7 @@ __all__ = [
     "CAUSES",
     "DEAD_AFTER_HEARTBEATS",
     "ExportFilter",
+    "ListFilter",
     "SqlReader",
     "StuckQuery",
     "worker_status",
@@ -92,14 +93,29 @@ class ExportFilter:
 
 
 @dataclass(frozen=True)
+class ListFilter:
+    """Which onboardings ``list`` shows beside ``--state``; ``None`` or empty: any.
+
+    ``codes``: ``last_error.code`` is one of these; ``updated_before``: not updated since;
+    ``key_prefix``: the key starts with this text (case-sensitive, taken literally).
+    """
+
+    codes: Sequence[str] = ()
+    updated_before: datetime | None = None
+    key_prefix: str | None = None
+
+
+@dataclass(frozen=True)
 class StuckQuery:
     """What counts as stuck at ``now``: due before ``overdue_before``, waiting for a callback
-    since before ``waiting_before``; only ``states`` when given."""
+    since before ``waiting_before``; only ``states`` and only ``codes`` (paused or retrying
+    with one of those codes) when given."""
 
     now: datetime
     overdue_before: datetime
     waiting_before: datetime
     states: Sequence[str] = ()
+    codes: Sequence[str] = ()
 
 
 def _in(column: str, prefix: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
@@ -130,13 +146,13 @@ class SqlReader:
 
     # -------------------------------------------------------------- onboardings
     def find(self, id_or_key: str, *, spec: bool = False) -> dict[str, Any]:
-        """One onboarding by id, else by key.
+        """One onboarding by id, else by key, else by Sent's profile id.
 
         Raises:
-            OnboardingNotFoundError: neither matches.
+            OnboardingNotFoundError: none matches.
         """
         columns = ONBOARDING + (", spec" if spec else "")
-        for column in ("id", "key"):
+        for column in ("id", "key", "profile_id"):
             row = self.db.first(
                 "read an onboarding",
                 f"SELECT {columns} FROM onboardings WHERE {column} = :value",
@@ -145,7 +161,7 @@ class SqlReader:
             if row is not None:
                 return row
         raise OnboardingNotFoundError(
-            f"no onboarding with id or key {id_or_key!r}; 'onboarding list' shows them"
+            f"no onboarding with id, key or profile id {id_or_key!r}; 'onboarding list' shows them"
         )
 
     def page(
@@ -154,9 +170,10 @@ class SqlReader:
         states: Sequence[str] = (),
         after: tuple[datetime, str] | None = None,
         limit: int | None = None,
+        wanted: ListFilter | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Onboardings oldest first (by ``created_at``, then ``id``), after a row, streamed."""
-        sql, params = self.page_sql(states=states, after=after, limit=limit)
+        sql, params = self.page_sql(states=states, after=after, limit=limit, wanted=wanted)
         return self.db.rows("list onboardings", sql, params, stream=limit is None)
 
     def page_sql(
@@ -165,6 +182,7 @@ class SqlReader:
         states: Sequence[str] = (),
         after: tuple[datetime, str] | None = None,
         limit: int | None = None,
+        wanted: ListFilter | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The statement of :meth:`page` (for ``EXPLAIN``)."""
         where: list[str] = []
@@ -172,6 +190,17 @@ class SqlReader:
         if states:
             clause, params = _in("state", "s", states)
             where.append(clause)
+        if wanted is not None and wanted.codes:
+            clause, found = _in(self.db.json_field("last_error", "code"), "c", wanted.codes)
+            where.append(clause)
+            params.update(found)
+        if wanted is not None and wanted.updated_before is not None:
+            where.append("updated_at < :updated_before")
+            params["updated_before"] = self.db.when(wanted.updated_before)
+        if wanted is not None and wanted.key_prefix:
+            # substr, not LIKE: SQLite's LIKE ignores case, and the prefix is taken literally.
+            where.append("substr(key, 1, :prefix_length) = :prefix")
+            params.update(prefix=wanted.key_prefix, prefix_length=len(wanted.key_prefix))
         if after is not None:
             where.append("(created_at, id) > (:after_at, :after_id)")
             params.update(after_at=self.db.when(after[0]), after_id=after[1])
@@ -364,9 +393,17 @@ class SqlReader:
             SELECT o.id, o.key, o.state, o.paused_from, o.profile_id, o.attempts,
                    o.next_attempt_at, o.last_error, o.lease_owner, o.lease_expires_at,
                    r.cause, r.code, r.since
-            FROM ({sql}) r JOIN onboardings o ON o.id = r.id
+            FROM ({sql}) r JOIN onboardings o ON o.id = r.id{self._code_filter(query, params)}
             ORDER BY {_CAUSE_ORDER.format("r")}, r.code, r.since, r.id"""
         return self.db.rows("find stuck onboardings", sql, params, stream=per_group is None)
+
+    @staticmethod
+    def _code_filter(query: StuckQuery, params: dict[str, Any]) -> str:
+        if not query.codes:
+            return ""
+        clause, found = _in("r.code", "c", query.codes)
+        params.update(found)
+        return f" WHERE {clause}"
 
     def stuck_summary(self, query: StuckQuery) -> list[dict[str, Any]]:
         """How many onboardings are stuck per (cause, code), and since when the oldest.
@@ -400,4 +437,6 @@ class SqlReader:
             "GROUP BY s.cause, s.code",
             params,
         )
+        if query.codes:
+            groups = [g for g in groups if g["code"] in query.codes]
         return sorted(groups, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))

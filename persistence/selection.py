@@ -13,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, aware, to_checkpoint
 from workflow.errors import StoreError
 from workflow.ports import Checkpoint
-from workflow.selection import Selected, Selector, worker_actor
+from workflow.selection import Selected, Selector
 
 __all__ = ["Selection"]
 
@@ -69,14 +69,7 @@ def conditions(selector: Selector) -> list[ColumnElement[bool]]:
         prefix = selector.key_prefix
         terms.append(func.substr(O.c.key, 1, len(prefix)) == prefix)
     if selector.worker:
-        T_ = TRANSITIONS
-        # The newest audit row sits at the checkpoint's audit_seq: one unique-index probe.
-        last_by_worker = exists().where(
-            T_.c.onboarding_id == O.c.id,
-            T_.c.seq == O.c.audit_seq,
-            T_.c.actor == worker_actor(selector.worker),
-        )
-        terms.append(or_(O.c.lease_owner == selector.worker, last_by_worker))
+        terms.append(O.c.lease_owner == selector.worker)
     if selector.ids:
         terms.append(O.c.id.in_(sorted(selector.ids)))
     if selector.applicable is not None:

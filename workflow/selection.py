@@ -27,6 +27,7 @@ __all__ = [
     "SelectionStore",
     "Selector",
     "build_selector",
+    "known_codes",
     "parse_duration",
     "worker_actor",
 ]
@@ -57,8 +58,8 @@ class Selector:
             code of its last failure).
         updated_before: not updated since this moment.
         key_prefix: the key starts with this text (case-sensitive).
-        worker: the worker holding the lease now (a crashed worker's expired lease included),
-            or whose own transition is the newest audit row.
+        worker: the worker whose lease the onboarding is under now (a crashed worker's
+            expired lease included, until another worker takes it over).
         ids: only these onboarding ids (used to re-check a selection before acting).
         applicable: ``(state, paused_from)`` pairs the action applies to (set by the bulk
             action from the machine table; ``None``: any).
@@ -179,6 +180,29 @@ def _where(
     return found
 
 
+def known_codes(codes: Iterable[str]) -> list[str]:
+    """Pause codes as typed, in any case, as the engine writes them (upper case).
+
+    Raises:
+        SelectionError: a code is empty or is not one of
+            :data:`~workflow.observing.PAUSE_CODES` (the message lists them).
+    """
+    from workflow.observing import PAUSE_CODES
+
+    found = []
+    for code in codes:
+        name = code.strip().upper()
+        if not name:
+            raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
+        if name not in PAUSE_CODES:
+            raise SelectionError(
+                f"--code {code.strip()!r} is not a pause code; codes are "
+                f"{', '.join(sorted(PAUSE_CODES))}"
+            )
+        found.append(name)
+    return found
+
+
 def build_selector(
     *,
     states: Sequence[str],
@@ -201,11 +225,7 @@ def build_selector(
         SelectionError: a filter is malformed, names an unknown state, or is empty.
     """
     found = _where(where, states, paused_states)
-    chosen_codes = set()
-    for code in codes:
-        if not code.strip():
-            raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
-        chosen_codes.add(code.strip())
+    chosen_codes = set(known_codes(codes))
     for name, value in (("--key-prefix", key_prefix), ("--worker", worker)):
         if value is not None and not value.strip():
             raise SelectionError(f"{name} is empty: give the text to match, or leave it out")

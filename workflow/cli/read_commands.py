@@ -23,7 +23,6 @@ from workflow.cli.wiring import (
     fail,
     finite,
     open_reader,
-    settings,
 )
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
@@ -79,7 +78,31 @@ Internals = Annotated[
     bool,
     typer.Option("--internals", help="Also the engine's internals: lease, version, digests."),
 ]
-Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
+Target = Annotated[str, typer.Argument(help="Onboarding id, key or Sent profile id.")]
+
+
+def _known_codes(values: list[str] | None) -> list[str] | None:
+    """``--code`` in any case, as the engine writes it; an unknown code is a usage error."""
+    if not values:
+        return values
+    from workflow.errors import SelectionError
+    from workflow.selection import known_codes
+
+    try:
+        return known_codes(values)
+    except SelectionError as exc:
+        raise fail(str(exc), 2) from None
+
+
+Codes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--code",
+        metavar="CODE",
+        callback=_known_codes,
+        help="Only those with this pause code, in any case, e.g. PREREQUISITES (repeatable).",
+    ),
+]
 
 
 def _found(reader: Any, onboarding: str, *, spec: bool = False) -> dict[str, Any]:
@@ -103,14 +126,44 @@ def list_command(
             "--after", metavar="CURSOR", callback=_cursor, help="Continue after this cursor."
         ),
     ] = None,
+    code: Codes = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Only those not updated for AGE: 90s, 15m, 2h, 1d."
+        ),
+    ] = None,
+    key_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--key-prefix", metavar="P", help="Only keys starting with P (case-sensitive)."
+        ),
+    ] = None,
     as_json: Json = False,
     internals: Internals = False,
 ) -> None:
     """List onboardings, oldest first, a page at a time (the next page's command follows it)."""
+    from persistence.reader import ListFilter
+    from workflow.errors import SelectionError
+    from workflow.selection import parse_duration
+
     position = public.decode_cursor(after)
+    try:
+        age = parse_duration(older_than) if older_than is not None else None
+    except SelectionError as exc:
+        raise fail(str(exc), 2) from None
+    if key_prefix is not None and not key_prefix:
+        raise fail("--key-prefix is empty: give the text to match, or leave it out", 2)
+    wanted = ListFilter(
+        codes=code or (),
+        updated_before=SystemClock().now() - age if age is not None else None,
+        key_prefix=key_prefix,
+    )
     with open_reader() as reader:
         if as_json:
-            rows = reader.page(states=state or (), after=position, limit=limit or None)
+            rows = reader.page(
+                states=state or (), after=position, limit=limit or None, wanted=wanted
+            )
             public.write_lines(
                 public.dumps(
                     {**public.onboarding(r, internals=internals), "cursor": public.encode_cursor(r)}
@@ -119,31 +172,36 @@ def list_command(
             )
             return
         found = list(
-            reader.page(states=state or (), after=position, limit=limit + 1 if limit else None)
+            reader.page(
+                states=state or (),
+                after=position,
+                limit=limit + 1 if limit else None,
+                wanted=wanted,
+            )
         )
     shown = found[:limit] if limit else found
     _print_onboardings(shown)
     if limit and len(found) > limit:
-        echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
+        options: list[tuple[str, str | None]] = [("--state", s) for s in state or ()]
+        options += [("--code", c) for c in code or ()]
+        options += [("--older-than", older_than), ("--key-prefix", key_prefix)]
+        if limit != 50:
+            options.append(("--limit", str(limit)))
+        echo(f"more: {_next_page(options, public.encode_cursor(shown[-1]))}")
 
 
-def _next_page(states: list[str], limit: int, cursor: str) -> str:
-    """The command showing the next page: the same database (unless its URL holds a password,
-    which stays out of the terminal), states and page size."""
+def _next_page(options: list[tuple[str, str | None]], cursor: str) -> str:
+    """The command showing the next page: the same filters and page size, after the last row.
+
+    The database is not repeated: its URL would fill the line (and may hold a password); the
+    command runs against the same one with the same ``--db`` or ``ONBOARDING_DATABASE_URL``.
+    """
     import shlex
-    from urllib.parse import urlsplit
 
-    from persistence.db import DEFAULT_URL
-
-    words = ["onboarding"]
-    db = settings().db
-    if db != DEFAULT_URL and urlsplit(db).password is None:
-        words += ["--db", db]
-    words.append("list")
-    for state in states:
-        words += ["--state", state]
-    if limit != 50:
-        words += ["--limit", str(limit)]
+    words = ["onboarding", "list"]
+    for name, value in options:
+        if value is not None:
+            words += [name, value]
     words += ["--after", cursor]
     return shlex.join(words)
 
@@ -266,11 +324,15 @@ def stuck(
             help="Onboardings shown per cause and code (tables: 10; --json: all).",
         ),
     ] = None,
+    code: Codes = None,
     as_json: Json = False,
     internals: Internals = False,
 ) -> None:
     """What needs a person, grouped by cause: paused (by error code), lease expired, overdue,
-    retrying, waiting long for completion; each group with its count, oldest and fix."""
+    retrying, waiting long for completion; each group with its count, oldest and fix.
+
+    With --code, only the onboardings paused (or retrying) with those codes.
+    """
     from persistence.reader import StuckQuery, worker_status
     from workflow.cli import stuck_view
 
@@ -280,6 +342,7 @@ def stuck(
         overdue_before=now - timedelta(minutes=overdue_after),
         waiting_before=now - timedelta(minutes=waiting_after),
         states=state or (),
+        codes=code or (),
     )
     with open_reader() as reader:
         live = sum(worker_status(w, now) == "live" for w in reader.workers(seen_since=now))
