@@ -29,7 +29,7 @@ def _grouped(harness: Harness) -> Counter[tuple[str, str, str]]:
                 ONBOARDINGS.c.last_error,
                 ONBOARDINGS.c.next_attempt_at,
                 ONBOARDINGS.c.finished_at,
-            )  # fmt: skip
+            )
         ).all()
     for state, error, due, finished in rows:
         if finished is not None:
