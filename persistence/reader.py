@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from persistence.counts import code_expression
 from persistence.dbapi import Database
 from workflow.errors import OnboardingNotFoundError
 
@@ -321,7 +322,12 @@ class SqlReader:
         return where, params
 
     def stuck_sql(
-        self, query: StuckQuery, *, overdue: bool | None = None, runnable: bool = False
+        self,
+        query: StuckQuery,
+        *,
+        overdue: bool | None = None,
+        runnable: bool = False,
+        extra: str = "",
     ) -> tuple[str, dict[str, Any]]:
         """``(id, cause, code, since)`` of every stuck onboarding (``overdue``: only the overdue
         ones, or all but them; ``runnable``: not the paused ones).
@@ -339,6 +345,8 @@ class SqlReader:
             where += " AND " + (_OVERDUE if overdue else _NOT_OVERDUE)
         if runnable:
             where += " AND o.next_attempt_at IS NOT NULL"
+        if extra:
+            where += f" AND {extra}"
         code = self.db.json_field("x.last_error", "code")
         # SQLite finds a row by its rowid (kept in every index entry) faster than by its id.
         row = "id" if self.db.postgres else "rowid"
@@ -408,35 +416,105 @@ class SqlReader:
     def stuck_summary(self, query: StuckQuery) -> list[dict[str, Any]]:
         """How many onboardings are stuck per (cause, code), and since when the oldest.
 
-        Three index ranges rather than one grouping of every unfinished row: the paused rows
-        (``next_attempt_at IS NULL``) grouped by code, the overdue ones counted, and only the
-        few left (runnable, not overdue) classified.
+        No count grows with the number of onboardings: the paused ones are read from
+        ``stuck_counts`` (kept by triggers, migration 0009) with the oldest of each group one
+        probe of ``ix_onboardings_paused_code``; the overdue ones are the runnable count less
+        those not overdue (due later, or leased), and only those few are classified.
         """
+        counts = self._counts(query)
+        groups = self._paused_groups(query, [c for c in counts if c["kind"] == "paused"])
+        runnable = sum(c["count"] for c in counts if c["kind"] == "runnable")
         where, params = self._unfinished(query)
-        code = self.db.json_field("o.last_error", "code")
-        groups = self.db.all(
-            "count paused onboardings",
-            f"SELECT 'paused' AS cause, {code} AS code, count(*) AS count, "
-            f"min(o.updated_at) AS oldest FROM {self._unfinished_rows} "
-            f"WHERE {where} AND o.next_attempt_at IS NULL GROUP BY {code}",
+        later = self.db.first(
+            "count onboardings due later",
+            f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
+            "AND o.next_attempt_at >= :overdue_before",
             params,
         )
-        late = self.db.first(
-            "count overdue onboardings",
-            "SELECT count(*) AS count, min(o.next_attempt_at) AS oldest "
-            f"FROM {self._unfinished_rows} "
-            f"WHERE {where} AND {_OVERDUE}",
+        leased = self.db.first(
+            "count leased onboardings",
+            f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
+            "AND o.lease_owner IS NOT NULL AND o.next_attempt_at < :overdue_before",
             params,
         )
-        if late and late["count"]:
-            groups.append({"cause": "overdue", "code": None, **late})
-        rest, params = self.stuck_sql(query, overdue=False, runnable=True)
-        groups += self.db.all(
-            "count stuck onboardings",
-            f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest FROM ({rest}) s "
-            "GROUP BY s.cause, s.code",
-            params,
+        late = (
+            runnable - int((later or {}).get("count") or 0) - int((leased or {}).get("count") or 0)
         )
+        if late > 0:
+            oldest = self.db.first(
+                "find the oldest overdue onboarding",
+                f"SELECT o.next_attempt_at AS oldest FROM {self._unfinished_rows} WHERE {where} "
+                f"AND {_OVERDUE} ORDER BY o.next_attempt_at LIMIT 1",
+                params,
+            )
+            if oldest is not None:
+                groups.append({"cause": "overdue", "code": None, "count": late, **oldest})
+        for extra in (
+            "o.next_attempt_at >= :overdue_before",
+            "o.lease_owner IS NOT NULL AND o.next_attempt_at < :overdue_before",
+        ):
+            rest, params = self.stuck_sql(query, runnable=True, extra=extra)
+            groups += self.db.all(
+                "count stuck onboardings",
+                f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest "
+                f"FROM ({rest}) s GROUP BY s.cause, s.code",
+                params,
+            )
+        merged: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for group in groups:
+            found = merged.setdefault((group["cause"], group["code"]), dict(group, count=0))
+            found["count"] += group["count"]
+            found["oldest"] = min(found["oldest"], group["oldest"])
+        chosen = list(merged.values())
         if query.codes:
-            groups = [g for g in groups if g["code"] in query.codes]
-        return sorted(groups, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+            chosen = [g for g in chosen if g["code"] in query.codes]
+        return sorted(chosen, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+
+    def _counts(self, query: StuckQuery) -> list[dict[str, Any]]:
+        """The rows of ``stuck_counts`` for the states asked for (all of them by default)."""
+        sql, params = "SELECT state, code, kind, count FROM stuck_counts WHERE count > 0", {}
+        if query.states:
+            clause, params = _in("state", "s", query.states)
+            sql += " AND " + clause
+        return self.db.all("read the counts", sql, params)
+
+    def _paused_groups(
+        self, query: StuckQuery, counts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """One group per pause code (over the states counted), with its oldest: one index
+        probe per (state, code)."""
+        if not counts:
+            return []
+        code = code_expression(self.db.postgres, "o")
+        probes: list[str] = []
+        params: dict[str, Any] = {}
+        for index, row in enumerate(counts):
+            params[f"ps{index}"] = row["state"]
+            if row["code"]:
+                params[f"pc{index}"] = row["code"]
+                matches = f"({code}) = :pc{index}"
+            else:
+                matches = f"({code}) IS NULL"
+            probes.append(
+                f"SELECT min(o.updated_at) AS oldest FROM onboardings o "
+                f"WHERE o.finished_at IS NULL AND o.next_attempt_at IS NULL "
+                f"AND {matches} AND o.state = :ps{index}"
+            )
+        oldest = self.db.all(
+            "find the oldest paused onboardings",
+            " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(probes)),
+            params,
+        )
+        groups = []
+        for row, first in zip(counts, oldest, strict=True):
+            if first["oldest"] is None:  # counted, yet gone: a count is never negative here
+                continue
+            groups.append(
+                {
+                    "cause": "paused",
+                    "code": row["code"] or None,
+                    "count": row["count"],
+                    "oldest": first["oldest"],
+                }
+            )
+        return groups
