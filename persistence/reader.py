@@ -472,7 +472,8 @@ class SqlReader:
 
     def _counts(self, query: StuckQuery) -> list[dict[str, Any]]:
         """The rows of ``stuck_counts`` for the states asked for (all of them by default)."""
-        sql, params = "SELECT state, code, kind, count FROM stuck_counts WHERE count > 0", {}
+        sql = "SELECT state, code, kind, count FROM stuck_counts WHERE count > 0"
+        params: dict[str, Any] = {}
         if query.states:
             clause, params = _in("state", "s", query.states)
             sql += " AND " + clause
