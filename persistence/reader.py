@@ -91,6 +91,7 @@ class ExportFilter:
     actor: str | None = None
     states: Sequence[str] = ()
     onboarding_ids: Sequence[str] = ()
+    batch_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,9 @@ class SqlReader:
         if transitions and wanted.actor is not None:
             where.append("t.actor = :actor")
             params["actor"] = wanted.actor
+        if transitions and wanted.batch_id is not None:
+            where.append("t.batch_id = :batch_id")
+            params["batch_id"] = wanted.batch_id
         if transitions and wanted.states:
             clause, found = _in("t.to_state", "s", wanted.states)
             where.append(clause)
@@ -286,6 +290,28 @@ class SqlReader:
             f"{where} ORDER BY a.id",
             params,
             stream=True,
+        )
+
+    # ------------------------------------------------------------------ batches
+    def batches(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Bulk actions, newest first."""
+        sql = (
+            "SELECT id, actor, reason, action, selection, matched, changed, skipped, "
+            "started_at, finished_at FROM batches ORDER BY started_at DESC, id"
+        )
+        params: dict[str, Any] = {}
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        return self.db.all("read batches", sql, params)
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        """One bulk action by its id (``None``: no such batch)."""
+        return self.db.first(
+            "read a batch",
+            "SELECT id, actor, reason, action, selection, matched, changed, skipped, "
+            "started_at, finished_at FROM batches WHERE id = :id",
+            {"id": batch_id},
         )
 
     # ------------------------------------------------------------------ workers

@@ -18,14 +18,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from persistence.models import BatchRow
 from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, aware, to_checkpoint
 from workflow.errors import StoreError
 from workflow.ports import Checkpoint
-from workflow.selection import Selected, Selector
+from workflow.selection import BatchRecord, Selected, Selector
 
 __all__ = ["Selection"]
 
 T = TypeVar("T")
+BATCHES = BatchRow.__table__  # type: ignore[attr-defined]
 O = ONBOARDINGS  # noqa: E741
 _CODE = O.c.last_error["code"].as_string()
 _PREVIEW_COLUMNS = (
@@ -140,3 +142,28 @@ class Selection:
         query = select(*CHECKPOINT_COLUMNS).where(*conditions(selector), O.c.id.in_(list(ids)))
         rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
         return [to_checkpoint(r._mapping) for r in rows]
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Store ``batch`` (a bulk action), or its counts and end when it is stored already.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        table = BATCHES
+        values = {
+            "id": batch.id, "actor": batch.actor, "reason": batch.reason,
+            "action": batch.action, "selection": batch.selection, "matched": batch.matched,
+            "changed": batch.changed, "skipped": batch.skipped, "started_at": batch.started_at,
+            "finished_at": batch.finished_at,
+        }  # fmt: skip
+
+        def work(connection: Connection) -> None:
+            done = connection.execute(
+                table.update()
+                .where(table.c.id == batch.id)
+                .values(changed=batch.changed, skipped=batch.skipped, finished_at=batch.finished_at)
+            )
+            if done.rowcount == 0:
+                connection.execute(table.insert().values(**values))
+
+        self._run("record a batch", work)

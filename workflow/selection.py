@@ -23,6 +23,7 @@ from workflow.ports import Checkpoint
 __all__ = [
     "MAX_DURATION",
     "WHERE_KEYS",
+    "BatchRecord",
     "Selected",
     "SelectionStore",
     "Selector",
@@ -113,6 +114,30 @@ class Selected:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One bulk action as ``onboarding batches`` lists it.
+
+    Attributes:
+        selection: the filters as the operator typed them (or the selector described).
+        matched: how many onboardings the selection matched (that the action applies to).
+        changed: how many the action changed (each with an audit row carrying ``id``).
+        skipped: how many changed since the selection and were left alone.
+        finished_at: ``None`` while it runs (or when it stopped on an error).
+    """
+
+    id: str
+    actor: str
+    reason: str
+    action: str
+    selection: str
+    matched: int
+    started_at: datetime
+    changed: int = 0
+    skipped: int = 0
+    finished_at: datetime | None = None
+
+
 class SelectionStore(Protocol):
     """What a bulk action needs from the store beside :class:`~workflow.ports.ManagementStore`."""
 
@@ -128,6 +153,10 @@ class SelectionStore(Protocol):
 
     def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
         """The checkpoints of those ``ids`` that match ``selector`` now."""
+        ...
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Store ``batch``, or its counts and end when it is stored already."""
         ...
 
 

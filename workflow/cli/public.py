@@ -65,6 +65,10 @@ STUCK: Final = (
     "next_attempt_at", "since", "age_seconds", "reason", "last_error", "fix",
 )  # fmt: skip
 STUCK_INTERNALS: Final = ("lease_owner", "lease_expires_at")
+BATCH: Final = (
+    "id", "actor", "reason", "action", "selection", "matched", "changed", "skipped",
+    "started_at", "finished_at",
+)  # fmt: skip
 WORKER: Final = (
     "id", "host", "pid", "version", "status", "started_at", "last_seen", "seen_seconds_ago",
     "stopped_at", "concurrency", "in_flight", "heartbeat_seconds",
@@ -116,6 +120,11 @@ def stuck_group(row: Mapping[str, Any]) -> dict[str, Any]:
     """How many onboardings are stuck for one cause and code (``stuck --summary``)."""
     fields = ("cause", "code", "count", "oldest_since", "oldest_age_seconds", "fix")
     return _public("stuck_group", row, fields)
+
+
+def batch(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One bulk action (``batches``)."""
+    return _public("batch", row, BATCH)
 
 
 def worker(row: Mapping[str, Any]) -> dict[str, Any]:

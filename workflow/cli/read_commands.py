@@ -386,6 +386,12 @@ def export(
             "--state", callback=_known_states, help="Only transitions into this state (repeatable)."
         ),
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", metavar="ID", help="Only the transitions of this bulk action's batch."
+        ),
+    ] = None,
     attempts: Annotated[
         bool,
         typer.Option("--attempts", help="Export the API attempts instead of the transitions."),
@@ -402,14 +408,18 @@ def export(
 
     if fmt not in ("jsonl", "csv"):
         raise fail(f"--format must be jsonl or csv, not {fmt!r}", code=2)
-    if attempts and (actor is not None or state):
-        raise fail("--actor and --state filter transitions; they do not apply to --attempts", 2)
+    if attempts and (actor is not None or state or batch is not None):
+        raise fail(
+            "--actor, --state and --batch filter transitions; they do not apply to --attempts", 2
+        )
     start, end = _option_time("--since", since), _option_time("--until", until)
     if start is not None and end is not None and end <= start:
         raise fail("--until must be later than --since", code=2)
     with open_reader() as reader:
         ids = [_found(reader, o)["id"] for o in [*(onboarding or ()), *(key or ())]]
-        wanted = ExportFilter(start, end, actor, state or (), ids)
+        if batch is not None and reader.batch(batch) is None:
+            raise fail(f"no batch {batch!r}; 'onboarding batches' lists them", 2)
+        wanted = ExportFilter(start, end, actor, state or (), ids, batch)
         if attempts:
             rows, fields = reader.attempt_log(wanted), public.ATTEMPT
         else:
@@ -454,6 +464,43 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return "" if value is None else value
+
+
+@app.command()
+def batches(
+    as_json: Json = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_ROWS, help="How many, newest first.")
+    ] = 20,
+) -> None:
+    """Bulk actions (resume, retry, rewind, cancel over a selection), newest first: who, why,
+    the selection as typed, how many matched, changed and were skipped, and when.
+
+    'onboarding export --batch ID' exports the audit rows of one.
+    """
+    from workflow.cli.tables import short_time
+
+    with open_reader() as reader:
+        rows = reader.batches(limit=limit)
+    if as_json:
+        public.write_lines(public.dumps(public.batch(r)) for r in rows)
+        return
+    if not rows:
+        typer.echo("no bulk action has run against this database")
+        return
+    import textwrap
+
+    for r in rows:
+        finished = "not finished" if r["finished_at"] is None else "done"
+        echo(f"{r['id']}  {short_time(r['started_at'])}  {r['action']}")
+        for line in (
+            f"by {r['actor']}: {r['changed']} of {r['matched']} changed, {r['skipped']} "
+            f"skipped ({finished})",
+            f"selection: {r['selection']}",
+            f"reason: {r['reason']}",
+        ):
+            for part in textwrap.wrap(line, 78, break_on_hyphens=False, break_long_words=True):
+                echo(f"  {part}")
 
 
 @app.command()
