@@ -354,6 +354,7 @@ class SqlReader:
         overdue: bool | None = None,
         runnable: bool = False,
         extra: str = "",
+        rows: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """``(id, cause, code, since)`` of every stuck onboarding (``overdue``: only the overdue
         ones, or all but them; ``runnable``: not the paused ones).
@@ -399,7 +400,7 @@ class SqlReader:
                        WHEN o.wake_on_callback AND {entered.format("o")} < :waiting_before
                          THEN 'waiting'
                      END AS cause
-              FROM {self._unfinished_rows} WHERE {where}
+              FROM {rows or self._unfinished_rows} WHERE {where}
             ) c WHERE c.cause IS NOT NULL"""
         return sql, params
 
@@ -451,21 +452,33 @@ class SqlReader:
         groups = self._paused_groups(query, [c for c in counts if c["kind"] == "paused"])
         runnable = sum(c["count"] for c in counts if c["kind"] == "runnable")
         where, params = self._unfinished(query)
+        leased = (
+            "onboardings o"
+            if self.db.postgres
+            else "onboardings o INDEXED BY ix_onboardings_leased"
+        )
         later = self.db.first(
             "count onboardings due later",
             f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
             "AND o.next_attempt_at >= :overdue_before",
             params,
         )
-        leased = self.db.first(
+        held = self.db.first(
             "count leased onboardings",
-            f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
+            f"SELECT count(*) AS count FROM {leased} WHERE {where} "
             "AND o.lease_owner IS NOT NULL AND o.next_attempt_at < :overdue_before",
             params,
         )
-        late = (
-            runnable - int((later or {}).get("count") or 0) - int((leased or {}).get("count") or 0)
+        late = runnable - int((later or {}).get("count") or 0) - int((held or {}).get("count") or 0)
+        expired = self.db.first(
+            "count expired leases",
+            f"SELECT count(*) AS count, min(o.lease_expires_at) AS oldest FROM {leased} "
+            f"WHERE {where} AND o.lease_owner IS NOT NULL AND o.lease_expires_at < :now "
+            "AND o.next_attempt_at IS NOT NULL",
+            params,
         )
+        if expired and expired["count"]:
+            groups.append({"cause": "lease_expired", "code": None, **expired})
         if late > 0:
             oldest = self.db.first(
                 "find the oldest overdue onboarding",
@@ -475,11 +488,20 @@ class SqlReader:
             )
             if oldest is not None:
                 groups.append({"cause": "overdue", "code": None, "count": late, **oldest})
-        for extra in (
-            "o.next_attempt_at >= :overdue_before",
-            "o.lease_owner IS NOT NULL AND o.next_attempt_at < :overdue_before",
+        # The rest are few: due later (and not under an expired lease), or leased now.
+        for extra, rows in (
+            (
+                "o.next_attempt_at >= :overdue_before "
+                "AND (o.lease_owner IS NULL OR o.lease_expires_at >= :now)",
+                None,
+            ),
+            (
+                "o.lease_owner IS NOT NULL AND o.lease_expires_at >= :now "
+                "AND o.next_attempt_at < :overdue_before",
+                leased,
+            ),
         ):
-            rest, params = self.stuck_sql(query, runnable=True, extra=extra)
+            rest, params = self.stuck_sql(query, runnable=True, extra=extra, rows=rows)
             groups += self.db.all(
                 "count stuck onboardings",
                 f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest "

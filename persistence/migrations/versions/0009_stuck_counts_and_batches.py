@@ -11,8 +11,8 @@ Create Date: 2026-12-07 16:00:00
   commit, so the count rows are locked only for its last moment), so ``stuck --summary``
   reads counts instead of counting a million rows. Filled here from the rows that exist.
 * ``ix_onboardings_paused_code``: the paused rows by code, state and ``updated_at``, so the
-  oldest of each group is one index probe; ``ix_onboardings_leased``: the few rows under a
-  lease.
+  oldest of each group is one index probe; ``ix_onboardings_leased``: the unfinished rows under a
+  lease (expired or not) by expiry, so they are counted from the index alone.
 * ``batches``: one row per bulk action (who, why, what, the selection as typed, how many
   matched, changed and were skipped, when it started and finished);
   ``ix_transitions_batch``: the audit rows of one batch (``export --batch``).
@@ -40,7 +40,7 @@ branch_labels = None
 depends_on = None
 
 _PAUSED = sa.text("finished_at IS NULL AND next_attempt_at IS NULL")
-_LEASED = sa.text("lease_owner IS NOT NULL")
+_LEASED = sa.text("lease_owner IS NOT NULL AND finished_at IS NULL")
 
 
 def upgrade() -> None:
@@ -79,7 +79,7 @@ def upgrade() -> None:
         f"(({code_expression(postgres)}), state, updated_at) WHERE {_PAUSED}"
     )
     op.create_index(
-        "ix_onboardings_leased", "onboardings", ["next_attempt_at"],
+        "ix_onboardings_leased", "onboardings", ["lease_expires_at", "next_attempt_at", "state"],
         sqlite_where=_LEASED, postgresql_where=_LEASED,
     )  # fmt: skip
     if postgres:
