@@ -88,7 +88,9 @@ def main() -> None:
             flush=True,
         )
     sql = summary_sql_ms(args.url, args.repeat)
-    print(f"\nSQL of stuck --summary alone: min {min(sql):.1f} ms, median {statistics.median(sql):.1f} ms")
+    print(
+        f"\nSQL of stuck --summary alone: min {min(sql):.1f} ms, median {statistics.median(sql):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

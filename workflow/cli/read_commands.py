@@ -237,10 +237,64 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
     if as_json:
         typer.echo(public.dumps(data))
         return
+    _print_onboarding(data, row)
+
+
+def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
+    """``show`` for reading at 80 columns: the fields set, one a line; the last error, the fix
+    (when paused) and the spec as indented YAML, secrets redacted; long text wrapped."""
+    import textwrap
+
+    nested = ("last_error", "spec", "profiles_at_sent")
+    echo(f"{data['key']} ({data['id']})")
     for key, value in data.items():
-        if key not in ("schema_version", "kind"):
-            shown = json.dumps(value) if isinstance(value, dict | list) else value
-            echo(f"{key:>20}: {shown}")
+        if key in ("schema_version", "kind", "key", "id", *nested) or value in (None, ""):
+            continue
+        for number, line in enumerate(textwrap.wrap(f"{key}: {value}", 78)):
+            echo(("  " if number == 0 else "      ") + line)
+    profiles = data.get("profiles_at_sent") or []
+    if profiles:
+        echo("  profiles_at_sent: " + ", ".join(str(p) for p in profiles))
+    paused = row["finished_at"] is None and row["next_attempt_at"] is None
+    if data.get("last_error"):
+        echo("last_error:")
+        for line in _yaml(data["last_error"]):
+            echo(line)
+    if paused and row["state"] != "pending":
+        from workflow.fixes import fix_line
+
+        code = (row["last_error"] or {}).get("code")
+        lines = textwrap.wrap(f"fix: {fix_line(code, row['key'])}", 78, break_on_hyphens=False)
+        for line in lines[:1] + [f"  {line}" for line in lines[1:]]:
+            echo(line)
+    echo("spec:")
+    for line in _yaml(_redacted(data.get("spec") or {})):
+        echo(line)
+
+
+def _yaml(value: Any) -> list[str]:
+    """``value`` as block YAML indented two spaces, long strings folded near 78 columns."""
+    import yaml
+
+    text = yaml.safe_dump(
+        value, sort_keys=False, allow_unicode=True, width=60, default_flow_style=False
+    )
+    return [f"  {line}" for line in text.rstrip("\n").splitlines()]
+
+
+def _redacted(value: Any) -> Any:
+    """A spec with every secret value replaced by ``***``: the fields named as secrets, and
+    anything shaped like a card number or a WhatsApp token in other text."""
+    from workflow.redaction import REDACTED, SECRET_FIELDS, redact
+
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if k in SECRET_FIELDS and v is not None else _redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 @app.command()
