@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from operators import ONBOARDING, measure  # noqa: E402
+from operators import ONBOARDING, measure
 
 TARGETS = {"stuck --summary": 200, "list": 200, "show": 200}
 
@@ -88,9 +88,8 @@ def main() -> None:
             flush=True,
         )
     sql = summary_sql_ms(args.url, args.repeat)
-    print(
-        f"\nSQL of stuck --summary alone: min {min(sql):.1f} ms, median {statistics.median(sql):.1f} ms"
-    )
+    median = statistics.median(sql)
+    print(f"\nSQL of stuck --summary alone: min {min(sql):.1f} ms, median {median:.1f} ms")
 
 
 if __name__ == "__main__":
