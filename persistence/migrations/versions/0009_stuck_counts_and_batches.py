@@ -13,6 +13,8 @@ Create Date: 2026-12-07 16:00:00
 * ``ix_onboardings_paused_code``: the paused rows by code, state and ``updated_at``, so the
   oldest of each group is one index probe; ``ix_onboardings_leased``: the unfinished rows under a
   lease (expired or not) by expiry, so they are counted from the index alone.
+* ``ix_onboardings_code``: the rows with an error code, by code, in ``list`` order, so a page
+  of ``list --code`` is an index range.
 * ``batches``: one row per bulk action (who, why, what, the selection as typed, how many
   matched, changed and were skipped, when it started and finished);
   ``ix_transitions_batch``: the audit rows of one batch (``export --batch``).
@@ -78,6 +80,11 @@ def upgrade() -> None:
         f"CREATE INDEX ix_onboardings_paused_code ON onboardings "
         f"(({code_expression(postgres)}), state, updated_at) WHERE {_PAUSED}"
     )
+    code = code_expression(postgres)
+    op.execute(
+        f"CREATE INDEX ix_onboardings_code ON onboardings (({code}), created_at, id) "
+        f"WHERE ({code}) IS NOT NULL"
+    )
     op.create_index(
         "ix_onboardings_leased", "onboardings", ["lease_expires_at", "next_attempt_at", "state"],
         sqlite_where=_LEASED, postgresql_where=_LEASED,
@@ -99,6 +106,7 @@ def downgrade() -> None:
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS onboardings_count_stuck()")
     op.drop_index("ix_onboardings_leased", table_name="onboardings")
+    op.drop_index("ix_onboardings_code", table_name="onboardings")
     op.drop_index("ix_onboardings_paused_code", table_name="onboardings")
     op.drop_index("ix_transitions_batch", table_name="transitions")
     op.drop_index("ix_batches_started_at", table_name="batches")
