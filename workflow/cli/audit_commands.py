@@ -137,13 +137,7 @@ def verify(
         raise fail(str(exc)) from exc
     finally:
         store.engine.dispose()
-    if as_json:
-        echo(json.dumps(summary_json(report, checked_at)))
-    else:
-        import textwrap  # one line, unless it would not fit 80 columns
-
-        for line in textwrap.wrap(report.summary(), 80, subsequent_indent="  "):
-            echo(line)
+    echo(json.dumps(summary_json(report, checked_at)) if as_json else report.summary())
     if not report.ok:
         raise typer.Exit(1)
 
