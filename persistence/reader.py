@@ -166,6 +166,16 @@ class SqlReader:
             f"no onboarding with id, key or profile id {id_or_key!r}; 'onboarding list' shows them"
         )
 
+    def has_code(self, code: str) -> bool:
+        """Whether some onboarding's ``last_error.code`` is exactly ``code`` (an index probe)."""
+        found = self.db.first(
+            "look up an error code",
+            f"SELECT 1 AS found FROM onboardings WHERE "
+            f"{self.db.json_field('last_error', 'code')} = :code LIMIT 1",
+            {"code": code},
+        )
+        return found is not None
+
     def page(
         self,
         *,

@@ -12,7 +12,7 @@ alternatives. :func:`build_selector` checks an operator's filters and raises
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -209,26 +209,34 @@ def _where(
     return found
 
 
-def known_codes(codes: Iterable[str]) -> list[str]:
+def known_codes(codes: Iterable[str], stored: Callable[[str], bool] | None = None) -> list[str]:
     """Pause codes as typed, in any case, as the engine writes them (upper case).
 
+    Args:
+        stored: whether some onboarding has this exact code (Sent may send a code it does not
+            document: typed exactly as stored, it is taken as it is).
+
     Raises:
-        SelectionError: a code is empty or is not one of
-            :data:`~workflow.observing.PAUSE_CODES` (the message lists them).
+        SelectionError: a code is empty, or neither one of
+            :data:`~workflow.observing.PAUSE_CODES` nor (``stored``) a code some onboarding
+            has (the message lists the known ones).
     """
     from workflow.observing import PAUSE_CODES
 
     found = []
     for code in codes:
-        name = code.strip().upper()
+        name = code.strip()
         if not name:
             raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
-        if name not in PAUSE_CODES:
-            raise SelectionError(
-                f"--code {code.strip()!r} is not a pause code; codes are "
-                f"{', '.join(sorted(PAUSE_CODES))}"
-            )
-        found.append(name)
+        if name.upper() in PAUSE_CODES:
+            found.append(name.upper())
+            continue
+        if stored is not None and stored(name):
+            found.append(name)
+            continue
+        raise SelectionError(
+            f"--code {name!r} is not a pause code; codes are {', '.join(sorted(PAUSE_CODES))}"
+        )
     return found
 
 
@@ -242,8 +250,10 @@ def build_selector(
     older_than: str | None = None,
     key_prefix: str | None = None,
     worker: str | None = None,
+    stored: Callable[[str], bool] | None = None,
 ) -> Selector:
-    """A selector from an operator's filters, each checked.
+    """A selector from an operator's filters, each checked (``stored``: see
+    :func:`known_codes`).
 
     Args:
         states: every state of the flow (what ``state=`` may name).
@@ -254,7 +264,7 @@ def build_selector(
         SelectionError: a filter is malformed, names an unknown state, or is empty.
     """
     found = _where(where, states, paused_states)
-    chosen_codes = set(known_codes(codes))
+    chosen_codes = set(known_codes(codes, stored))
     for name, value in (("--key-prefix", key_prefix), ("--worker", worker)):
         if value is not None and not value.strip():
             raise SelectionError(f"{name} is empty: give the text to match, or leave it out")

@@ -185,7 +185,7 @@ def _run_bulk(
         selector = build_selector(
             states=STATES, paused_states=[s for s in STATES if s in ACTIVE_STATES], now=now,
             where=filters.where or (), codes=filters.codes or (), older_than=filters.older_than,
-            key_prefix=filters.key_prefix, worker=filters.worker,
+            key_prefix=filters.key_prefix, worker=filters.worker, stored=_stored_code,
         )  # fmt: skip
     except SelectionError as exc:
         raise fail(str(exc), 2) from None
@@ -227,6 +227,12 @@ def _run_bulk(
         for skipped in report.skipped:
             echo(f"  {skipped.key} ({skipped.id}): {skipped.reason}")
         raise typer.Exit(SKIPPED_EXIT)
+
+
+def _stored_code(code: str) -> bool:
+    from workflow.cli.read_commands import stored_code
+
+    return stored_code(code)
 
 
 def age(since: datetime, now: datetime) -> str:

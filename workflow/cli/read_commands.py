@@ -89,9 +89,15 @@ def _known_codes(values: list[str] | None) -> list[str] | None:
     from workflow.selection import known_codes
 
     try:
-        return known_codes(values)
+        return known_codes(values, stored_code)
     except SelectionError as exc:
         raise fail(str(exc), 2) from None
+
+
+def stored_code(code: str) -> bool:
+    """Whether some onboarding has exactly this error code (one Sent does not document)."""
+    with open_reader() as reader:
+        return bool(reader.has_code(code))
 
 
 Codes = Annotated[
