@@ -13,19 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
+from persistence.models import BatchRow
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, aware, to_checkpoint
 from workflow.errors import StoreError
 from workflow.ports import Checkpoint
-from workflow.selection import Selected, Selector, worker_actor
+from workflow.selection import BatchRecord, Selected, Selector
 
 __all__ = ["Selection"]
 
 T = TypeVar("T")
+BATCHES = BatchRow.__table__  # type: ignore[attr-defined]
 O = ONBOARDINGS  # noqa: E741
 _CODE = O.c.last_error["code"].as_string()
 _PREVIEW_COLUMNS = (
@@ -69,14 +71,7 @@ def conditions(selector: Selector) -> list[ColumnElement[bool]]:
         prefix = selector.key_prefix
         terms.append(func.substr(O.c.key, 1, len(prefix)) == prefix)
     if selector.worker:
-        T_ = TRANSITIONS
-        # The newest audit row sits at the checkpoint's audit_seq: one unique-index probe.
-        last_by_worker = exists().where(
-            T_.c.onboarding_id == O.c.id,
-            T_.c.seq == O.c.audit_seq,
-            T_.c.actor == worker_actor(selector.worker),
-        )
-        terms.append(or_(O.c.lease_owner == selector.worker, last_by_worker))
+        terms.append(O.c.lease_owner == selector.worker)
     if selector.ids:
         terms.append(O.c.id.in_(sorted(selector.ids)))
     if selector.applicable is not None:
@@ -147,3 +142,28 @@ class Selection:
         query = select(*CHECKPOINT_COLUMNS).where(*conditions(selector), O.c.id.in_(list(ids)))
         rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
         return [to_checkpoint(r._mapping) for r in rows]
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Store ``batch`` (a bulk action), or its counts and end when it is stored already.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        table = BATCHES
+        values = {
+            "id": batch.id, "actor": batch.actor, "reason": batch.reason,
+            "action": batch.action, "selection": batch.selection, "matched": batch.matched,
+            "changed": batch.changed, "skipped": batch.skipped, "started_at": batch.started_at,
+            "finished_at": batch.finished_at,
+        }  # fmt: skip
+
+        def work(connection: Connection) -> None:
+            done = connection.execute(
+                table.update()
+                .where(table.c.id == batch.id)
+                .values(changed=batch.changed, skipped=batch.skipped, finished_at=batch.finished_at)
+            )
+            if done.rowcount == 0:
+                connection.execute(table.insert().values(**values))
+
+        self._run("record a batch", work)

@@ -337,6 +337,7 @@ class Onboardings(Following):
         confirm: Callable[[BulkReport], bool] | None = None,
         preview: int = 20,
         page_size: int = 500,
+        selection: str | None = None,
     ) -> BulkReport:
         """Act on every onboarding ``selector`` matches; see :func:`workflow.bulk.run_bulk`."""
         from workflow.bulk import run_bulk
@@ -344,7 +345,7 @@ class Onboardings(Following):
         return run_bulk(
             self, action, selector, actor=actor, reason=reason, dry_run=dry_run,
             batch_id=batch_id, target=target, delete_at_sent=delete_at_sent, confirm=confirm,
-            preview=preview, page_size=page_size,
+            preview=preview, page_size=page_size, selection=selection,
         )  # fmt: skip
 
     def amend(

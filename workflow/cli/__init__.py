@@ -18,8 +18,10 @@ app = typer.Typer(
     name="onboarding",
     help="Durable onboarding of Sent sender profiles: validate, run, inspect and repair.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help (click's): wrapped between words at the terminal's width, up to 80 columns,
+    # never cutting an option or variable name as rich's boxes do (and rich is not loaded).
+    rich_markup_mode=None,
 )
 
 from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
