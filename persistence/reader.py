@@ -59,7 +59,8 @@ ONBOARDING: Final = (
     "id, key, fingerprint, state, paused_from, profile_id, generation, flow_version, attempts, "
     "next_attempt_at, step_started_at, lease_owner, lease_expires_at, version, last_error, "
     "predicted_outcome, predicted_rule, actual_outcome, completion_deadline, has_secrets, "
-    "wake_on_callback, audit_seq, audit_head, created_by, created_at, updated_at, finished_at"
+    "wake_on_callback, audit_seq, audit_head, created_by, created_at, updated_at, finished_at, "
+    "sent_api, rate_class, rate_slot_at"
 )
 TRANSITION: Final = (
     "t.id, t.onboarding_id, o.key, t.seq, t.at, t.trigger, t.from_state, t.to_state, t.actor, "
@@ -68,7 +69,7 @@ TRANSITION: Final = (
 ATTEMPT: Final = (
     "a.id, a.onboarding_id, o.key, a.step, a.item, a.generation, a.attempt, a.method, a.path, "
     "a.at, a.latency_ms, a.outcome, a.idempotency_key, a.http_status, a.error_code, "
-    "a.request_id, a.message, a.resource_id"
+    "a.request_id, a.message, a.resource_id, a.replayed"
 )
 WORKER: Final = (
     "id, host, pid, version, started_at, last_seen, stopped_at, concurrency, in_flight, "

@@ -111,6 +111,8 @@ class AttemptRecord:
     generation: int = 0
     resource_id: str | None = None
     content_digest: str | None = None
+    #: Sent answered ``Idempotent-Replayed: true``: the reply is the one cached for the key.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,11 @@ class Checkpoint:
     created_by: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    #: The Sent API revision the onboarding started under (``2026-03``, ``2026-10``).
+    sent_api: str = "2026-03"
+    #: While it waits for a slot of a rate-limited endpoint class: the class and the slot held.
+    rate_class: str | None = None
+    rate_slot_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +215,8 @@ class CheckpointUpdate:
     fingerprint: str | Unset = UNSET
     has_secrets: bool | Unset = UNSET
     secrets_fingerprint: str | Unset | None = UNSET
+    rate_class: str | Unset | None = UNSET
+    rate_slot_at: datetime | Unset | None = UNSET
 
     def values(self) -> dict[str, Any]:
         """The fields that are set, by name."""
