@@ -34,10 +34,10 @@ __all__ = [
     "OnboardingRow",
     "OutboxCursorRow",
     "OutboxRow",
+    "RateLimitRow",
     "SecretRow",
     "StepAttemptRow",
     "StepRecordRow",
-    "RateLimitRow",
     "TransitionRow",
     "UtcDateTime",
 ]

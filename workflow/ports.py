@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
@@ -32,6 +32,7 @@ __all__ = [
     "Anchoring",
     "AttemptRecord",
     "AuditEntry",
+    "CallbackReads",
     "CallbackStore",
     "Change",
     "Checkpoint",
@@ -41,6 +42,7 @@ __all__ = [
     "ManagementStore",
     "NewOnboarding",
     "OwnershipReads",
+    "RateSlots",
     "SentApi",
     "StepRecord",
     "Store",
@@ -343,6 +345,32 @@ class OwnershipReads(Protocol):
         """Which onboardings hold each id: as their checkpoint's profile id, or named by one of
         their attempts (a create's answer, or what a lookup proved theirs). Ids nobody holds
         are absent."""
+        ...
+
+
+@runtime_checkable
+class RateSlots(Protocol):
+    """The pace of each endpoint class at Sent, shared by every worker on one database."""
+
+    def take_slot(
+        self, endpoint_class: str, per_minute: float, now: datetime, held: datetime | None
+    ) -> datetime | None:
+        """A slot to call the class: ``None`` to call now, else the time of the slot reserved
+        (``held``: the slot reserved earlier, called now or given again when a 429 since
+        holds the class back)."""
+        ...
+
+    def slow_down(self, endpoint_class: str, until: datetime) -> None:
+        """Hold the whole class back until ``until`` (Sent answered 429)."""
+        ...
+
+
+@runtime_checkable
+class CallbackReads(Protocol):
+    """The completion callbacks an onboarding received."""
+
+    def latest_callback(self, onboarding_id: str, since: datetime) -> Mapping[str, Any] | None:
+        """The payload of the newest callback received at or after ``since``, if any."""
         ...
 
 
