@@ -479,6 +479,18 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         """Hold an endpoint class back after a 429."""
         self._slots.slow_down(endpoint_class, until)
 
+    def count_rate_waiting(self) -> dict[str, int]:
+        """How many unfinished onboardings wait for a slot, by endpoint class."""
+        rows = self._run(
+            "count the onboardings waiting for a rate slot",
+            lambda c: c.execute(
+                select(O.c.rate_class, func.count())
+                .where(O.c.rate_class.is_not(None), O.c.finished_at.is_(None))
+                .group_by(O.c.rate_class)
+            ).all(),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     # ---------------------------------------------------------------- secrets
     def read_secret(self, onboarding_id: str) -> bytes | None:
         """The sealed secrets of one onboarding, if still held."""

@@ -172,7 +172,7 @@ def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
         return None, None
     from workflow.metrics import MetricsServer, PrometheusObserver
 
-    observer = PrometheusObserver(next_due=store.next_due)
+    observer = PrometheusObserver(next_due=store.next_due, rate_waiting=store.count_rate_waiting)
     try:
         server = MetricsServer(observer.registry, port, host)
     except OSError as exc:
