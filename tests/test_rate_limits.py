@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 from datetime import timedelta
 from typing import Any
@@ -72,7 +73,7 @@ def test_waiting_for_a_slot_is_not_an_attempt_and_never_pauses(
     sent = sorted(
         a.at for i in ids for a in harness.store.item_attempts(i, "request_completion", "complete")
     )
-    assert [(b - a).total_seconds() for a, b in zip(sent, sent[1:], strict=False)] == [6.0, 6.0]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(sent)] == [6.0, 6.0]
     assert harness.store.count_rate_waiting() == {}
 
 
