@@ -112,8 +112,8 @@ class Completer:
         unmet = unmet_prerequisites(state.facts(record))
         later = state.organization.api_revision == REVISION_2026_10
         first = [p for p in unmet if not (later and p.code in AFTER_DONE)]
-        if first:
-            return _refused(first, rid, now)
+        if first:  # 400 names every unmet one, the TCR choice too
+            return _refused(unmet, rid, now)
         status = record.data["status"]
         if later and status == "approved":
             return ok_reply(
