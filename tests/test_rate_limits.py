@@ -182,3 +182,20 @@ def test_two_workers_on_postgres_stay_under_the_limit(
         assert len(owners) == 8  # eight distinct slots, 30 s apart
         for s in stores:
             s.engine.dispose()
+
+
+def test_rate_limits_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    """``ONBOARDING_RATE_LIMITS``: /complete 10 a minute unless named; CLASS=0 turns it off; a
+    wrong entry is refused in one line naming the variable and the rule."""
+    import typer
+
+    from workflow.cli.wiring import rate_limits
+
+    assert rate_limits(None) == {"complete": 10}
+    assert rate_limits("write=300, complete=0") == {"write": 300}
+    assert rate_limits("complete=116/min") == {"complete": 116}
+    with pytest.raises(typer.Exit):
+        rate_limits("sends=5")
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ONBOARDING_RATE_LIMITS: 'sends=5' must be CLASS=N")
+    assert len(error.splitlines()) == 1

@@ -115,7 +115,8 @@ def _finish(ctx: StepContext) -> Outcome:
         return Pause(
             "COMPLETION_FAILED",
             f"Sent's completion of profile {profile_id} failed: {failed} (status stays "
-            f"{status or 'unknown'}); fix the cause, then 'onboarding rewind --to campaigns'",
+            f"{status or 'unknown'}); fix the cause, then rewind it to campaigns to call /complete "
+            "again",
             {"status": status, "sent_reason": failed, "request_id": fetched.request_id},
         )
     deadline = ctx.checkpoint.completion_deadline or ctx.now + timedelta(
