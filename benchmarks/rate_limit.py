@@ -1,13 +1,16 @@
 """Sent's rate limit on ``/complete``, met by two workers sharing one PostgreSQL database.
 
 400 onboardings of the own-brand TCR sample under the 2026-10 revision reach ``/complete``
-together; the sandbox (its own process, ``--api-revision 2026-10``) answers ``/complete`` at
-most 120 times a minute per API key (a sliding minute) and 429 beyond. Two ``onboarding worker
+together: a first stage runs them unpaced up to ``/complete``, which the sandbox answers 409
+``CONFLICT_001`` meanwhile (each sends again 2 s later, not an attempt); once all 400 are
+there, those workers stop, the fault is lifted and the measured stage begins. In it, the
+sandbox (its own process, ``--api-revision 2026-10``) answers ``/complete`` at most 120 times a
+minute per API key (a sliding minute) and 429 beyond. Two ``onboarding worker
 --until-idle`` processes pace ``/complete`` through the database (``ONBOARDING_RATE_LIMITS``,
 a little under Sent's limit so that the workers' wake-up jitter never makes a sliding minute
 hold one call too many). Printed: the outcomes, how many paused, how many 429s Sent answered,
-and the ``/complete`` phase (first call to last accepted call) against the 200 s the limit
-itself allows for 400 calls. Exits 1 when a target is missed.
+and the ``/complete`` phase (the measured stage's first call to its last accepted call)
+against the 200 s the limit itself allows for 400 calls. Exits 1 when a target is missed.
 
     ONBOARDING_BENCH_POSTGRES_URL=postgresql+psycopg://... python benchmarks/rate_limit.py
 
@@ -66,6 +69,9 @@ class LimitedSandbox:
             time.sleep(0.05)
         raise RuntimeError(f"sandbox did not answer on {self.url} within 30 s")
 
+    def faults(self, config: dict[str, Any]) -> None:
+        httpx.put(self.url + "/_sandbox/faults", json=config, timeout=30).raise_for_status()
+
     def counts(self) -> dict[str, int]:
         state = httpx.get(self.url + "/_sandbox/state", timeout=30).json()
         return dict(state["mutations"])
@@ -82,15 +88,59 @@ class LimitedSandbox:
                 self._proc.wait()
 
 
+def failed_once(url: str) -> int:
+    """How many onboardings have called /complete in stage one (answered 409)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    sa.text(
+                        "SELECT count(DISTINCT onboarding_id) FROM step_attempts "
+                        "WHERE method = 'POST' AND path LIKE '%/complete' AND http_status = 409"
+                    )
+                ).scalar()
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
+def stage_one(url: str, api_url: str, env: dict[str, str], count: int, timeout: float) -> None:
+    """Two unpaced workers take every onboarding up to /complete (answered 409), then stop."""
+    unpaced = {**env, "ONBOARDING_RATE_LIMITS": "complete=0"}
+    argv = engine_cli.command(
+        "worker", "--concurrency", "16", "--poll-interval", "0.1", "--log-level", "WARNING",
+        db=url, api_url=api_url,
+    )  # fmt: skip
+    procs = [
+        subprocess.Popen(argv, env=unpaced, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + timeout
+        while failed_once(url) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stage one: {failed_once(url)} of {count} reached /complete")
+            time.sleep(0.5)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
 def complete_phase(url: str) -> dict[str, Any]:
-    """From the attempts: when /complete was first called and last accepted, and the 429s."""
+    """From the measured stage's attempts: when /complete was first called and last accepted,
+    and the 429s."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
                 sa.text(
                     "SELECT at, http_status FROM step_attempts "
-                    "WHERE method = 'POST' AND path LIKE '%/complete' ORDER BY at"
+                    "WHERE method = 'POST' AND path LIKE '%/complete' "
+                    "AND (http_status IS NULL OR http_status <> 409) ORDER BY at"
                 )
             ).all()
             waited = connection.execute(
@@ -136,6 +186,10 @@ def main() -> int:
             if start.returncode != 0:
                 print(f"onboarding start exited {start.returncode}: {start.tail()}")
                 return 1
+            held = {"path_contains": "/complete", "status": 409, "code": "CONFLICT_001"}
+            sandbox.faults({"scripted": [{**held, "times": 1_000_000}]})
+            stage_one(url, sandbox.url, env, args.count, args.timeout)
+            sandbox.faults({})
             argv = engine_cli.worker_command(
                 url, sandbox.url, concurrency=args.concurrency, poll_interval=args.poll_interval
             )
@@ -168,6 +222,7 @@ def main() -> int:
     )
     print(f"outcomes: {dict(sorted(states.items()))}; paused: {paused}")
     executed = counts.get("complete executed", 0)
+    print(f"stage one: {args.count} onboardings brought to /complete (answered 409 meanwhile)")
     print(
         f"/complete: {phase['calls']} calls, {sent_429} answered 429 "
         f"({phase['throttled']} recorded on attempts), executed {executed}"
