@@ -13,6 +13,11 @@ Idempotency-Key is retired so that a resume sends it under a new one. A commit t
 refuses is a failure too (``COMMIT_FAILED``, on the short budget); when even that cannot be
 written, :class:`~workflow.errors.CommitFailedError` tells the worker to keep the onboarding
 aside. Nothing re-runs at once, and a transition is logged only once it is committed.
+
+Waiting is not failing: a call whose endpoint class has no free slot at Sent's pace (the
+:class:`~workflow.ports.RateSlots` shared in the database), a 429 on a paced class (which holds
+the whole class back) and a 409 ``CONFLICT_001`` (the same key still being processed) commit a
+wait, with the call's attempt recorded but no attempt counted, so they never pause.
 """
 
 from __future__ import annotations
