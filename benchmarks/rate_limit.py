@@ -2,15 +2,16 @@
 
 400 onboardings of the own-brand TCR sample under the 2026-10 revision reach ``/complete``
 together: a first stage runs them unpaced up to ``/complete``, which the sandbox answers 409
-``CONFLICT_001`` meanwhile (each sends again 2 s later, not an attempt); once all 400 are
-there, those workers stop, the fault is lifted and the measured stage begins. In it, the
-sandbox (its own process, ``--api-revision 2026-10``) answers ``/complete`` at most 120 times a
-minute per API key (a sliding minute) and 429 beyond. Two ``onboarding worker
---until-idle`` processes pace ``/complete`` through the database (``ONBOARDING_RATE_LIMITS``,
-a little under Sent's limit so that the workers' wake-up jitter never makes a sliding minute
-hold one call too many). Printed: the outcomes, how many paused, how many 429s Sent answered,
-and the ``/complete`` phase (the measured stage's first call to its last accepted call)
-against the 200 s the limit itself allows for 400 calls. Exits 1 when a target is missed.
+``CONFLICT_001`` meanwhile (each sends again 2 s later, not an attempt). Once all 400 are
+there, those workers stop, the fault is lifted, Sent's limit is set and the measured stage
+begins: the sandbox (its own process, ``--api-revision 2026-10``) answers ``/complete`` at
+most 120 times a minute per API key (a sliding minute) and 429 beyond, and two ``onboarding
+worker --until-idle`` processes pace ``/complete`` through the database
+(``ONBOARDING_RATE_LIMITS``, a little under Sent's limit so that the workers' wake-up jitter
+never makes a sliding minute hold one call too many). Printed: the outcomes, how many paused,
+how many 429s Sent answered, and the ``/complete`` phase (the measured stage's first call to
+its last accepted call) against the 200 s the limit itself allows for 400 calls. Exits 1 when
+a target is missed.
 
     ONBOARDING_BENCH_POSTGRES_URL=postgresql+psycopg://... python benchmarks/rate_limit.py
 
@@ -71,6 +72,14 @@ class LimitedSandbox:
 
     def faults(self, config: dict[str, Any]) -> None:
         httpx.put(self.url + "/_sandbox/faults", json=config, timeout=30).raise_for_status()
+
+    def limit(self, per_minute: float) -> None:
+        """Sent's /complete limit from now on (0: none)."""
+        httpx.put(
+            self.url + "/_sandbox/organization",
+            json={"complete_per_minute": per_minute},
+            timeout=30,
+        ).raise_for_status()
 
     def counts(self) -> dict[str, int]:
         state = httpx.get(self.url + "/_sandbox/state", timeout=30).json()
@@ -187,9 +196,11 @@ def main() -> int:
                 print(f"onboarding start exited {start.returncode}: {start.tail()}")
                 return 1
             held = {"path_contains": "/complete", "status": 409, "code": "CONFLICT_001"}
+            sandbox.limit(0)  # stage one's waiting calls are not the ones measured
             sandbox.faults({"scripted": [{**held, "times": 1_000_000}]})
             stage_one(url, sandbox.url, env, args.count, args.timeout)
             sandbox.faults({})
+            sandbox.limit(args.sent_limit)
             argv = engine_cli.worker_command(
                 url, sandbox.url, concurrency=args.concurrency, poll_interval=args.poll_interval
             )
