@@ -48,9 +48,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rate_limits")
-    with op.batch_alter_table("step_attempts") as batch:
-        batch.drop_column("replayed")
-    with op.batch_alter_table("onboardings") as batch:
-        batch.drop_column("rate_slot_at")
-        batch.drop_column("rate_class")
-        batch.drop_column("sent_api")
+    # Native on both (SQLite 3.35+): batch mode would rebuild the tables, which the foreign
+    # keys pointing at them refuse.
+    op.execute("ALTER TABLE step_attempts DROP COLUMN replayed")
+    for column in ("rate_slot_at", "rate_class", "sent_api"):
+        op.execute(f"ALTER TABLE onboardings DROP COLUMN {column}")
