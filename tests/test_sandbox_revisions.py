@@ -261,3 +261,17 @@ def test_rows_stored_before_the_revision_setting_started_under_2026_03(tmp_path:
         row = connection.execute(text("SELECT sent_api, rate_class FROM onboardings")).one()
     assert tuple(row) == ("2026-03", None)
     engine.dispose()
+
+
+def test_2026_10_an_onboarded_profile_is_never_refused_for_the_tcr_choice(
+    later: tuple[Sandbox, httpx.Client],
+) -> None:
+    """The TCR inherit choice is checked after the already-onboarded answer (SDK 0.46.0: "a
+    profile that is already onboarded is never rejected by it")."""
+    box, http = later
+    body = {k: v for k, v in OWN_TCR.items() if k != "inherit_tcr_campaign"}
+    profile_id = _ready_profile(http, body)
+    assert http.post(f"/v3/profiles/{profile_id}/complete", json=HOOK).status_code == 400
+    box.state.profiles[profile_id].data["status"] = "approved"
+    done = http.post(f"/v3/profiles/{profile_id}/complete", json={"webHookUrl": "http://x/2"})
+    assert (done.status_code, done.json()["data"]["status"]) == (200, "approved")
