@@ -35,6 +35,7 @@ __all__ = [
     "OnboardingRow",
     "OutboxCursorRow",
     "OutboxRow",
+    "RateLimitRow",
     "SecretRow",
     "StepAttemptRow",
     "StepRecordRow",
@@ -110,6 +111,9 @@ class OnboardingRow(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
     finished_at: datetime | None = _when(nullable=True)
+    sent_api: str = Field(default="2026-03", max_length=16)
+    rate_class: str | None = Field(default=None, max_length=32)
+    rate_slot_at: datetime | None = _when(nullable=True)
 
 
 class StepRecordRow(SQLModel, table=True):
@@ -176,7 +180,21 @@ class StepAttemptRow(SQLModel, table=True):
     message: str | None = None
     resource_id: str | None = Field(default=None, max_length=64)
     content_digest: str | None = Field(default=None, max_length=64)
+    replayed: bool = False
     at: datetime = _when(nullable=False)
+
+
+class RateLimitRow(SQLModel, table=True):
+    """The shared pace of one endpoint class at Sent: the next free slot, and until when a 429
+    holds the whole class back (seconds since the epoch)."""
+
+    __tablename__ = "rate_limits"
+
+    endpoint_class: str = Field(primary_key=True, max_length=32)
+    next_free_at: float = 0.0
+    blocked_until: float = 0.0
+    granted: int = 0
+    throttled: int = 0
 
 
 class CallbackEventRow(SQLModel, table=True):
