@@ -65,23 +65,72 @@ def secret_spec(samples: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return spec
 
 
+def postgres_required() -> bool:
+    """Whether a missing or unreachable PostgreSQL fails its tests instead of skipping them:
+    on CI (``CI=true``) or when ``ONBOARDING_TEST_REQUIRE_POSTGRES=1``."""
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("ONBOARDING_TEST_REQUIRE_POSTGRES") == "1"
+    )
+
+
+def postgres_or_skip() -> str:
+    """The PostgreSQL URL under test; without a reachable server the test is skipped, or failed
+    where PostgreSQL is required (:func:`postgres_required`)."""
+    problem = None
+    url = None
+    if not os.environ.get("ONBOARDING_TEST_POSTGRES_URL"):
+        problem = "ONBOARDING_TEST_POSTGRES_URL is not set"
+    else:
+        try:
+            url = postgres_url()
+        except Exception as exc:  # the server is down, refuses us, or the URL is wrong
+            problem = f"PostgreSQL at ONBOARDING_TEST_POSTGRES_URL is not reachable: {exc}"
+    if url is None:
+        if postgres_required():
+            pytest.fail(f"{problem} (PostgreSQL is required here)", pytrace=False)
+        pytest.skip(problem or "no PostgreSQL")
+    return url
+
+
 @functools.cache
+def _postgres_url_or_error() -> tuple[str | None, str | None]:
+    try:
+        return _postgres_url(), None
+    except Exception as exc:  # kept, so every test reports it without trying again
+        return None, str(exc).splitlines()[0]
+
+
 def postgres_url() -> str | None:
+    """The PostgreSQL URL tests may use (see :func:`_postgres_url`); raises if unreachable."""
+    url, error = _postgres_url_or_error()
+    if error is not None:
+        raise RuntimeError(error)
+    return url
+
+
+def _postgres_url() -> str | None:
     """The PostgreSQL URL tests may use, from ONBOARDING_TEST_POSTGRES_URL.
 
     Under pytest-xdist each worker gets a database of its own beside the named one
     (``test_gw0`` ...), created when missing, since the tests drop and recreate the tables.
     """
     base = os.environ.get("ONBOARDING_TEST_POSTGRES_URL") or None
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if base is None or worker is None:
-        return base
+    if base is None:
+        return None
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        probe = create_engine(base, connect_args={"connect_timeout": 5})
+        with probe.connect():
+            pass
+        probe.dispose()
+        return base
     parsed = make_url(base)
     name = f"{parsed.database}_{worker}"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     with admin.connect() as connection:
         exists = connection.execute(
             text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
@@ -164,9 +213,7 @@ def database_url_for_test(
     if request.param == "sqlite":
         return _fresh_sqlite(migrated_sqlite, tmp_path)
     else:
-        url = postgres_url() or ""
-        if not url:
-            pytest.skip("ONBOARDING_TEST_POSTGRES_URL is not set")
+        url = postgres_or_skip()
         _reset_postgres(url)
         monkeypatch.setenv("ONBOARDING_SECRET_KEY", TEST_KEY.decode())
     engine = make_engine(url)

@@ -69,9 +69,7 @@ def _measured(action: Callable[[], T]) -> tuple[T, int, int]:
 
 
 def _refusal(path: Path, today: date, **kwargs: Any) -> tuple[SpecError, int, int]:
-    (specs, errors), calls, peak = _measured(
-        lambda: parse_documents([path], today=today, **kwargs)
-    )
+    (specs, errors), calls, peak = _measured(lambda: parse_documents([path], today=today, **kwargs))
     assert specs == []
     assert len(errors) == 1
     return errors[0], calls, peak
