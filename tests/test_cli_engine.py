@@ -269,7 +269,11 @@ def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     cli("db", "upgrade")
     cli("start", str(_specs(tmp_path, samples, copies=2)))
     worker = cli.spawn("worker", "--concurrency", "4", "--poll-interval", "0.05")
-    time.sleep(2.5)
+    deadline = time.monotonic() + 60  # until Sent executed a call: a step is in flight
+    while not sandbox.counts["create_profile executed"]:
+        assert worker.poll() is None, "the worker exited"
+        assert time.monotonic() < deadline, "the worker never called Sent"
+        time.sleep(0.01)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     listed = cli("list", "--json", "--internals").stdout.splitlines()
