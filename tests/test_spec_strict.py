@@ -284,3 +284,13 @@ def test_idempotency_key_at_its_limits_is_accepted() -> None:
     """One character and 255 characters of the allowed alphabet are fine."""
     assert validate_idempotency_key("a") == []
     assert validate_idempotency_key("a_-9" * 63 + "abc") == []
+
+
+def test_the_shared_rule_texts_and_limits_are_fixed() -> None:
+    """The spec validator and the sandbox share these; the tests above quote them by name, so
+    they are pinned here: seed 004's short_name message word for word, and the chosen limits."""
+    assert SHORT_NAME_RULE == (
+        "short_name must be 3–11 characters, contain only letters, numbers, and spaces, "
+        "and include at least one letter"
+    )
+    assert (MAX_NAME_CHARS, MAX_TEXT_CHARS, MAX_URL_CHARS) == (255, 5000, 2048)
