@@ -9,6 +9,7 @@ import functools
 import os
 import random
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -161,24 +162,37 @@ class Switch:
 
     def __init__(self) -> None:
         self.target: Any = None
+        self._active = 0
+        self._idle = threading.Condition()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         target = self.target
-        if target is not None:
+        if target is None:
+            if scope["type"] == "http":
+                await send({"type": "http.response.start", "status": 503, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+            return
+        with self._idle:
+            self._active += 1
+        try:
             await target(scope, receive, send)
-        elif scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 503, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
 
     @contextlib.contextmanager
     def serving(self, app: Any) -> Iterator[None]:
-        """Serve ``app`` for the length of the block."""
+        """Serve ``app`` for the length of the block; at its end, wait for the requests it is
+        still answering (as a server's graceful shutdown does), so none outlives the test."""
         assert self.target is None, "another test's app is still being served"
         self.target = app
         try:
             yield
         finally:
             self.target = None
+            with self._idle:
+                self._idle.wait_for(lambda: self._active == 0, timeout=30)
 
 
 @dataclass
@@ -230,7 +244,8 @@ def _reset_postgres(url: str) -> None:
 
 
 #: Everything a test could change in the schema (tables, columns, indexes, constraints,
-#: triggers and whether they are enabled, functions, the migration stamp), as one digest.
+#: triggers and whether they are enabled, functions, the migration stamp) and whether a table
+#: was ever analysed (the planner then no longer sees a fresh table), as one digest.
 _SCHEMA_DIGEST = """
 SELECT md5(string_agg(item, E'\n' ORDER BY item)) FROM (
   SELECT 'r:' || relname || ':' || relkind::text AS item FROM pg_class
@@ -253,6 +268,9 @@ SELECT md5(string_agg(item, E'\n' ORDER BY item)) FROM (
    WHERE pronamespace = 'public'::regnamespace
   UNION ALL
   SELECT 'v:' || version_num FROM alembic_version
+  UNION ALL  -- analysed or vacuumed since created: plans differ from a fresh table's
+  SELECT 'a:' || relname || ':' || (reltuples >= 0)::text FROM pg_class
+   WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
 ) AS schema_items
 """
 #: The digest of a freshly migrated schema, per database (one per xdist worker).
