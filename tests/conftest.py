@@ -268,9 +268,8 @@ SELECT md5(string_agg(item, E'\n' ORDER BY item)) FROM (
    WHERE pronamespace = 'public'::regnamespace
   UNION ALL
   SELECT 'v:' || version_num FROM alembic_version
-  UNION ALL  -- analysed or vacuumed since created: plans differ from a fresh table's
-  SELECT 'a:' || relname || ':' || (reltuples >= 0)::text FROM pg_class
-   WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+  UNION ALL  -- analysed since created: the planner no longer sees fresh tables
+  SELECT 's:' || count(*)::text FROM pg_stats WHERE schemaname = 'public'
 ) AS schema_items
 """
 #: The digest of a freshly migrated schema, per database (one per xdist worker).
@@ -291,23 +290,17 @@ def _emptied(url: str) -> bool:
         with engine.begin() as connection:
             if connection.execute(text(_SCHEMA_DIGEST)).scalar() != expected:
                 return False
-            tables = connection.execute(
-                text(
-                    "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            ).scalars()
-            sequences = connection.execute(
-                text(
-                    "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'"
-                )
-            ).scalars()
-            # DELETE, not TRUNCATE: on tables this small it is ten times faster.
+            tables = list(
+                connection.execute(
+                    text(
+                        "SELECT quote_ident(tablename) FROM pg_tables "
+                        "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                ).scalars()
+            )
+            # TRUNCATE, not DELETE: new empty files, as the planner sees a fresh table.
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-            for table in list(tables):
-                connection.execute(text(f"DELETE FROM {table}"))
-            for sequence in list(sequences):
-                connection.execute(text(f"ALTER SEQUENCE {sequence} RESTART"))
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
         return True
     except Exception:  # no permission to bypass triggers, a table gone, ...: migrate anew
         return False
