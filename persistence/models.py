@@ -26,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -78,7 +79,19 @@ class OnboardingRow(SQLModel, table=True):
     """The checkpoint of one onboarding."""
 
     __tablename__ = "onboardings"
-    __table_args__ = (Index("ix_onboardings_next_attempt_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_onboardings_next_attempt_at", "next_attempt_at"),
+        # The operator reads (migration 0004): ``stuck`` from the unfinished rows alone, and
+        # ``list`` in creation order, with or without a state.
+        Index(
+            "ix_onboardings_unfinished", "next_attempt_at", "lease_owner", "lease_expires_at",
+            "attempts", "wake_on_callback", "updated_at", "step_started_at", "audit_seq", "state",
+            "id", sqlite_where=text("finished_at IS NULL"),
+            postgresql_where=text("finished_at IS NULL"),
+        ),
+        Index("ix_onboardings_created", "created_at", "id"),
+        Index("ix_onboardings_state_created", "state", "created_at", "id"),
+    )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=32)
     key: str = Field(unique=True, index=True, max_length=255)
@@ -139,7 +152,10 @@ class TransitionRow(SQLModel, table=True):
     """One audited transition; rows are only ever inserted."""
 
     __tablename__ = "transitions"
-    __table_args__ = (UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),)
+    __table_args__ = (
+        UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),
+        Index("ix_transitions_at", "at"),  # ``export --since/--until``
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
@@ -161,7 +177,10 @@ class StepAttemptRow(SQLModel, table=True):
     """One API call made by a step, successful or not."""
 
     __tablename__ = "step_attempts"
-    __table_args__ = (Index("ix_step_attempts_resource_id", "resource_id"),)
+    __table_args__ = (
+        Index("ix_step_attempts_resource_id", "resource_id"),
+        Index("ix_step_attempts_at", "at"),  # ``export --since/--until``
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
