@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -91,6 +92,14 @@ class OnboardingRow(SQLModel, table=True):
         ),
         Index("ix_onboardings_created", "created_at", "id"),
         Index("ix_onboardings_state_created", "state", "created_at", "id"),
+        # ``--worker W``: the leases held now (migration 0009). Two indexes of that migration
+        # are on an expression of ``last_error`` written per dialect, so they live in the
+        # migration alone: ``ix_onboardings_paused_code`` and ``ix_onboardings_code``.
+        Index(
+            "ix_onboardings_leased", "lease_expires_at", "next_attempt_at", "state",
+            sqlite_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
+            postgresql_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
+        ),
     )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=32)
@@ -155,6 +164,12 @@ class TransitionRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),
         Index("ix_transitions_at", "at"),  # ``export --since/--until``
+        Index(  # ``export --batch`` (migration 0009)
+            "ix_transitions_batch",
+            "batch_id",
+            sqlite_where=text("batch_id IS NOT NULL"),
+            postgresql_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -298,7 +313,7 @@ class StuckCountRow(SQLModel, table=True):
     __tablename__ = "stuck_counts"
 
     state: str = Field(primary_key=True, max_length=32)
-    code: str = Field(primary_key=True)
+    code: str = Field(sa_column=Column(Text, primary_key=True))
     kind: str = Field(primary_key=True, max_length=16)
     count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
@@ -310,9 +325,9 @@ class BatchRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     actor: str = Field(max_length=128)
-    reason: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
     action: str = Field(max_length=16)
-    selection: str
+    selection: str = Field(sa_column=Column(Text, nullable=False))
     matched: int = 0
     changed: int = 0
     skipped: int = 0

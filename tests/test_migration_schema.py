@@ -9,11 +9,13 @@ it one (``server_default``) where the model gives a Python default.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Index, inspect
+from sqlalchemy.exc import SAWarning
 from sqlmodel import SQLModel
 
 import persistence.models
@@ -21,14 +23,43 @@ import persistence.presence  # (registers the workers table)
 from persistence.db import make_engine
 from persistence.migrate import HEAD, current_revision
 
+#: Indexes on an expression written per dialect (``last_error``'s code), made by migration 0009
+#: alone: autogenerate cannot compare them, so their presence is checked by name.
+EXPRESSION_INDEXES = {"ix_onboardings_paused_code", "ix_onboardings_code"}
+
+
+def _compared(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    return not (kind == "index" and name in EXPRESSION_INDEXES)
+
 
 def _differences(url: str) -> list[Any]:
     engine = make_engine(url)
     try:
         assert current_revision(engine) == HEAD
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+        with engine.connect() as connection, warnings.catch_warnings():
+            # SQLite's reflection skips expression indexes with a warning: they are excluded.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+            options = {"compare_type": True, "include_object": _compared}
+            context = MigrationContext.configure(connection, opts=options)
             return list(compare_metadata(context, SQLModel.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_expression_indexes_exist(database_url_for_test: str) -> None:
+    """The indexes the comparison leaves out are there, by name."""
+    engine = make_engine(database_url_for_test)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+            names = {i["name"] for i in inspect(engine).get_indexes("onboardings")}
+        if engine.dialect.name == "sqlite":  # reflection skips them: read the catalogue
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'index'"
+                )
+                names |= {row[0] for row in rows}
+        assert names >= EXPRESSION_INDEXES
     finally:
         engine.dispose()
 
@@ -44,7 +75,10 @@ def _where(index: Index | dict[str, Any], dialect: str) -> str | None:
         where = options[dialect].get("where")
     else:
         where = (options.get("dialect_options") or {}).get(f"{dialect}_where")
-    return None if where is None else " ".join(str(where).strip("()").split()).lower()
+    if where is None:
+        return None
+    # PostgreSQL writes each term in parentheses: compare the words alone
+    return " ".join(str(where).replace("(", " ").replace(")", " ").split()).lower()
 
 
 def test_partial_indexes_keep_their_predicate(database_url_for_test: str) -> None:
@@ -58,13 +92,20 @@ def test_partial_indexes_keep_their_predicate(database_url_for_test: str) -> Non
             for index in table.indexes
             if _where(index, dialect) is not None
         }
-        assert declared == {"ix_onboardings_unfinished": "finished_at is null"}
-        reflected = {
-            name: _where(found, dialect)
-            for name in declared
-            for found in inspect(engine).get_indexes("onboardings")
-            if found["name"] == name
+        assert declared == {
+            "ix_onboardings_unfinished": "finished_at is null",
+            "ix_onboardings_leased": "lease_owner is not null and finished_at is null",
+            "ix_transitions_batch": "batch_id is not null",
         }
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+            reflected = {
+                name: _where(found, dialect)
+                for table in ("onboardings", "transitions")
+                for found in inspect(engine).get_indexes(table)
+                for name in declared
+                if found["name"] == name
+            }
         assert reflected == declared
     finally:
         engine.dispose()
