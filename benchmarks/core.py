@@ -9,8 +9,8 @@ import itertools
 import timeit
 from dataclasses import fields
 
-from workflow.machine import OnboardingFlow
-from workflow.rules import CompletionFacts, prerequisites, status_logic
+from workflow.core.machine import OnboardingFlow
+from workflow.core.rules import CompletionFacts, prerequisites, status_logic
 
 FACTS = [
     CompletionFacts(*values)

@@ -5,7 +5,7 @@ python benchmarks/populate.py DB_URL --count 100000 [--seed 1]
 The database is migrated first and must hold no onboardings. Rows go in through SQLAlchemy
 Core in large batches: every onboarding gets a checkpoint that matches its audit log (state,
 ``paused_from``, ``audit_seq``, ``audit_head`` and ``audit_anchor``), a hash-chained
-transition per move (computed with :mod:`workflow.audit`, so ``history`` verifies, and anchored
+transition per move (computed with :mod:`workflow.core.audit_chain`, so ``history`` verifies, and anchored
 with the database's secret key: the key file beside a SQLite file, created if missing, else
 ``ONBOARDING_SECRET_KEY``), and the API attempts its steps made. Of every 100 onboardings
 (shuffled): 58 pending, 8 incomplete, 2 incomplete and retrying after 503s (their lease held
@@ -43,11 +43,11 @@ from persistence.rows import (
     attempt_values,
     transition_values,
 )
-from workflow.audit import ANCHOR_START, GENESIS, digest
-from workflow.flow import FLOW
+from workflow.core.audit_chain import ANCHOR_START, GENESIS, digest
+from workflow.flows import FLOW
 from workflow.ports import Anchoring, AttemptRecord, AuditEntry, Checkpoint
-from workflow.secrets import FernetVault
-from workflow.spec import load_documents, parse_spec
+from workflow.adapters.vault import FernetVault
+from workflow.core.spec import load_documents, parse_spec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 BATCH = 2000

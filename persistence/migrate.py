@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from workflow.errors import SchemaOutdatedError
+from workflow.core.errors import SchemaOutdatedError
 
 if TYPE_CHECKING:
     from alembic.config import Config

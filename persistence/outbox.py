@@ -56,7 +56,7 @@ from sqlalchemy.exc import IntegrityError
 
 from persistence.models import OutboxCursorRow, OutboxRow
 from persistence.rows import ONBOARDINGS, aware
-from workflow.events import Event, EventPosition, SubscriberPosition
+from workflow.following.events import Event, EventPosition, SubscriberPosition
 from workflow.ports import AuditEntry
 
 __all__ = [

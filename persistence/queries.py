@@ -18,7 +18,7 @@ from persistence.rows import (
     to_checkpoint,
     to_entry,
 )
-from workflow.errors import OnboardingNotFoundError
+from workflow.core.errors import OnboardingNotFoundError
 from workflow.ports import AttemptRecord, AuditEntry, Checkpoint
 
 __all__ = ["Queries"]

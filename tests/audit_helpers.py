@@ -11,7 +11,7 @@ from sqlalchemy import Executable, text
 
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT
-from workflow.audit import chained
+from workflow.core.audit_chain import chained
 from workflow.ports import AuditEntry, Change, Checkpoint, CheckpointUpdate, NewOnboarding
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -137,11 +137,11 @@ def raw_log(connection: Any, onboarding_id: str) -> list[dict[str, Any]]:
 
 
 def rechain(onboarding_id: str, rows: list[dict[str, Any]]) -> str:
-    """Recompute every row's digest in order with :mod:`workflow.audit` (what anyone who can
+    """Recompute every row's digest in order with :mod:`workflow.core.audit_chain` (what anyone who can
     write the database can do); returns the new head."""
     import json
 
-    from workflow.audit import GENESIS, row_digest
+    from workflow.core.audit_chain import GENESIS, row_digest
 
     previous = GENESIS
     for row in rows:

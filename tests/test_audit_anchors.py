@@ -20,12 +20,12 @@ from tests.audit_helpers import NOW, raw, set_head, started, tamper
 from tests.cli_process import environment, one_line_error, run
 from tests.conftest import TEST_KEY, Harness
 from workflow import verify_audit
-from workflow.audit import ANCHOR_START, anchor, chained, row_digest
+from workflow.core.audit_chain import ANCHOR_START, anchor, chained, row_digest
 from workflow.cli import app
-from workflow.errors import AuditAnchorError
+from workflow.core.errors import AuditAnchorError
 from workflow.ports import AuditEntry, Checkpoint
-from workflow.secrets import ANCHOR_LABEL, FernetVault, hkdf_sha256
-from workflow.selection import Selector
+from workflow.adapters.vault import ANCHOR_LABEL, FernetVault, hkdf_sha256
+from workflow.management.selection import Selector
 
 ONBOARDING = "0123456789abcdef0123456789abcdef"
 #: A cancel row in the canonical form its digest covers, written out by hand.
@@ -179,7 +179,7 @@ def test_every_writer_anchors_and_another_key_fails_every_anchor(
 
 
 def _spec(harness: Harness, samples: dict[str, Any]) -> Any:
-    from workflow.spec import parse_spec
+    from workflow.core.spec import parse_spec
 
     return parse_spec(samples["demo-prerequisite-pause"], today=harness.clock.now().date())
 
@@ -204,7 +204,7 @@ def test_a_head_without_an_anchor_is_reported_and_refused_to_writers(store: SqlS
     assert lines[-1].startswith("audit verify: FAILED for 1 of 2: ")
     assert "; 1 not anchored" in lines[-1]
 
-    from workflow.management import Onboardings
+    from workflow.management.onboardings import Onboardings
 
     ops = Onboardings(store, FernetVault(TEST_KEY))
     with pytest.raises(AuditAnchorError, match="onboarding audit anchor"):

@@ -1,5 +1,5 @@
 """The audit log rewritten as an attacker would: through the database's own driver, digests and
-heads recomputed with ``workflow/audit.py``. ``audit verify`` must report every such rewrite."""
+heads recomputed with ``workflow/core/audit_chain.py``. ``audit verify`` must report every such rewrite."""
 
 from __future__ import annotations
 

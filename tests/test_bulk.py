@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Fleet, Harness, with_key
-from workflow.audit import GENESIS, digest
-from workflow.bulk import BulkReport, run_bulk
-from workflow.errors import SelectionError, TransitionError
-from workflow.selection import Selector, build_selector, parse_duration
-from workflow.spec import parse_spec
+from workflow.core.audit_chain import GENESIS, digest
+from workflow.management.bulk import BulkReport, run_bulk
+from workflow.core.errors import SelectionError, TransitionError
+from workflow.management.selection import Selector, build_selector, parse_duration
+from workflow.core.spec import parse_spec
 
 TIMEOUT = frozenset({"COMPLETION_TIMEOUT"})
 
@@ -248,7 +248,7 @@ def test_bad_selections_are_refused_naming_the_rule(harness: Harness) -> None:
 )
 def test_operator_filters_are_checked(options: dict[str, Any], words: str) -> None:
     """Each malformed filter raises SelectionError naming the option and the rule."""
-    from workflow.flow import ACTIVE_STATES, STATES
+    from workflow.flows import ACTIVE_STATES, STATES
 
     with pytest.raises(SelectionError, match=words):
         build_selector(states=STATES, paused_states=sorted(ACTIVE_STATES), now=_now(), **options)
@@ -257,7 +257,7 @@ def test_operator_filters_are_checked(options: dict[str, Any], words: str) -> No
 def test_filters_build_a_selector() -> None:
     """Repeated --where values are alternatives; --older-than counts back from now; a code is
     read in any case."""
-    from workflow.flow import ACTIVE_STATES, STATES
+    from workflow.flows import ACTIVE_STATES, STATES
 
     now = _now()
     selector = build_selector(

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import workflow
-from workflow.machine import TransitionRecord, replay
+from workflow.core.machine import TransitionRecord, replay
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 
 

@@ -17,8 +17,8 @@ import pytest
 from persistence.store import SqlStore
 from tests.cli_process import environment, one_line_error, run
 from workflow.cli import main
-from workflow.errors import StoreError
-from workflow.selection import parse_duration
+from workflow.core.errors import StoreError
+from workflow.management.selection import parse_duration
 
 HUGE = "9" * 20
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from tests.cli_process import environment, run
 from tests.conftest import SAMPLES
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
-from workflow.spec import load_documents
+from workflow.core.spec import load_documents
 
 
 @dataclass

@@ -8,9 +8,9 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from workflow import diagram
-from workflow.flow import FLOW, TRANSITIONS
-from workflow.machine import TransitionSpec
+from workflow.flows import diagram
+from workflow.flows import FLOW, TRANSITIONS
+from workflow.core.machine import TransitionSpec
 
 COMMITTED = Path(__file__).resolve().parent.parent / "diagrams"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -213,7 +213,7 @@ def test_an_exception_in_the_service_ends_the_process(
     assert status == 1
     assert out == ""
     assert err.count("Traceback") == 1, err
-    assert "workflow.errors.SpecError: 2 problem(s)" in err
+    assert "workflow.core.errors.SpecError: 2 problem(s)" in err
     assert not any(text in err for text in SHUTDOWN_ERRORS), err
     assert live_workers(database_url_for_test) == 0
 

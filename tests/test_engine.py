@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import Harness
-from workflow.errors import SpecConflictError, TransitionError
-from workflow.machine import TransitionRecord, replay
+from workflow.core.errors import SpecConflictError, TransitionError
+from workflow.core.machine import TransitionRecord, replay
 from workflow.sandbox import FaultConfig, OrganizationConfig, ScriptedFault
 
 EXPECTED = {

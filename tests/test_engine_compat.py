@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import Harness
 from workflow.sandbox import FaultConfig, OrganizationConfig, ScriptedFault
-from workflow.spec import parse_spec
+from workflow.core.spec import parse_spec
 
 #: Calls that act on one profile: the client names it in x-profile-id.
 PROFILE_SCOPED = {

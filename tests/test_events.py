@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Harness
 from workflow import AsyncOnboardings, Event, Subscriber
-from workflow.spec import parse_spec
+from workflow.core.spec import parse_spec
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:

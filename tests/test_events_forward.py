@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import Harness
-from workflow.serving import ServerThread
+from workflow.adapters.serving import ServerThread
 
 SECRET = "whsec_" + base64.b64encode(b"events-forward-test-secret-0123").decode()
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from tests.cli_process import run
-from workflow.secrets import FernetVault
+from workflow.adapters.vault import FernetVault
 
 
 def _mode(path: Path) -> int:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.conftest import Harness
-from workflow.flow import FLOW, FlowDefinition, FlowStep
-from workflow.management import Onboardings
-from workflow.runner import Worker, drive_until_idle
+from workflow.flows import FLOW, FlowDefinition, FlowStep
+from workflow.management.onboardings import Onboardings
+from workflow.engine.runner import Worker, drive_until_idle
 from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
 
 # ---- the new step's own module (what a developer writes) -----------------------------------
@@ -33,7 +33,7 @@ def _finish(ctx: StepContext) -> Outcome:
 
 CONFIRM_NUMBERS = StepDefinition(name="confirm_numbers", items=_items, finish=_finish)
 
-# ---- the registry entry (what a developer adds to workflow/flow.py) --------------------------
+# ---- the registry entry (what a developer adds to workflow/flows/__init__.py) --------------------------
 
 
 def _extended() -> FlowDefinition:
@@ -89,7 +89,7 @@ def test_a_new_step_runs_from_its_module_and_one_registry_entry(
 
 
 def harness_spec(harness: Harness, raw: dict[str, Any]) -> Any:
-    from workflow.spec import parse_spec
+    from workflow.core.spec import parse_spec
 
     return parse_spec(raw, today=harness.clock.now().date())
 

@@ -17,7 +17,7 @@ from persistence.store import SqlStore
 from tests.cli_process import environment, run
 from tests.conftest import SAMPLES
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
-from workflow.spec import load_documents
+from workflow.core.spec import load_documents
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
-from workflow.secrets import FernetVault
+from workflow.adapters.vault import FernetVault
 
 
 def test_a_printed_key_is_a_fresh_fernet_key() -> None:

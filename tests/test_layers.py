@@ -10,24 +10,24 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: The pure core: no I/O, no adapter, no framework.
 CORE = [
-    "workflow/spec.py", "workflow/validation", "workflow/rules.py", "workflow/machine.py",
-    "workflow/flow.py", "workflow/steps", "workflow/audit.py", "workflow/ports.py",
-    "workflow/errors.py", "workflow/retry.py", "workflow/clock.py", "workflow/redaction.py",
-    "workflow/bounds.py",
+    "workflow/core/spec.py", "workflow/core/validation", "workflow/core/rules.py", "workflow/core/machine.py",
+    "workflow/flows/__init__.py", "workflow/steps", "workflow/core/audit_chain.py", "workflow/ports.py",
+    "workflow/core/errors.py", "workflow/core/backoff.py", "workflow/core/clock.py", "workflow/core/redaction.py",
+    "workflow/core/bounds.py",
 ]  # fmt: skip
 #: Engine, runner, management and receiver: they see the store only through the ports.
 ENGINE = [
-    "workflow/executor.py", "workflow/runner.py", "workflow/management.py", "workflow/bulk.py",
-    "workflow/adoption.py",
-    "workflow/webhook.py", "workflow/events.py", "workflow/following.py", "workflow/aio.py",
-    "workflow/holds.py",
+    "workflow/engine/executor.py", "workflow/engine/runner.py", "workflow/management/onboardings.py", "workflow/management/bulk.py",
+    "workflow/management/adoption.py",
+    "workflow/engine/callbacks.py", "workflow/following/events.py", "workflow/following/waiting.py", "workflow/management/aio.py",
+    "workflow/engine/holds.py",
 ]  # fmt: skip
 ADAPTERS = ("persistence", "sqlalchemy", "sqlmodel", "alembic", "httpx", "starlette", "uvicorn")
 FRAMEWORKS = ("typer", "rich", "prometheus_client", "apscheduler")
 #: What persistence may know of the workflow package: errors and the types of the ports.
 PORT_TYPES = (
-    "workflow.errors", "workflow.ports", "workflow.audit_verify", "workflow.events",
-    "workflow.selection",
+    "workflow.core.errors", "workflow.ports", "workflow.management.audit_verify", "workflow.following.events",
+    "workflow.management.selection",
 )  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def test_persistence_knows_only_the_port_types_of_the_workflow(path: Path) -> No
 
 def test_persistence_names_no_workflow_state() -> None:
     """No state of the flow appears as a string literal in persistence's SQL code."""
-    from workflow.flow import STATES
+    from workflow.flows import STATES
 
     for path in _files(["persistence"]):
         if "migrations" in path.parts:

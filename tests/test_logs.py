@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from tests.cli_process import ONBOARDING, environment
-from workflow.logs import LIBRARY_LOGGERS, configure_logging
+from workflow.following.logs import LIBRARY_LOGGERS, configure_logging
 from workflow.sandbox import Sandbox, ServerThread
 
 FIELDS = {

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from workflow.errors import GuardRejectedError, TransitionError
-from workflow.flow import PATH, STATES, TERMINAL_STATES, TRIGGERS
-from workflow.machine import OnboardingFlow, TransitionRecord, replay
-from workflow.rules import CompletionFacts, Outcome
+from workflow.core.errors import GuardRejectedError, TransitionError
+from workflow.flows import PATH, STATES, TERMINAL_STATES, TRIGGERS
+from workflow.core.machine import OnboardingFlow, TransitionRecord, replay
+from workflow.core.rules import CompletionFacts, Outcome
 
 READY = CompletionFacts(
     profile_complete=True, inherit_tcr_brand=True, inherit_tcr_campaign=True, has_own_brand=False,

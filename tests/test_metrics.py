@@ -17,11 +17,11 @@ import httpx
 
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import SAMPLES, Harness
-from workflow.metrics import MetricsServer, PrometheusObserver
-from workflow.observing import ENGINE_PAUSE_CODES
-from workflow.runner import Worker, drive_until_idle
+from workflow.following.metrics import MetricsServer, PrometheusObserver
+from workflow.engine.observing import ENGINE_PAUSE_CODES
+from workflow.engine.runner import Worker, drive_until_idle
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, free_port
-from workflow.sent_client import HttpxSentApi
+from workflow.adapters.sent_client import HttpxSentApi
 
 SERIES = (
     "onboarding_transitions_total", "onboarding_api_attempts_total",
@@ -152,7 +152,7 @@ def test_a_taken_metrics_port_is_one_line(tmp_path: Path) -> None:
 def test_the_core_never_loads_prometheus() -> None:
     """Running onboardings without --metrics-port does not import prometheus_client."""
     code = (
-        "import sys, workflow.runner, workflow.executor, workflow.management, workflow.cli; "
+        "import sys, workflow.engine.runner, workflow.engine.executor, workflow.management.onboardings, workflow.cli; "
         "print('prometheus_client' in sys.modules)"
     )
     result = subprocess.run(

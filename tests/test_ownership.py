@@ -31,7 +31,7 @@ from tests.ownership_helpers import (
     same_content,
     shown,
 )
-from workflow.clock import FakeClock
+from workflow.core.clock import FakeClock
 from workflow.sandbox import Sandbox
 
 

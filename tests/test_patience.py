@@ -17,16 +17,16 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from tests.conftest import Harness
-from workflow.clock import FakeClock
-from workflow.errors import StoreError
-from workflow.executor import EngineConfig
-from workflow.management import Onboardings
-from workflow.retry import RetryPolicy
-from workflow.runner import Worker, drive_until_idle
+from workflow.core.clock import FakeClock
+from workflow.core.errors import StoreError
+from workflow.engine.executor import EngineConfig
+from workflow.management.onboardings import Onboardings
+from workflow.core.backoff import RetryPolicy
+from workflow.engine.runner import Worker, drive_until_idle
 from workflow.sandbox import FaultConfig
-from workflow.secrets import FernetVault
-from workflow.sent_client import HttpxSentApi
-from workflow.spec import OrganizationFacts, parse_spec
+from workflow.adapters.vault import FernetVault
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.spec import OrganizationFacts, parse_spec
 
 
 def _copies(samples: dict[str, Any], count: int) -> list[dict[str, Any]]:

@@ -13,12 +13,12 @@ import pytest
 
 from persistence.db import make_engine
 from persistence.store import SqlStore
-from workflow.audit import GENESIS, digest
-from workflow.flow import PATH
-from workflow.machine import TransitionRecord, replay
-from workflow.management import Onboardings
-from workflow.secrets import FernetVault
-from workflow.selection import Selector
+from workflow.core.audit_chain import GENESIS, digest
+from workflow.flows import PATH
+from workflow.core.machine import TransitionRecord, replay
+from workflow.management.onboardings import Onboardings
+from workflow.adapters.vault import FernetVault
+from workflow.management.selection import Selector
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

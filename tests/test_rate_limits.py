@@ -13,14 +13,14 @@ import pytest
 from persistence.db import make_engine
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT, Harness, with_key
-from workflow.clock import FakeClock
-from workflow.executor import EngineConfig
-from workflow.runner import Worker
+from workflow.core.clock import FakeClock
+from workflow.engine.executor import EngineConfig
+from workflow.engine.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 from workflow.sandbox.faults import ScriptedFault
-from workflow.sent_client import HttpxSentApi
-from workflow.spec import OrganizationFacts, parse_spec
-from workflow.webhook import create_callback_app
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.spec import OrganizationFacts, parse_spec
+from workflow.engine.callbacks import create_callback_app
 
 
 def test_slots_are_spaced_reserved_and_held_back_by_a_429(store: SqlStore) -> None:
@@ -45,7 +45,7 @@ def test_waiting_for_a_slot_is_not_an_attempt_and_never_pauses(
     """Three onboardings reach /complete together at 10 a minute: they call it 6 s apart by
     the engine's clock, every one completes, none counts an attempt for waiting; while they
     wait, ``stuck`` and the metrics count them."""
-    from workflow.metrics import PrometheusObserver
+    from workflow.following.metrics import PrometheusObserver
 
     harness.worker.executor.config = dataclasses.replace(
         harness.executor.config, rate_limits={"complete": 10}
@@ -140,7 +140,7 @@ def test_two_workers_on_postgres_stay_under_the_limit(
                    concurrency=4, lease_seconds=600)
             for n, (s, a) in enumerate(zip(stores, apis, strict=True))
         ]  # fmt: skip
-        from workflow.management import Onboardings
+        from workflow.management.onboardings import Onboardings
 
         ops = Onboardings(stores[0], TEST_VAULT, clock=clock)
         ids = [

@@ -15,7 +15,7 @@ import pytest
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import Harness
 from workflow.cli.public import ONBOARDING as ONBOARDING_FIELDS, ONBOARDING_INTERNALS, TRANSITION
-from workflow.spec import parse_spec
+from workflow.core.spec import parse_spec
 
 
 def _cli(url: str, *args: str) -> str:

@@ -13,9 +13,9 @@ from persistence.db import sqlite_path
 from persistence.dbapi import Database, locate
 from persistence.reader import SqlReader, StuckQuery
 from persistence.store import SqlStore
-from workflow.errors import StoreError
+from workflow.core.errors import StoreError
 
-HEAVY = ("sqlalchemy", "sqlmodel", "pydantic", "workflow.flow")
+HEAVY = ("sqlalchemy", "sqlmodel", "pydantic", "workflow.flows")
 _PROBE = """
 import sys
 from workflow.cli import app

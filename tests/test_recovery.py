@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from tests.conftest import Harness
 from workflow.cli import app
 from workflow.sandbox import FaultConfig, ScriptedFault
-from workflow.sent_client import HttpxSentApi
+from workflow.adapters.sent_client import HttpxSentApi
 
 
 def _campaign_posts(harness: Harness) -> int:
@@ -168,7 +168,7 @@ def test_rewind_to_pending_with_delete_at_sent_replaces_the_profile(
 
 
 def _parse(harness: Harness, raw: dict[str, Any]) -> Any:
-    from workflow.spec import parse_spec
+    from workflow.core.spec import parse_spec
 
     return parse_spec(raw, today=harness.clock.now().date())
 

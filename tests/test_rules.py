@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 from hypothesis import given, strategies as st
 
-from workflow.rules import (
+from workflow.core.rules import (
     CompletionFacts,
     Outcome,
     channel_presence,

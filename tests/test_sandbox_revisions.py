@@ -21,7 +21,7 @@ from sqlalchemy import text
 from persistence.db import make_engine
 from persistence.migrate import alembic_config, upgrade
 from tests.cli_process import environment, run as run_cli
-from workflow.clock import FakeClock
+from workflow.core.clock import FakeClock
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 
 KEY = {"x-api-key": "sandbox-key"}

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
 from workflow.cli import app
-from workflow.secrets import FernetVault
+from workflow.adapters.vault import FernetVault
 
 
 def _secret_bytes() -> list[bytes]:

@@ -13,8 +13,8 @@ import pytest
 
 from persistence.store import SqlStore
 from tests.conftest import Harness, with_key
-from workflow.management import Onboardings
-from workflow.rules import (
+from workflow.management.onboardings import Onboardings
+from workflow.core.rules import (
     REVISION_2026_03,
     REVISION_2026_10,
     CompletionFacts,
@@ -96,7 +96,7 @@ def _later(harness: Harness, **organization: Any) -> Onboardings:
 
 
 def _start(harness: Harness, ops: Onboardings, raw: dict[str, Any]) -> str:
-    from workflow.spec import parse_spec
+    from workflow.core.spec import parse_spec
 
     return ops.start(parse_spec(raw, today=harness.clock.now().date()), actor="test").id
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from workflow.errors import SentStatusError, UnexpectedResponseError
-from workflow.sent_client import HttpxSentApi
-from workflow.sent_replies import MAX_REPLY_BYTES
+from workflow.core.errors import SentStatusError, UnexpectedResponseError
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.sent_replies import MAX_REPLY_BYTES
 
 
 def _raw(status: int, body: str) -> Any:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
 from workflow.ports import Change, CheckpointUpdate
-from workflow.redaction import redact
+from workflow.core.redaction import redact
 
 #: Sent's messages for the secret fields, as the seeds and the sandbox word them.
 SENT_SAYS = [

@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN
-from workflow.errors import SpecError
-from workflow.spec import (
+from workflow.core.errors import SpecError
+from workflow.core.spec import (
     SIMULATED_ONBOARDING,
     find_key_conflicts,
     load_documents,
     parse_documents,
     parse_spec,
 )
-from workflow.validation import SHORT_NAME_RULE
+from workflow.core.validation import SHORT_NAME_RULE
 
 
 def _paths(exc: SpecError) -> dict[str, list[str]]:

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from workflow import spec_files
-from workflow.errors import SpecError
-from workflow.spec import load_documents, parse_documents, parse_spec
+from workflow.core import spec_files
+from workflow.core.errors import SpecError
+from workflow.core.spec import load_documents, parse_documents, parse_spec
 
 T = TypeVar("T")
 

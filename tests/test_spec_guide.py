@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel
 
 from tests.test_readme import section
-from workflow.spec import OnboardingSpec, parse_spec
+from workflow.core.spec import OnboardingSpec, parse_spec
 
 
 def guide() -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from workflow.errors import SpecError
-from workflow.redaction import redact
-from workflow.spec import load_documents, parse_documents
+from workflow.core.errors import SpecError
+from workflow.core.redaction import redact
+from workflow.core.spec import load_documents, parse_documents
 
 CARD = "5105105105105100"
 TOKEN = "EAAx9Q2mZ7vK4pL8rT3wY6nB1cD5"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from workflow.errors import SpecError
-from workflow.spec import parse_spec
-from workflow.validation import (
+from workflow.core.errors import SpecError
+from workflow.core.spec import parse_spec
+from workflow.core.validation import (
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
     MAX_URL_CHARS,

@@ -12,8 +12,8 @@ import pytest
 
 from tests.cli_process import environment, run
 from tests.test_spec_files import yaml_parser  # noqa: F401  (the fixture, both YAML parsers)
-from workflow.errors import SpecError
-from workflow.spec import parse_documents, parse_spec
+from workflow.core.errors import SpecError
+from workflow.core.spec import parse_documents, parse_spec
 
 
 def _with(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from persistence.db import make_engine
 from persistence.migrate import current_revision, ensure_current, head_revision, upgrade
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT
-from workflow.audit import chained
-from workflow.errors import (
+from workflow.core.audit_chain import chained
+from workflow.core.errors import (
     ConcurrencyError,
     OnboardingNotFoundError,
     SchemaOutdatedError,

@@ -23,9 +23,9 @@ from sqlalchemy.engine import make_url
 from persistence.db import make_engine
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT, _fresh_sqlite, _reset_postgres, postgres_or_skip
-from workflow.audit import chained
+from workflow.core.audit_chain import chained
 from workflow.cli.failures import explain
-from workflow.errors import ConcurrencyError, StoreError
+from workflow.core.errors import ConcurrencyError, StoreError
 from workflow.ports import (
     AttemptRecord,
     AuditEntry,

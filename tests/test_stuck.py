@@ -13,11 +13,11 @@ import pytest
 
 from tests.cli_process import environment, run
 from tests.conftest import Harness
-from workflow.clock import FakeClock
-from workflow.management import Onboardings
+from workflow.core.clock import FakeClock
+from workflow.management.onboardings import Onboardings
 from workflow.ports import WorkerPresence
 from workflow.sandbox import FaultConfig, OrganizationConfig
-from workflow.spec import parse_spec
+from workflow.core.spec import parse_spec
 
 
 @pytest.fixture

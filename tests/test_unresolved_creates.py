@@ -26,9 +26,9 @@ from tests.ownership_helpers import (
     same_content,
     shown,
 )
-from workflow.errors import UnresolvedCreateError
-from workflow.sent_client import HttpxSentApi
-from workflow.spec import parse_spec
+from workflow.core.errors import UnresolvedCreateError
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.spec import parse_spec
 
 
 def _spec(harness: Harness, raw: dict[str, Any]) -> Any:

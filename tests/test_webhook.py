@@ -22,17 +22,17 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from persistence.store import SqlStore
 from tests.conftest import Harness
-from workflow.clock import FakeClock
-from workflow.executor import EngineConfig
-from workflow.flow import TERMINAL_STATES
-from workflow.management import Onboardings
-from workflow.retry import RetryPolicy
-from workflow.runner import Worker
+from workflow.core.clock import FakeClock
+from workflow.engine.executor import EngineConfig
+from workflow.flows import TERMINAL_STATES
+from workflow.management.onboardings import Onboardings
+from workflow.core.backoff import RetryPolicy
+from workflow.engine.runner import Worker
 from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread, sign
-from workflow.secrets import FernetVault
-from workflow.sent_client import HttpxSentApi
-from workflow.spec import OrganizationFacts, parse_spec
-from workflow.webhook import TIMESTAMP_TOLERANCE, create_callback_app
+from workflow.adapters.vault import FernetVault
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.spec import OrganizationFacts, parse_spec
+from workflow.engine.callbacks import TIMESTAMP_TOLERANCE, create_callback_app
 
 SECRET = "whsec_dGVzdC1zZWNyZXQ="
 

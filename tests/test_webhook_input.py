@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from tests.conftest import Harness
 from workflow.sandbox import ServerThread
-from workflow.webhook import MAX_DEPTH, create_callback_app
+from workflow.engine.callbacks import MAX_DEPTH, create_callback_app
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_newline_in_the_path_cannot_forge_a_log_line(
     harness: Harness, http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A %0A in the onboarding id is logged escaped, in exactly one single-line record."""
-    forged = "abc%0A2026-05-01 09:00:00 INFO workflow.webhook: callback accepted"
+    forged = "abc%0A2026-05-01 09:00:00 INFO workflow.engine.callbacks: callback accepted"
     with caplog.at_level(logging.INFO, logger="workflow.webhook"):
         assert http.post(f"/callbacks/{forged}?token=x", json={}).status_code == 404
     (record,) = [r for r in caplog.records if r.name == "workflow.webhook"]

@@ -19,8 +19,8 @@ from cryptography.fernet import Fernet
 
 from tests.conftest import Harness
 from workflow.sandbox import ServerThread, free_port
-from workflow.secrets import FernetVault
-from workflow.webhook import create_callback_app
+from workflow.adapters.vault import FernetVault
+from workflow.engine.callbacks import create_callback_app
 
 HUGE = 300 * 1024 * 1024
 CHUNK = b"x" * 65536
@@ -108,8 +108,8 @@ SERVE = """
 import os, uvicorn
 from persistence.db import make_engine
 from persistence.store import SqlStore
-from workflow.secrets import FernetVault
-from workflow.webhook import create_callback_app
+from workflow.adapters.vault import FernetVault
+from workflow.engine.callbacks import create_callback_app
 app = create_callback_app(SqlStore(make_engine(os.environ["RECEIVER_DB"])), FernetVault.from_environment())
 uvicorn.run(app, host="127.0.0.1", port=int(os.environ["RECEIVER_PORT"]), log_level="error")
 """

@@ -14,7 +14,7 @@ from persistence.reader import SqlReader
 from tests.cli_process import environment, run
 from tests.conftest import Harness
 from workflow.ports import WorkerPresence
-from workflow.runner import HEARTBEAT_SECONDS
+from workflow.engine.runner import HEARTBEAT_SECONDS
 
 
 def _rows(url: str) -> dict[str, dict[str, Any]]:

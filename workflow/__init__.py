@@ -18,28 +18,28 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workflow.aio import (
+    from workflow.management.aio import (
         AsyncOnboardings as AsyncOnboardings,
     )
-    from workflow.audit_anchoring import (
+    from workflow.management.audit_anchoring import (
         AnchorReport as AnchorReport,
         anchor_audit as anchor_audit,
     )
-    from workflow.audit_verify import (
+    from workflow.management.audit_verify import (
         AuditProblem as AuditProblem,
         AuditReport as AuditReport,
         verify_audit as verify_audit,
     )
-    from workflow.bulk import (
+    from workflow.management.bulk import (
         BulkReport as BulkReport,
         Skipped as Skipped,
     )
-    from workflow.clock import (
+    from workflow.core.clock import (
         Clock as Clock,
         FakeClock as FakeClock,
         SystemClock as SystemClock,
     )
-    from workflow.errors import (
+    from workflow.core.errors import (
         AuditAnchorError as AuditAnchorError,
         CommitFailedError as CommitFailedError,
         ConcurrencyError as ConcurrencyError,
@@ -60,28 +60,28 @@ if TYPE_CHECKING:
         UnexpectedResponseError as UnexpectedResponseError,
         UnresolvedCreateError as UnresolvedCreateError,
     )
-    from workflow.events import (
+    from workflow.following.events import (
         Event as Event,
         EventStore as EventStore,
         Subscriber as Subscriber,
     )
-    from workflow.executor import (
+    from workflow.engine.executor import (
         EngineConfig as EngineConfig,
         Executor as Executor,
         StepReport as StepReport,
     )
-    from workflow.flow import (
+    from workflow.flows import (
         FLOW as FLOW,
         FlowDefinition as FlowDefinition,
     )
-    from workflow.machine import (
+    from workflow.core.machine import (
         OnboardingFlow as OnboardingFlow,
         TransitionRecord as TransitionRecord,
     )
-    from workflow.management import (
+    from workflow.management.onboardings import (
         Onboardings as Onboardings,
     )
-    from workflow.observing import (
+    from workflow.engine.observing import (
         NullObserver as NullObserver,
         Observer as Observer,
     )
@@ -89,10 +89,10 @@ if TYPE_CHECKING:
         Checkpoint as Checkpoint,
         Store as Store,
     )
-    from workflow.retry import (
+    from workflow.core.backoff import (
         RetryPolicy as RetryPolicy,
     )
-    from workflow.rules import (
+    from workflow.core.rules import (
         CompletionFacts as CompletionFacts,
         Outcome as Outcome,
         Prerequisite as Prerequisite,
@@ -100,86 +100,86 @@ if TYPE_CHECKING:
         prerequisites as prerequisites,
         status_logic as status_logic,
     )
-    from workflow.runner import (
+    from workflow.engine.runner import (
         Worker as Worker,
         drive_until_idle as drive_until_idle,
     )
-    from workflow.secrets import (
+    from workflow.adapters.vault import (
         FernetVault as FernetVault,
     )
-    from workflow.selection import (
+    from workflow.management.selection import (
         Selector as Selector,
     )
-    from workflow.sent_client import (
+    from workflow.adapters.sent_client import (
         HttpxSentApi as HttpxSentApi,
     )
-    from workflow.spec import (
+    from workflow.core.spec import (
         OnboardingSpec as OnboardingSpec,
         load_documents as load_documents,
         parse_spec as parse_spec,
     )
 
 _WHERE = {
-    "AnchorReport": "workflow.audit_anchoring",
-    "AuditProblem": "workflow.audit_verify",
-    "AuditReport": "workflow.audit_verify",
-    "AsyncOnboardings": "workflow.aio",
-    "AuditAnchorError": "workflow.errors",
-    "Event": "workflow.events",
-    "EventStore": "workflow.events",
-    "NullObserver": "workflow.observing",
-    "Observer": "workflow.observing",
-    "Subscriber": "workflow.events",
-    "BulkReport": "workflow.bulk",
+    "AnchorReport": "workflow.management.audit_anchoring",
+    "AuditProblem": "workflow.management.audit_verify",
+    "AuditReport": "workflow.management.audit_verify",
+    "AsyncOnboardings": "workflow.management.aio",
+    "AuditAnchorError": "workflow.core.errors",
+    "Event": "workflow.following.events",
+    "EventStore": "workflow.following.events",
+    "NullObserver": "workflow.engine.observing",
+    "Observer": "workflow.engine.observing",
+    "Subscriber": "workflow.following.events",
+    "BulkReport": "workflow.management.bulk",
     "Checkpoint": "workflow.ports",
-    "Clock": "workflow.clock",
-    "CompletionFacts": "workflow.rules",
-    "CommitFailedError": "workflow.errors",
-    "ConcurrencyError": "workflow.errors",
-    "EngineConfig": "workflow.executor",
-    "Executor": "workflow.executor",
-    "FLOW": "workflow.flow",
-    "FakeClock": "workflow.clock",
-    "FernetVault": "workflow.secrets",
-    "FlowDefinition": "workflow.flow",
-    "GuardRejectedError": "workflow.errors",
-    "HttpxSentApi": "workflow.sent_client",
-    "OnboardingError": "workflow.errors",
-    "OnboardingFlow": "workflow.machine",
-    "OnboardingNotFoundError": "workflow.errors",
-    "OnboardingSpec": "workflow.spec",
-    "Onboardings": "workflow.management",
-    "Outcome": "workflow.rules",
-    "Prerequisite": "workflow.rules",
-    "Problem": "workflow.errors",
-    "RetryPolicy": "workflow.retry",
-    "SchemaOutdatedError": "workflow.errors",
-    "SecretUnavailableError": "workflow.errors",
-    "SelectionError": "workflow.errors",
-    "Selector": "workflow.selection",
-    "SentApiError": "workflow.errors",
-    "SentStatusError": "workflow.errors",
-    "SentTransportError": "workflow.errors",
-    "Skipped": "workflow.bulk",
-    "SpecConflictError": "workflow.errors",
-    "SpecError": "workflow.errors",
-    "StatusDecision": "workflow.rules",
-    "StepReport": "workflow.executor",
+    "Clock": "workflow.core.clock",
+    "CompletionFacts": "workflow.core.rules",
+    "CommitFailedError": "workflow.core.errors",
+    "ConcurrencyError": "workflow.core.errors",
+    "EngineConfig": "workflow.engine.executor",
+    "Executor": "workflow.engine.executor",
+    "FLOW": "workflow.flows",
+    "FakeClock": "workflow.core.clock",
+    "FernetVault": "workflow.adapters.vault",
+    "FlowDefinition": "workflow.flows",
+    "GuardRejectedError": "workflow.core.errors",
+    "HttpxSentApi": "workflow.adapters.sent_client",
+    "OnboardingError": "workflow.core.errors",
+    "OnboardingFlow": "workflow.core.machine",
+    "OnboardingNotFoundError": "workflow.core.errors",
+    "OnboardingSpec": "workflow.core.spec",
+    "Onboardings": "workflow.management.onboardings",
+    "Outcome": "workflow.core.rules",
+    "Prerequisite": "workflow.core.rules",
+    "Problem": "workflow.core.errors",
+    "RetryPolicy": "workflow.core.backoff",
+    "SchemaOutdatedError": "workflow.core.errors",
+    "SecretUnavailableError": "workflow.core.errors",
+    "SelectionError": "workflow.core.errors",
+    "Selector": "workflow.management.selection",
+    "SentApiError": "workflow.core.errors",
+    "SentStatusError": "workflow.core.errors",
+    "SentTransportError": "workflow.core.errors",
+    "Skipped": "workflow.management.bulk",
+    "SpecConflictError": "workflow.core.errors",
+    "SpecError": "workflow.core.errors",
+    "StatusDecision": "workflow.core.rules",
+    "StepReport": "workflow.engine.executor",
     "Store": "workflow.ports",
-    "StoreError": "workflow.errors",
-    "SystemClock": "workflow.clock",
-    "TransitionError": "workflow.errors",
-    "TransitionRecord": "workflow.machine",
-    "UnexpectedResponseError": "workflow.errors",
-    "UnresolvedCreateError": "workflow.errors",
-    "Worker": "workflow.runner",
-    "drive_until_idle": "workflow.runner",
-    "load_documents": "workflow.spec",
-    "parse_spec": "workflow.spec",
-    "prerequisites": "workflow.rules",
-    "status_logic": "workflow.rules",
-    "anchor_audit": "workflow.audit_anchoring",
-    "verify_audit": "workflow.audit_verify",
+    "StoreError": "workflow.core.errors",
+    "SystemClock": "workflow.core.clock",
+    "TransitionError": "workflow.core.errors",
+    "TransitionRecord": "workflow.core.machine",
+    "UnexpectedResponseError": "workflow.core.errors",
+    "UnresolvedCreateError": "workflow.core.errors",
+    "Worker": "workflow.engine.runner",
+    "drive_until_idle": "workflow.engine.runner",
+    "load_documents": "workflow.core.spec",
+    "parse_spec": "workflow.core.spec",
+    "prerequisites": "workflow.core.rules",
+    "status_logic": "workflow.core.rules",
+    "anchor_audit": "workflow.management.audit_anchoring",
+    "verify_audit": "workflow.management.audit_verify",
 }
 
 __all__ = sorted(_WHERE)

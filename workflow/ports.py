@@ -25,7 +25,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
+    from workflow.adapters.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
 __all__ = [
     "UNSET",
@@ -67,7 +67,7 @@ class AuditEntry:
 
     ``seq`` and ``digest`` are computed by the writer from the checkpoint it read (the version
     check makes sure nobody appended in between): the digest chains each row to the previous row
-    of its onboarding, so an edited or deleted row is detectable (:mod:`workflow.audit`).
+    of its onboarding, so an edited or deleted row is detectable (:mod:`workflow.core.audit_chain`).
     """
 
     trigger: str
@@ -297,7 +297,7 @@ class WorkerPresence:
 
 
 class Anchoring(Protocol):
-    """Anchors audit chain heads with a key kept outside the database (:mod:`workflow.audit`)."""
+    """Anchors audit chain heads with a key kept outside the database (:mod:`workflow.core.audit_chain`)."""
 
     def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
         """The anchor of the head ``(onboarding_id, seq, head)`` after the anchor ``previous``."""

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from workflow.printable import printable
+from workflow.core.printable import printable
 
 app = typer.Typer(
     name="onboarding",

@@ -16,7 +16,7 @@ from workflow.cli import app
 from workflow.cli.wiring import echo, fail, open_store, open_vault
 
 if TYPE_CHECKING:
-    from workflow.audit_verify import AuditProblem, AuditReport
+    from workflow.management.audit_verify import AuditProblem, AuditReport
 
 audit_app = typer.Typer(
     help="The audit log: verify its hash chains and anchors.", no_args_is_help=True
@@ -111,9 +111,9 @@ def verify(
     export) proves the original, as it was. Prints each problem, then one
     summary line; exits 1 when anything fails, else 0. Needs the secret key.
     """
-    from workflow.audit_explain import ExportOriginals
-    from workflow.audit_verify import verify_audit
-    from workflow.errors import OnboardingNotFoundError
+    from workflow.management.audit_explain import ExportOriginals
+    from workflow.management.audit_verify import verify_audit
+    from workflow.core.errors import OnboardingNotFoundError
 
     if key is not None and not key.strip():
         raise typer.BadParameter("is empty: give an onboarding key or id", param_hint="'--key'")
@@ -153,8 +153,8 @@ def anchor(key: KeyOption = None) -> None:
     anchoring it accepts the log as it stands. Needs the secret key; exits
     1 when a log was left unanchored.
     """
-    from workflow.audit_anchoring import anchor_audit
-    from workflow.errors import OnboardingNotFoundError
+    from workflow.management.audit_anchoring import anchor_audit
+    from workflow.core.errors import OnboardingNotFoundError
 
     store = open_store()
     try:

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from workflow.cli.wiring import KeyWhenNeeded, echo, fail, open_store
-from workflow.clock import SystemClock
+from workflow.core.clock import SystemClock
 
 if TYPE_CHECKING:
-    from workflow.bulk import BulkReport
-    from workflow.management import Onboardings
+    from workflow.management.bulk import BulkReport
+    from workflow.management.onboardings import Onboardings
 
 __all__ = [
     "EXIT_CODES",
@@ -127,7 +127,7 @@ class Filters:
 
 
 def _operations() -> Onboardings:
-    from workflow.management import Onboardings
+    from workflow.management.onboardings import Onboardings
 
     # Operator actions never open a secret, but each writes an audit row, anchored with the
     # key: they need it when they write (and must not create a key file).
@@ -176,9 +176,9 @@ def _run_bulk(
     yes: bool,
     **options: Any,
 ) -> None:
-    from workflow.errors import SelectionError
-    from workflow.flow import ACTIVE_STATES, PATH, STATES
-    from workflow.selection import build_selector
+    from workflow.core.errors import SelectionError
+    from workflow.flows import ACTIVE_STATES, PATH, STATES
+    from workflow.management.selection import build_selector
 
     now = SystemClock().now()
     try:

@@ -48,7 +48,7 @@ def db_upgrade() -> None:
 
 def _anchor_existing(engine: Engine) -> None:
     from persistence.store import SqlStore
-    from workflow.audit_anchoring import anchor_audit
+    from workflow.management.audit_anchoring import anchor_audit
     from workflow.cli.audit_commands import anchor_summary, problem_lines
 
     store = SqlStore(engine)

@@ -15,18 +15,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
-from workflow.clock import SystemClock
-from workflow.errors import OnboardingError
-from workflow.executor import EngineConfig, StepReport
-from workflow.management import Onboardings
-from workflow.printable import printable
-from workflow.retry import RetryPolicy
-from workflow.runner import Worker
+from workflow.core.clock import SystemClock
+from workflow.core.errors import OnboardingError
+from workflow.engine.executor import EngineConfig, StepReport
+from workflow.management.onboardings import Onboardings
+from workflow.core.printable import printable
+from workflow.core.backoff import RetryPolicy
+from workflow.engine.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
-from workflow.secrets import FernetVault
-from workflow.sent_client import HttpxSentApi
-from workflow.spec import OrganizationFacts, load_documents, parse_spec
-from workflow.webhook import create_callback_app
+from workflow.adapters.vault import FernetVault
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.spec import OrganizationFacts, load_documents, parse_spec
+from workflow.engine.callbacks import create_callback_app
 
 __all__ = ["SAMPLES", "demo_path", "run_demo"]
 

@@ -15,7 +15,7 @@ from workflow.cli import app
 from workflow.cli.public import utc
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import echo, fail, finite, open_store
-from workflow.clock import SystemClock
+from workflow.core.clock import SystemClock
 
 events_app = typer.Typer(
     help="Transition events: forward them to a webhook, see subscribers, prune old ones.",
@@ -28,13 +28,13 @@ log = logging.getLogger("workflow.cli")
 
 def parse_duration(value: str) -> timedelta:
     """``90s``, ``15m``, ``12h``, ``7d`` or ``2w`` as a time span (zero included), at most
-    :data:`workflow.selection.MAX_DURATION`.
+    :data:`workflow.management.selection.MAX_DURATION`.
 
     Raises:
         typer.BadParameter: anything else.
     """
-    from workflow.errors import SelectionError
-    from workflow.selection import parse_duration as parse
+    from workflow.core.errors import SelectionError
+    from workflow.management.selection import parse_duration as parse
 
     try:
         return parse(value, allow_zero=True)
@@ -45,7 +45,7 @@ def parse_duration(value: str) -> timedelta:
 
 
 def _subscriber_name(value: str) -> str:
-    from workflow.events import check_subscriber_name
+    from workflow.following.events import check_subscriber_name
 
     try:
         return check_subscriber_name(value)
@@ -54,7 +54,7 @@ def _subscriber_name(value: str) -> str:
 
 
 def _url(value: str) -> str:
-    from workflow.forwarding import check_url
+    from workflow.following.forwarding import check_url
 
     try:
         return check_url(value)
@@ -63,7 +63,7 @@ def _url(value: str) -> str:
 
 
 def _secret(value: str) -> str:
-    from workflow.webhook import check_signing_secret
+    from workflow.engine.callbacks import check_signing_secret
 
     try:
         check_signing_secret(value)
@@ -117,8 +117,8 @@ def forward(
     failing event is sent again with backoff, and later events wait for it. SIGINT/SIGTERM
     stop after the event being sent.
     """
-    from workflow.events import Subscriber as EventSubscriber
-    from workflow.forwarding import WebhookForwarder
+    from workflow.following.events import Subscriber as EventSubscriber
+    from workflow.following.forwarding import WebhookForwarder
 
     setup_logging(log_level, log_format)
     store = open_store()

@@ -13,7 +13,7 @@ import errno
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from persistence.db import safe_url, sqlite_path
-from workflow.errors import OnboardingError
+from workflow.core.errors import OnboardingError
 
 __all__ = ["explain"]
 
@@ -65,7 +65,7 @@ def _database(exc: DBAPIError, db_url: str) -> str:
 def explain(exc: BaseException, db_url: str) -> str | None:
     """One line for an expected failure, or ``None`` when ``exc`` is a bug (show a traceback).
 
-    Expected: our own errors (:class:`~workflow.errors.OnboardingError`), database errors
+    Expected: our own errors (:class:`~workflow.core.errors.OnboardingError`), database errors
     (SQLAlchemy, with the driver's reason translated for SQLite and connection failures) and
     operating-system errors (files, ports).
     """

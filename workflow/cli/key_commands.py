@@ -38,7 +38,7 @@ def key_generate(
     with --key-file / ONBOARDING_SECRET_KEY_FILE), and back it up with the database: without
     it sealed secrets cannot be opened and the audit log cannot be written or verified.
     """
-    from workflow.secrets import FernetVault, write_key_file
+    from workflow.adapters.vault import FernetVault, write_key_file
 
     if file is None:
         echo(FernetVault.new_key())

@@ -24,8 +24,8 @@ from workflow.cli.wiring import (
     finite,
     open_reader,
 )
-from workflow.clock import SystemClock
-from workflow.errors import OnboardingError
+from workflow.core.clock import SystemClock
+from workflow.core.errors import OnboardingError
 
 __all__: list[str] = []  # the commands register themselves on the app
 
@@ -33,7 +33,7 @@ __all__: list[str] = []  # the commands register themselves on the app
 def _known_states(values: list[str] | None) -> list[str] | None:
     if not values:
         return values  # the flow (and pydantic with it) loads only when there is a state to check
-    from workflow.flow import STATES
+    from workflow.flows import STATES
 
     for value in values:
         if value not in STATES:
@@ -85,8 +85,8 @@ def _known_codes(values: list[str] | None) -> list[str] | None:
     """``--code`` in any case, as the engine writes it; an unknown code is a usage error."""
     if not values:
         return values
-    from workflow.errors import SelectionError
-    from workflow.selection import known_codes
+    from workflow.core.errors import SelectionError
+    from workflow.management.selection import known_codes
 
     try:
         return known_codes(values, stored_code)
@@ -150,8 +150,8 @@ def list_command(
 ) -> None:
     """List onboardings, oldest first, a page at a time (the next page's command follows it)."""
     from persistence.reader import ListFilter
-    from workflow.errors import SelectionError
-    from workflow.selection import parse_duration
+    from workflow.core.errors import SelectionError
+    from workflow.management.selection import parse_duration
 
     position = public.decode_cursor(after)
     try:
@@ -267,7 +267,7 @@ def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
         for line in _yaml(data["last_error"]):
             echo(line)
     if paused and row["state"] != "pending":
-        from workflow.fixes import fix_line
+        from workflow.management.fixes import fix_line
 
         code = (row["last_error"] or {}).get("code")
         lines = textwrap.wrap(f"fix: {fix_line(code, row['key'])}", 78, break_on_hyphens=False)
@@ -291,7 +291,7 @@ def _yaml(value: Any) -> list[str]:
 def _redacted(value: Any) -> Any:
     """A spec with every secret value replaced by ``***``: the fields named as secrets, and
     anything shaped like a card number or a WhatsApp token in other text."""
-    from workflow.redaction import REDACTED, SECRET_FIELDS, redact
+    from workflow.core.redaction import REDACTED, SECRET_FIELDS, redact
 
     if isinstance(value, dict):
         return {

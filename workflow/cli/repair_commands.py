@@ -29,8 +29,8 @@ from workflow.cli.wiring import (
     fail,
     open_store,
 )
-from workflow.clock import SystemClock
-from workflow.errors import OnboardingError
+from workflow.core.clock import SystemClock
+from workflow.core.errors import OnboardingError
 
 
 def _reason(value: str) -> str:
@@ -196,8 +196,8 @@ def amend(
     are listed (rewind to send them again). Refused for a create sent whose reply is unknown
     (resume it first) and while a worker runs the onboarding.
     """
-    from workflow.management import Onboardings
-    from workflow.spec import parse_documents
+    from workflow.management.onboardings import Onboardings
+    from workflow.core.spec import parse_documents
 
     valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
     for error in errors:
@@ -218,7 +218,7 @@ def amend(
     if patched:
         echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
-        from workflow.operating import resent_by_rewind_to
+        from workflow.management.decisions import resent_by_rewind_to
 
         by_state: dict[str, list[str]] = {}
         for path in sent:

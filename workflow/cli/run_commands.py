@@ -24,9 +24,9 @@ from workflow.cli.wiring import (
     open_vault,
     settings,
 )
-from workflow.clock import SystemClock
-from workflow.errors import SpecConflictError
-from workflow.logs import LEVELS, configure_logging
+from workflow.core.clock import SystemClock
+from workflow.core.errors import SpecConflictError
+from workflow.following.logs import LEVELS, configure_logging
 
 log = logging.getLogger("workflow.cli")
 #: Onboardings one worker runs at once: each takes a thread and, while it commits, a connection.
@@ -95,8 +95,8 @@ def start(
     database is created with its schema; its key file is created beside it.
     """
     from persistence.db import check_supported
-    from workflow.management import Onboardings
-    from workflow.spec import find_key_conflicts, read_specs
+    from workflow.management.onboardings import Onboardings
+    from workflow.core.spec import find_key_conflicts, read_specs
 
     check_supported(settings().db)  # before the key question, which depends on the database
     valid, errors = read_specs(specs, today=SystemClock().now().date())
@@ -122,7 +122,7 @@ def start(
 
 def checked_revision(value: str) -> str:
     """A ``--sent-api`` value, or one line naming the revisions."""
-    from workflow.rules import check_revision
+    from workflow.core.rules import check_revision
 
     try:
         return check_revision(value)
@@ -159,7 +159,7 @@ def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
     """The Prometheus observer and its server when a port is given (else nothing is loaded)."""
     if port is None:
         return None, None
-    from workflow.metrics import MetricsServer, PrometheusObserver
+    from workflow.following.metrics import MetricsServer, PrometheusObserver
 
     observer = PrometheusObserver(next_due=store.next_due, rate_waiting=store.count_rate_waiting)
     try:
@@ -231,9 +231,9 @@ def worker(
     log_format: LogFormat = "text",
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
-    from workflow.runner import Worker
-    from workflow.sent_client import HttpxSentApi
-    from workflow.shutdown import install_signal_handlers
+    from workflow.engine.runner import Worker
+    from workflow.adapters.sent_client import HttpxSentApi
+    from workflow.engine.shutdown import install_signal_handlers
 
     setup_logging(log_level, log_format)
     # From now on, not only once the worker runs: the first signal stops it (draining the
@@ -276,13 +276,13 @@ def worker(
     observer, metrics = _metrics(store, metrics_host, metrics_port)
     receiver = None
     if serve_callbacks:
-        from workflow.webhook import create_callback_app
+        from workflow.engine.callbacks import create_callback_app
 
         try:
             callback_app = create_callback_app(store, vault, signing_secret=signing_secret)
         except ValueError as exc:
             raise fail(str(exc)) from exc
-        from workflow.serving import ServerThread
+        from workflow.adapters.serving import ServerThread
 
         receiver = ServerThread(callback_app, callback_host, callback_port).start()
     try:

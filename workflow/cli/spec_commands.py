@@ -9,7 +9,7 @@ import typer
 
 from workflow.cli import app
 from workflow.cli.wiring import echo
-from workflow.clock import SystemClock
+from workflow.core.clock import SystemClock
 
 
 @app.command()
@@ -24,7 +24,7 @@ def validate(
     excerpts never show secrets. One key given twice with different content is a problem.
     Exits 1 when any spec has a problem, 0 when all are valid. Nothing is sent anywhere.
     """
-    from workflow.spec import find_key_conflicts, read_specs
+    from workflow.core.spec import find_key_conflicts, read_specs
 
     valid, errors = read_specs(specs, today=SystemClock().now().date())
     conflicts = find_key_conflicts(valid)
@@ -48,8 +48,7 @@ def diagram_command(
     ] = False,
 ) -> None:
     """Write the state machine diagram: diagrams/onboarding.svg and onboarding.md (Mermaid)."""
-    from workflow import diagram
-
+    from workflow.flows import diagram
     if check:
         if not diagram.check(directory):
             typer.echo(

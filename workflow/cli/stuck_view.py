@@ -14,7 +14,7 @@ import typer
 
 from workflow.cli import public
 from workflow.cli.tables import duration, relative_time
-from workflow.printable import printable
+from workflow.core.printable import printable
 
 __all__ = ["described", "fix", "print_groups", "print_summary", "summarized"]
 
@@ -33,7 +33,7 @@ def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str
     """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
     quoted = key if key == "KEY" else shlex.quote(key)
     if cause == "paused":
-        from workflow.fixes import fix_line
+        from workflow.management.fixes import fix_line
 
         return fix_line(code, None if key == "KEY" else key)
     if cause in ("lease_expired", "overdue") and live_workers == 0:

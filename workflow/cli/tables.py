@@ -3,7 +3,7 @@
 Every cell is a :class:`rich.text.Text`, never a markup string: reasons, keys and Sent's
 messages are data typed by someone else, and ``[red]`` or ``[/]`` in them must print as typed
 (as markup it is swallowed, or crashes the command). Their control characters (an escape
-sequence, a line feed) print as visible escapes (:func:`workflow.printable.printable`).
+sequence, a line feed) print as visible escapes (:func:`workflow.core.printable.printable`).
 Columns fold long values onto more lines instead of cutting them with an ellipsis; ``--json``
 gives every field in full.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from workflow.printable import printable
+from workflow.core.printable import printable
 
 if TYPE_CHECKING:
     from rich.console import Console

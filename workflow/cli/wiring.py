@@ -13,13 +13,13 @@ import typer
 
 from persistence.db import database_url, sqlite_path
 from workflow.cli import app
-from workflow.printable import printable
+from workflow.core.printable import printable
 
 if TYPE_CHECKING:
     from persistence.reader import SqlReader
     from persistence.store import SqlStore
-    from workflow.executor import EngineConfig
-    from workflow.secrets import FernetVault
+    from workflow.engine.executor import EngineConfig
+    from workflow.adapters.vault import FernetVault
 
 # Everything heavier (SQLAlchemy, the engine, cryptography) loads inside the functions that
 # use it, so '--help' and 'validate' start fast.
@@ -150,7 +150,7 @@ def settings() -> Settings:
 
 def echo(line: str, *, err: bool = False) -> None:
     """Print a line for a person, its control characters escaped: a line holding text from
-    Sent, an operator or a spec stays one inert line (:func:`workflow.printable.printable`)."""
+    Sent, an operator or a spec stays one inert line (:func:`workflow.core.printable.printable`)."""
     typer.echo(printable(line), err=err)
 
 
@@ -240,7 +240,7 @@ def open_vault(
             log is anchored with the key that file held.
         announce: where the one line saying a key file was created goes (stderr by default).
     """
-    from workflow.errors import SecretUnavailableError
+    from workflow.core.errors import SecretUnavailableError
 
     try:
         return _vault(create, announce)
@@ -249,8 +249,8 @@ def open_vault(
 
 
 def _vault(create: bool, announce: Callable[[str], None] | None) -> FernetVault:
-    from workflow.errors import SecretUnavailableError
-    from workflow.secrets import DEFAULT_KEY_FILE, FernetVault, default_key_file
+    from workflow.core.errors import SecretUnavailableError
+    from workflow.adapters.vault import DEFAULT_KEY_FILE, FernetVault, default_key_file
 
     vault = existing_vault()
     if vault is not None:
@@ -321,7 +321,7 @@ def existing_vault() -> FernetVault | None:
     Raises:
         SecretUnavailableError: the key set is not a valid key.
     """
-    from workflow.secrets import FernetVault, default_key_file
+    from workflow.adapters.vault import FernetVault, default_key_file
 
     if os.environ.get("ONBOARDING_SECRET_KEY"):
         return FernetVault.from_environment()
@@ -385,8 +385,8 @@ def engine_config(**overrides: object) -> EngineConfig:
     Raises:
         typer.Exit: a number in the environment is not one, or out of its range (one line).
     """
-    from workflow.executor import EngineConfig
-    from workflow.spec import OrganizationFacts
+    from workflow.engine.executor import EngineConfig
+    from workflow.core.spec import OrganizationFacts
 
     values: dict[str, object] = {
         "callback_base_url": os.environ.get(

@@ -9,7 +9,7 @@ from workflow.sandbox.app import Sandbox
 from workflow.sandbox.completion import sign
 from workflow.sandbox.faults import FaultConfig, ScriptedFault
 from workflow.sandbox.state import OrganizationConfig
-from workflow.serving import ServerThread, free_port
+from workflow.adapters.serving import ServerThread, free_port
 
 __all__ = [
     "FaultConfig",

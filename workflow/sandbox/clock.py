@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workflow.clock import Clock, SystemClock
+from workflow.core.clock import Clock, SystemClock
 
 __all__ = ["OffsetClock"]
 

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from workflow.rules import REVISION_2026_10, Outcome, status_logic, unmet_prerequisites
+from workflow.core.rules import REVISION_2026_10, Outcome, status_logic, unmet_prerequisites
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.faults import FaultInjector
 from workflow.sandbox.state import ProfileRecord, SandboxState
-from workflow.webhook import check_signing_secret
+from workflow.engine.callbacks import check_signing_secret
 
 __all__ = ["Completer", "sign"]
 

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow.clock import Clock
-from workflow.errors import Problem
-from workflow.rules import CompletionFacts, channel_presence, has_main_destination_country
+from workflow.core.clock import Clock
+from workflow.core.errors import Problem
+from workflow.core.rules import CompletionFacts, channel_presence, has_main_destination_country
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.listing import MAX_PAGE_SIZE
-from workflow.validation import validate_campaign_request, validate_profile_body
+from workflow.core.validation import validate_campaign_request, validate_profile_body
 
 __all__ = ["OrganizationConfig", "ProfileRecord", "SandboxState"]
 

@@ -1,4 +1,4 @@
-"""The steps of the onboarding flow, one module each; :mod:`workflow.flow` lists them in order.
+"""The steps of the onboarding flow, one module each; :mod:`workflow.flows` lists them in order.
 
 :mod:`workflow.steps.base` says what a step is made of (items, outcomes, the context it runs in).
 """

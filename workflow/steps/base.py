@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from workflow.bounds import MAX_CODE, MAX_ID, MAX_REQUEST_ID, bounded, clean, optional
-from workflow.errors import SentApiError
+from workflow.core.bounds import MAX_CODE, MAX_ID, MAX_REQUEST_ID, bounded, clean, optional
+from workflow.core.errors import SentApiError
 from workflow.ports import (
     AttemptRecord,
     Checkpoint,
@@ -31,11 +31,11 @@ from workflow.ports import (
     SentApi,
     StepRecord,
 )
-from workflow.redaction import redact
+from workflow.core.redaction import redact
 
 if TYPE_CHECKING:
-    from workflow.retry import RetryPolicy
-    from workflow.spec import OnboardingSpec, OrganizationFacts
+    from workflow.core.backoff import RetryPolicy
+    from workflow.core.spec import OnboardingSpec, OrganizationFacts
 
 __all__ = [
     "Advance",
@@ -133,7 +133,7 @@ class StepDefinition:
     """A step: its items, what follows them, and its retry policy.
 
     Neither the state it runs in nor the trigger it fires is named here: the flow definition
-    (:mod:`workflow.flow`) places the step, and the executor reads the trigger from the table.
+    (:mod:`workflow.flows`) places the step, and the executor reads the trigger from the table.
     ``consumes_secrets``: once it advances, the onboarding's sealed secrets are deleted.
     ``refusal``: reads a refusal from Sent (``/complete``'s 400 naming the unmet
     prerequisites pauses with ``PREREQUISITES``).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from workflow.errors import SentApiError
+from workflow.core.errors import SentApiError
 from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
 from workflow.steps.lookup import profiles_to_delete
 

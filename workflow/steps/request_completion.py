@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from workflow.bounds import MAX_REASON, bounded
-from workflow.errors import SentApiError
+from workflow.core.bounds import MAX_REASON, bounded
+from workflow.core.errors import SentApiError
 from workflow.ports import CheckpointUpdate
-from workflow.rules import CompletionFacts, predict
+from workflow.core.rules import CompletionFacts, predict
 from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
 from workflow.steps.views import completion_facts, latest_view, profile_view
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workflow.rules import (
+from workflow.core.rules import (
     DEFAULT_REVISION,
     CompletionFacts,
     channel_presence,
     has_main_destination_country,
 )
-from workflow.sent_models import ProfileDetail
-from workflow.spec import OnboardingSpec, OrganizationFacts
+from workflow.adapters.sent_models import ProfileDetail
+from workflow.core.spec import OnboardingSpec, OrganizationFacts
 
 __all__ = ["completion_facts", "latest_view", "profile_view"]
 

@@ -5,7 +5,7 @@ Revises: 0007
 Create Date: 2026-12-07 12:00:00
 
 * ``onboardings.audit_anchor``: the HMAC of the onboarding's audit chain head under a key kept
-  outside the database (``workflow/audit.py``). Existing onboardings get ``''`` (not anchored):
+  outside the database (``workflow/core/audit_chain.py``). Existing onboardings get ``''`` (not anchored):
   ``onboarding db upgrade`` anchors them when it has the key, after checking each log, and
   ``onboarding audit anchor`` does it later otherwise.
 * SQLite: the ``transitions_no_replace`` trigger refuses an insert over an existing row

@@ -1,0 +1,1 @@
+"""Adapters behind the ports: the Sent client (httpx) and the vault (Fernet)."""

@@ -1,0 +1,1 @@
+"""The pure core: spec, validation, rules, machine, flow, audit chain, diagrams. No I/O."""

@@ -1,0 +1,1 @@
+"""Running onboardings: the executor, the worker, the callback receiver."""

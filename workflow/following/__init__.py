@@ -1,0 +1,1 @@
+"""Following onboardings: events, subscribers, forwarding, metrics, logs."""

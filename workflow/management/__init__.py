@@ -1,0 +1,1 @@
+"""Operating onboardings: start, resume, retry, rewind, cancel, amend, bulk, audit checks."""
