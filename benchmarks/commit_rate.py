@@ -137,11 +137,11 @@ def instant_engine_rate(workdir: Path, count: int, threads: int) -> tuple[int, f
     from instant_sent import InstantSent
     from persistence.migrate import upgrade
     from persistence.store import SqlStore
-    from workflow.engine.executor import EngineConfig
-    from workflow.management.onboardings import Onboardings
-    from workflow.engine.runner import Worker
     from workflow.adapters.vault import FernetVault
     from workflow.core.spec import OrganizationFacts, parse_spec
+    from workflow.engine.executor import EngineConfig
+    from workflow.engine.runner import Worker
+    from workflow.management.onboardings import Onboardings
 
     url = f"sqlite:///{workdir / 'instant.db'}"
     engine = make_engine(url)

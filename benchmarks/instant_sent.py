@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from workflow.adapters.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
+from workflow.ports.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
 __all__ = ["InstantSent"]
 

@@ -30,10 +30,10 @@ from typing import Any
 import persistence.store
 from persistence import SqlStore, make_engine, upgrade
 from workflow import AsyncOnboardings, Onboardings, Subscriber
-from workflow.core.audit_chain import chained
-from workflow.ports import AttemptRecord, AuditEntry, Change, Checkpoint, CheckpointUpdate
 from workflow.adapters.vault import FernetVault
+from workflow.core.audit_chain import chained
 from workflow.core.spec import OnboardingSpec, load_documents, parse_spec
+from workflow.ports import AttemptRecord, AuditEntry, Change, Checkpoint, CheckpointUpdate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 STATES = ("incomplete", "brand", "campaigns", "complete")

@@ -43,11 +43,11 @@ from persistence.rows import (
     attempt_values,
     transition_values,
 )
+from workflow.adapters.vault import FernetVault
 from workflow.core.audit_chain import ANCHOR_START, GENESIS, digest
+from workflow.core.spec import load_documents, parse_spec
 from workflow.flows import FLOW
 from workflow.ports import Anchoring, AttemptRecord, AuditEntry, Checkpoint
-from workflow.adapters.vault import FernetVault
-from workflow.core.spec import load_documents, parse_spec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 BATCH = 2000

@@ -21,16 +21,16 @@ from pathlib import Path
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
-from workflow.core.clock import SystemClock
-from workflow.engine.executor import EngineConfig
-from workflow.management.onboardings import Onboardings
-from workflow.core.backoff import RetryPolicy
-from workflow.engine.runner import Worker
-from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
-from workflow.adapters.vault import FernetVault
 from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.vault import FernetVault
+from workflow.core.backoff import RetryPolicy
+from workflow.core.clock import SystemClock
 from workflow.core.spec import OrganizationFacts, load_documents, parse_spec
 from workflow.engine.callbacks import create_callback_app
+from workflow.engine.executor import EngineConfig
+from workflow.engine.runner import Worker
+from workflow.management.onboardings import Onboardings
+from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 

@@ -26,14 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from persistence.outbox import OUTBOX
 from persistence.rows import ATTEMPTS, ONBOARDINGS, TRANSITIONS
-from workflow.core.errors import StoreError
+from workflow.ports import StoreError
 
 if TYPE_CHECKING:
-    from workflow.management.audit_verify import AuditHead, AuditRow, Orphan
+    from workflow.ports import AuditHead, AuditRow, Orphan
 
 T = TypeVar("T")
 
-# workflow.management.audit_verify (and the state machine it replays on) loads on the first read, so
+# workflow.ports (and the state machine it replays on) loads on the first read, so
 # opening a store for anything else does not pay for it.
 
 __all__ = ["CHUNK", "AuditReads", "HeadAnchor"]
@@ -48,7 +48,7 @@ CHUNK: Final = 5000
 @cache
 def _logs() -> tuple[Any, int]:
     """The query, and where a row's transition columns start."""
-    from workflow.management.audit_verify import AuditHead, AuditRow
+    from workflow.ports import AuditHead, AuditRow
 
     head = [O.c[name] for name in AuditHead._fields]
     row = [TR.c[name] for name in AuditRow._fields]
@@ -98,7 +98,7 @@ class AuditReads:
     def audit_orphans(self) -> Iterator[Orphan]:
         """Rows of the log, the outbox or the attempts whose onboarding does not exist, per
         onboarding id (each table is read through its onboarding_id index, once)."""
-        from workflow.management.audit_verify import Orphan
+        from workflow.ports import Orphan
 
         def work(connection: Connection) -> list[Orphan]:
             found: dict[str, list[Any]] = {}
@@ -114,7 +114,7 @@ class AuditReads:
     def outbox_originals(self, onboarding_id: str) -> dict[int, AuditRow]:
         """The outbox events of one onboarding, by seq, as the audit rows they were written
         with (their digest left empty)."""
-        from workflow.management.audit_verify import AuditRow
+        from workflow.ports import AuditRow
 
         names = [name for name in AuditRow._fields if name != "digest"]
         query = select(*(OUTBOX.c[name] for name in names)).where(
@@ -172,7 +172,7 @@ class AuditReads:
         Raises:
             StoreError: the database failed while reading (what was yielded stays valid).
         """
-        from workflow.management.audit_verify import AuditHead, AuditRow
+        from workflow.ports import AuditHead, AuditRow
 
         query, split = _logs()
         if onboarding_id is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from workflow.core.errors import StoreError
+from workflow.ports import StoreError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

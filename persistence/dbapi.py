@@ -9,7 +9,7 @@ more than a page of ``list`` or ``stuck --summary`` may cost in all. They read t
 Statements are written once with ``:name`` parameters (sqlite3's style) and rewritten to
 psycopg's ``%(name)s``. Rows come back as dictionaries with the values SqlStore returns: aware
 UTC datetimes, JSON as Python values, real booleans. Driver errors become
-:class:`~workflow.core.errors.StoreError` naming the read that failed and the database (password
+:class:`~workflow.ports.StoreError` naming the read that failed and the database (password
 masked), never a statement or its parameters.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from workflow.core.errors import StoreError
+from workflow.ports import StoreError
 
 __all__ = ["Database", "Location", "locate"]
 

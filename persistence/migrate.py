@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from workflow.core.errors import SchemaOutdatedError
+from workflow.ports import SchemaOutdatedError
 
 if TYPE_CHECKING:
     from alembic.config import Config

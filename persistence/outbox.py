@@ -56,8 +56,7 @@ from sqlalchemy.exc import IntegrityError
 
 from persistence.models import OutboxCursorRow, OutboxRow
 from persistence.rows import ONBOARDINGS, aware
-from workflow.following.events import Event, EventPosition, SubscriberPosition
-from workflow.ports import AuditEntry
+from workflow.ports import AuditEntry, Event, EventPosition, SubscriberPosition
 
 __all__ = [
     "OUTBOX",

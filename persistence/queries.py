@@ -18,8 +18,7 @@ from persistence.rows import (
     to_checkpoint,
     to_entry,
 )
-from workflow.core.errors import OnboardingNotFoundError
-from workflow.ports import AttemptRecord, AuditEntry, Checkpoint
+from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, OnboardingNotFoundError
 
 __all__ = ["Queries"]
 

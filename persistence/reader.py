@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from persistence.counts import code_expression
 from persistence.dbapi import Database
-from workflow.core.errors import OnboardingNotFoundError
+from workflow.ports import OnboardingNotFoundError
 
 __all__ = [
     "CAUSES",

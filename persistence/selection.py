@@ -1,4 +1,4 @@
-"""Bulk selection: a :class:`~workflow.management.selection.Selector` as one SQL query, read in pages.
+"""Bulk selection: a :class:`~workflow.ports.Selector` as one SQL query, read in pages.
 
 The filters run in the database: a selection is one query, whatever it matches, its rows
 fetched a page at a time (``yield_per``; a server-side cursor on PostgreSQL), so ten thousand
@@ -20,9 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from persistence.models import BatchRow
 from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, aware, to_checkpoint
-from workflow.core.errors import StoreError
-from workflow.ports import Checkpoint
-from workflow.management.selection import BatchRecord, Selected, Selector
+from workflow.ports import BatchRecord, Checkpoint, Selected, Selector, StoreError
 
 __all__ = ["Selection"]
 

@@ -5,7 +5,7 @@ Durability rules it enforces:
 * one transaction per change: the checkpoint update (``WHERE version = :v``, with the audit
   head and its anchor), the audit row and its outbox event, the step records, the API attempts
   and the secret change commit together or not at all;
-* zero rows updated is a :class:`~workflow.core.errors.ConcurrencyError`, never a silent overwrite;
+* zero rows updated is a :class:`~workflow.ports.ConcurrencyError`, never a silent overwrite;
 * the update returns the new checkpoint (``RETURNING``): nothing is read back;
 * claiming is one ``UPDATE ... WHERE id IN (due rows) RETURNING`` that takes the lease and moves
   the version on (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never run the
@@ -74,8 +74,17 @@ from persistence.rows import (
     transition_values,
 )
 from persistence.selection import Selection
-from workflow.core.errors import ConcurrencyError, OnboardingNotFoundError, StoreError
-from workflow.ports import AttemptRecord, Change, Checkpoint, Claim, NewOnboarding, StepRecord
+from workflow.ports import (
+    AttemptRecord,
+    Change,
+    Checkpoint,
+    Claim,
+    ConcurrencyError,
+    NewOnboarding,
+    OnboardingNotFoundError,
+    StepRecord,
+    StoreError,
+)
 
 __all__ = ["SqlStore", "StoreError"]
 

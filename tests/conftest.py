@@ -21,17 +21,17 @@ import pytest
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
-from workflow.core.clock import FakeClock
-from workflow.engine.executor import EngineConfig, Executor
-from workflow.management.onboardings import Onboardings
-from workflow.ports import Change, CheckpointUpdate
-from workflow.core.backoff import RetryPolicy
-from workflow.engine.runner import Worker, drive_until_idle
-from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
-from workflow.adapters.vault import FernetVault
 from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.vault import FernetVault
+from workflow.core.backoff import RetryPolicy
+from workflow.core.clock import FakeClock
 from workflow.core.spec import OrganizationFacts, load_documents, parse_spec
 from workflow.engine.callbacks import create_callback_app
+from workflow.engine.executor import EngineConfig, Executor
+from workflow.engine.runner import Worker, drive_until_idle
+from workflow.management.onboardings import Onboardings
+from workflow.ports import Change, CheckpointUpdate
+from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflow" / "samples" / "demo.yaml"
 CARD_NUMBER = "4111111111111111"

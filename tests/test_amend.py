@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import CARD_NUMBER, Harness
-from workflow.core.errors import SpecConflictError
-from workflow.sandbox import OrganizationConfig
 from workflow.adapters.vault import FernetVault
+from workflow.core.errors import SpecConflictError
 from workflow.core.spec import parse_spec
+from workflow.sandbox import OrganizationConfig
 
 
 def _spec(harness: Harness, raw: dict[str, Any]) -> Any:

@@ -10,9 +10,9 @@ import yaml
 
 from tests.cli_process import environment, run
 from tests.conftest import TEST_KEY, Harness
+from workflow.core.spec import parse_spec
 from workflow.management.decisions import resent_by_rewind_to
 from workflow.sandbox.faults import FaultConfig, ScriptedFault
-from workflow.core.spec import parse_spec
 
 
 def _spec(harness: Harness, raw: dict[str, Any]) -> Any:

@@ -20,12 +20,12 @@ from tests.audit_helpers import NOW, raw, set_head, started, tamper
 from tests.cli_process import environment, one_line_error, run
 from tests.conftest import TEST_KEY, Harness
 from workflow import verify_audit
-from workflow.core.audit_chain import ANCHOR_START, anchor, chained, row_digest
-from workflow.cli import app
-from workflow.core.errors import AuditAnchorError
-from workflow.ports import AuditEntry, Checkpoint
 from workflow.adapters.vault import ANCHOR_LABEL, FernetVault, hkdf_sha256
+from workflow.cli import app
+from workflow.core.audit_chain import ANCHOR_START, anchor, chained, row_digest
+from workflow.core.errors import AuditAnchorError
 from workflow.management.selection import Selector
+from workflow.ports import AuditEntry, Checkpoint
 
 ONBOARDING = "0123456789abcdef0123456789abcdef"
 #: A cancel row in the canonical form its digest covers, written out by hand.

@@ -16,12 +16,12 @@ from persistence.store import SqlStore
 from tests.audit_helpers import NOW, advance, log_of, started, tamper
 from tests.conftest import Harness
 from workflow import verify_audit
-from workflow.core.audit_chain import row_digest
-from workflow.management.audit_verify import AuditProblem
 from workflow.cli import app
+from workflow.core.audit_chain import row_digest
 from workflow.core.errors import OnboardingNotFoundError
-from workflow.ports import Change, CheckpointUpdate
 from workflow.core.spec import parse_spec
+from workflow.management.audit_verify import AuditProblem
+from workflow.ports import Change, CheckpointUpdate
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 

@@ -10,10 +10,10 @@ import pytest
 
 from tests.conftest import Fleet, Harness, with_key
 from workflow.core.audit_chain import GENESIS, digest
-from workflow.management.bulk import BulkReport, run_bulk
 from workflow.core.errors import SelectionError, TransitionError
-from workflow.management.selection import Selector, build_selector, parse_duration
 from workflow.core.spec import parse_spec
+from workflow.management.bulk import BulkReport, run_bulk
+from workflow.management.selection import Selector, build_selector, parse_duration
 
 TIMEOUT = frozenset({"COMPLETION_TIMEOUT"})
 

@@ -14,9 +14,9 @@ import yaml
 from cryptography.fernet import Fernet
 
 from tests.cli_process import environment, one_line_error, run
+from workflow.adapters.vault import FernetVault, default_key_file
 from workflow.core.errors import SecretUnavailableError
 from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
-from workflow.adapters.vault import FernetVault, default_key_file
 
 
 @pytest.fixture

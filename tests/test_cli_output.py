@@ -14,8 +14,8 @@ from cryptography.fernet import Fernet
 
 from tests.cli_process import environment, run
 from tests.conftest import SAMPLES
-from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 from workflow.core.spec import load_documents
+from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
 
 @dataclass

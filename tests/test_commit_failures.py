@@ -15,11 +15,11 @@ from sqlalchemy import text
 
 from persistence.store import SqlStore
 from tests.conftest import Harness, with_key
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.backoff import RetryPolicy
 from workflow.engine.executor import EngineConfig
 from workflow.engine.holds import HOLD_CAP, HOLD_GIVE_UP
-from workflow.core.backoff import RetryPolicy
 from workflow.engine.runner import Worker, drive_until_idle
-from workflow.adapters.sent_client import HttpxSentApi
 
 LONG_CODE = "E" * 100
 LONG_REQUEST_ID = "req_" + "9" * 96

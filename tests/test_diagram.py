@@ -8,9 +8,8 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from workflow.flows import diagram
-from workflow.flows import FLOW, TRANSITIONS
 from workflow.core.machine import TransitionSpec
+from workflow.flows import FLOW, TRANSITIONS, diagram
 
 COMMITTED = Path(__file__).resolve().parent.parent / "diagrams"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import Harness
-from workflow.sandbox import FaultConfig, OrganizationConfig, ScriptedFault
 from workflow.core.spec import parse_spec
+from workflow.sandbox import FaultConfig, OrganizationConfig, ScriptedFault
 
 #: Calls that act on one profile: the client names it in x-profile-id.
 PROFILE_SCOPED = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.management.fixes import FIXES, fix_for, fix_line
 from workflow.engine.observing import ENGINE_PAUSE_CODES, SENT_ERROR_CODES
+from workflow.management.fixes import FIXES, fix_for, fix_line
 
 
 def test_every_code_the_engine_pauses_with_has_a_fix_line() -> None:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.conftest import Harness
+from workflow.engine.runner import Worker, drive_until_idle
 from workflow.flows import FLOW, FlowDefinition, FlowStep
 from workflow.management.onboardings import Onboardings
-from workflow.engine.runner import Worker, drive_until_idle
 from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
 
 # ---- the new step's own module (what a developer writes) -----------------------------------

@@ -16,8 +16,8 @@ from jsonschema import Draft202012Validator
 from persistence.store import SqlStore
 from tests.cli_process import environment, run
 from tests.conftest import SAMPLES
-from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 from workflow.core.spec import load_documents
+from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (

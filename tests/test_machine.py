@@ -10,9 +10,9 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from workflow.core.errors import GuardRejectedError, TransitionError
-from workflow.flows import PATH, STATES, TERMINAL_STATES, TRIGGERS
 from workflow.core.machine import OnboardingFlow, TransitionRecord, replay
 from workflow.core.rules import CompletionFacts, Outcome
+from workflow.flows import PATH, STATES, TERMINAL_STATES, TRIGGERS
 
 READY = CompletionFacts(
     profile_complete=True, inherit_tcr_brand=True, inherit_tcr_campaign=True, has_own_brand=False,

@@ -17,11 +17,11 @@ import httpx
 
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import SAMPLES, Harness
-from workflow.following.metrics import MetricsServer, PrometheusObserver
+from workflow.adapters.sent_client import HttpxSentApi
 from workflow.engine.observing import ENGINE_PAUSE_CODES
 from workflow.engine.runner import Worker, drive_until_idle
+from workflow.following.metrics import MetricsServer, PrometheusObserver
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, free_port
-from workflow.adapters.sent_client import HttpxSentApi
 
 SERIES = (
     "onboarding_transitions_total", "onboarding_api_attempts_total",

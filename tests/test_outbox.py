@@ -16,9 +16,9 @@ from persistence.outbox import OUTBOX, publish
 from persistence.store import SqlStore
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
 from workflow.core.errors import ConcurrencyError
+from workflow.core.spec import parse_spec
 from workflow.following.events import Event, EventPosition
 from workflow.ports import AuditEntry, Change, CheckpointUpdate
-from workflow.core.spec import parse_spec
 
 SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "schema" / "event.json"
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.cli_process import environment, run
-from workflow.following.logs import configure_logging
 from workflow.core.printable import printable
+from workflow.following.logs import configure_logging
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
 CLEAR = "\x1b[2J\x1b[H"

@@ -10,7 +10,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from workflow.ports import AttemptRecord, Holder
-from workflow.adapters.sent_models import ProfileDetail
+from workflow.ports.sent_models import ProfileDetail
 from workflow.steps.lookup import profile_digest
 from workflow.steps.ownership import Candidate, Found, Verdict, judge, unresolved
 

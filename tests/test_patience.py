@@ -17,16 +17,16 @@ from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
 from tests.conftest import Harness
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.vault import FernetVault
+from workflow.core.backoff import RetryPolicy
 from workflow.core.clock import FakeClock
 from workflow.core.errors import StoreError
-from workflow.engine.executor import EngineConfig
-from workflow.management.onboardings import Onboardings
-from workflow.core.backoff import RetryPolicy
-from workflow.engine.runner import Worker, drive_until_idle
-from workflow.sandbox import FaultConfig
-from workflow.adapters.vault import FernetVault
-from workflow.adapters.sent_client import HttpxSentApi
 from workflow.core.spec import OrganizationFacts, parse_spec
+from workflow.engine.executor import EngineConfig
+from workflow.engine.runner import Worker, drive_until_idle
+from workflow.management.onboardings import Onboardings
+from workflow.sandbox import FaultConfig
 
 
 def _copies(samples: dict[str, Any], count: int) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ from persistence.db import make_engine
 from persistence.migrate import ensure_current, upgrade
 from persistence.store import SqlStore, StoreError
 from tests.conftest import CARD_NUMBER, WHATSAPP_TOKEN
-from workflow.core.errors import SchemaOutdatedError
-from workflow.management.onboardings import Onboardings
 from workflow.adapters.vault import FernetVault
+from workflow.core.errors import SchemaOutdatedError
 from workflow.core.spec import parse_spec
+from workflow.management.onboardings import Onboardings
 
 
 def test_failed_statement_message_holds_no_parameters(database_url_for_test: str) -> None:

@@ -13,11 +13,11 @@ import pytest
 
 from persistence.db import make_engine
 from persistence.store import SqlStore
-from workflow.core.audit_chain import GENESIS, digest
-from workflow.flows import PATH
-from workflow.core.machine import TransitionRecord, replay
-from workflow.management.onboardings import Onboardings
 from workflow.adapters.vault import FernetVault
+from workflow.core.audit_chain import GENESIS, digest
+from workflow.core.machine import TransitionRecord, replay
+from workflow.flows import PATH
+from workflow.management.onboardings import Onboardings
 from workflow.management.selection import Selector
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"

@@ -13,14 +13,14 @@ import pytest
 from persistence.db import make_engine
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT, Harness, with_key
+from workflow.adapters.sent_client import HttpxSentApi
 from workflow.core.clock import FakeClock
+from workflow.core.spec import OrganizationFacts, parse_spec
+from workflow.engine.callbacks import create_callback_app
 from workflow.engine.executor import EngineConfig
 from workflow.engine.runner import Worker
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ServerThread
 from workflow.sandbox.faults import ScriptedFault
-from workflow.adapters.sent_client import HttpxSentApi
-from workflow.core.spec import OrganizationFacts, parse_spec
-from workflow.engine.callbacks import create_callback_app
 
 
 def test_slots_are_spaced_reserved_and_held_back_by_a_429(store: SqlStore) -> None:

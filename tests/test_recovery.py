@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import Harness
+from workflow.adapters.sent_client import HttpxSentApi
 from workflow.cli import app
 from workflow.sandbox import FaultConfig, ScriptedFault
-from workflow.adapters.sent_client import HttpxSentApi
 
 
 def _campaign_posts(harness: Harness) -> int:

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
-from workflow.cli import app
 from workflow.adapters.vault import FernetVault
+from workflow.cli import app
 
 
 def _secret_bytes() -> list[bytes]:

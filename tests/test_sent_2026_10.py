@@ -13,7 +13,6 @@ import pytest
 
 from persistence.store import SqlStore
 from tests.conftest import Harness, with_key
-from workflow.management.onboardings import Onboardings
 from workflow.core.rules import (
     REVISION_2026_03,
     REVISION_2026_10,
@@ -23,6 +22,7 @@ from workflow.core.rules import (
     prerequisites,
     unmet_prerequisites,
 )
+from workflow.management.onboardings import Onboardings
 from workflow.sandbox import FaultConfig, OrganizationConfig
 from workflow.sandbox.faults import ScriptedFault
 

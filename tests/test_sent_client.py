@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from workflow.adapters.sent_client import DEFAULT_BASE_URL, HttpxSentApi, parse_retry_after
 from workflow.core.errors import (
     SentApiError,
     SentStatusError,
     SentTransportError,
     UnexpectedResponseError,
 )
-from workflow.adapters.sent_client import DEFAULT_BASE_URL, HttpxSentApi, parse_retry_after
 
 
 def _client(handler: Any, **kwargs: Any) -> HttpxSentApi:

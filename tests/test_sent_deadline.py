@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from workflow.core.errors import SentTransportError
 from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.errors import SentTransportError
 
 BODY = b'{"success": true, "data": {"id": "prof_1"}}' + b" " * 957  # 1000 bytes
 

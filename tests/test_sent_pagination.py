@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from workflow.adapters.sent_client import HttpxSentApi
 from workflow.core.errors import UnexpectedResponseError
 from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
-from workflow.adapters.sent_client import HttpxSentApi
 
 KEY = {"x-api-key": "sandbox-key"}
 META = {"request_id": "req_1", "timestamp": "t", "version": "v3"}

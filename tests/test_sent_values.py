@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from workflow.core.errors import SentStatusError, UnexpectedResponseError
 from workflow.adapters.sent_client import HttpxSentApi
 from workflow.adapters.sent_replies import MAX_REPLY_BYTES
+from workflow.core.errors import SentStatusError, UnexpectedResponseError
 
 
 def _raw(status: int, body: str) -> Any:

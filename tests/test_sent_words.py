@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
-from workflow.ports import Change, CheckpointUpdate
 from workflow.core.redaction import redact
+from workflow.ports import Change, CheckpointUpdate
 
 #: Sent's messages for the secret fields, as the seeds and the sandbox word them.
 SENT_SAYS = [

@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from tests.cli_process import environment, run
 from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN, Harness
-from workflow.core.errors import SpecConflictError
-from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
 from workflow.adapters.vault import FernetVault
+from workflow.core.errors import SpecConflictError
 from workflow.core.spec import parse_spec
+from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
 
 OTHER_CARD = "5555555555554444"
 

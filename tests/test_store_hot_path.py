@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from persistence.db import make_engine
 from persistence.store import SqlStore
 from tests.conftest import TEST_VAULT, _fresh_sqlite, _reset_postgres, postgres_or_skip
-from workflow.core.audit_chain import chained
 from workflow.cli.failures import explain
+from workflow.core.audit_chain import chained
 from workflow.core.errors import ConcurrencyError, StoreError
 from workflow.ports import (
     AttemptRecord,

@@ -14,10 +14,10 @@ import pytest
 from tests.cli_process import environment, run
 from tests.conftest import Harness
 from workflow.core.clock import FakeClock
+from workflow.core.spec import parse_spec
 from workflow.management.onboardings import Onboardings
 from workflow.ports import WorkerPresence
 from workflow.sandbox import FaultConfig, OrganizationConfig
-from workflow.core.spec import parse_spec
 
 
 @pytest.fixture

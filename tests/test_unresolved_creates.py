@@ -26,8 +26,8 @@ from tests.ownership_helpers import (
     same_content,
     shown,
 )
-from workflow.core.errors import UnresolvedCreateError
 from workflow.adapters.sent_client import HttpxSentApi
+from workflow.core.errors import UnresolvedCreateError
 from workflow.core.spec import parse_spec
 
 

@@ -22,17 +22,17 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from persistence.store import SqlStore
 from tests.conftest import Harness
-from workflow.core.clock import FakeClock
-from workflow.engine.executor import EngineConfig
-from workflow.flows import TERMINAL_STATES
-from workflow.management.onboardings import Onboardings
-from workflow.core.backoff import RetryPolicy
-from workflow.engine.runner import Worker
-from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread, sign
-from workflow.adapters.vault import FernetVault
 from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.vault import FernetVault
+from workflow.core.backoff import RetryPolicy
+from workflow.core.clock import FakeClock
 from workflow.core.spec import OrganizationFacts, parse_spec
 from workflow.engine.callbacks import TIMESTAMP_TOLERANCE, create_callback_app
+from workflow.engine.executor import EngineConfig
+from workflow.engine.runner import Worker
+from workflow.flows import TERMINAL_STATES
+from workflow.management.onboardings import Onboardings
+from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread, sign
 
 SECRET = "whsec_dGVzdC1zZWNyZXQ="
 

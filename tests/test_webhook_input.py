@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import Harness
-from workflow.sandbox import ServerThread
 from workflow.engine.callbacks import MAX_DEPTH, create_callback_app
+from workflow.sandbox import ServerThread
 
 
 @pytest.fixture

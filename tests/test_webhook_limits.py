@@ -18,9 +18,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.conftest import Harness
-from workflow.sandbox import ServerThread, free_port
 from workflow.adapters.vault import FernetVault
 from workflow.engine.callbacks import create_callback_app
+from workflow.sandbox import ServerThread, free_port
 
 HUGE = 300 * 1024 * 1024
 CHUNK = b"x" * 65536

@@ -13,8 +13,8 @@ from persistence.dbapi import Database, locate
 from persistence.reader import SqlReader
 from tests.cli_process import environment, run
 from tests.conftest import Harness
-from workflow.ports import WorkerPresence
 from workflow.engine.runner import HEARTBEAT_SECONDS
+from workflow.ports import WorkerPresence
 
 
 def _rows(url: str) -> dict[str, dict[str, Any]]:

@@ -18,21 +18,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workflow.management.aio import (
-        AsyncOnboardings as AsyncOnboardings,
+    from workflow.adapters.sent_client import (
+        HttpxSentApi as HttpxSentApi,
     )
-    from workflow.management.audit_anchoring import (
-        AnchorReport as AnchorReport,
-        anchor_audit as anchor_audit,
+    from workflow.adapters.vault import (
+        FernetVault as FernetVault,
     )
-    from workflow.management.audit_verify import (
-        AuditProblem as AuditProblem,
-        AuditReport as AuditReport,
-        verify_audit as verify_audit,
-    )
-    from workflow.management.bulk import (
-        BulkReport as BulkReport,
-        Skipped as Skipped,
+    from workflow.core.backoff import (
+        RetryPolicy as RetryPolicy,
     )
     from workflow.core.clock import (
         Clock as Clock,
@@ -60,37 +53,9 @@ if TYPE_CHECKING:
         UnexpectedResponseError as UnexpectedResponseError,
         UnresolvedCreateError as UnresolvedCreateError,
     )
-    from workflow.following.events import (
-        Event as Event,
-        EventStore as EventStore,
-        Subscriber as Subscriber,
-    )
-    from workflow.engine.executor import (
-        EngineConfig as EngineConfig,
-        Executor as Executor,
-        StepReport as StepReport,
-    )
-    from workflow.flows import (
-        FLOW as FLOW,
-        FlowDefinition as FlowDefinition,
-    )
     from workflow.core.machine import (
         OnboardingFlow as OnboardingFlow,
         TransitionRecord as TransitionRecord,
-    )
-    from workflow.management.onboardings import (
-        Onboardings as Onboardings,
-    )
-    from workflow.engine.observing import (
-        NullObserver as NullObserver,
-        Observer as Observer,
-    )
-    from workflow.ports import (
-        Checkpoint as Checkpoint,
-        Store as Store,
-    )
-    from workflow.core.backoff import (
-        RetryPolicy as RetryPolicy,
     )
     from workflow.core.rules import (
         CompletionFacts as CompletionFacts,
@@ -100,23 +65,58 @@ if TYPE_CHECKING:
         prerequisites as prerequisites,
         status_logic as status_logic,
     )
-    from workflow.engine.runner import (
-        Worker as Worker,
-        drive_until_idle as drive_until_idle,
-    )
-    from workflow.adapters.vault import (
-        FernetVault as FernetVault,
-    )
-    from workflow.management.selection import (
-        Selector as Selector,
-    )
-    from workflow.adapters.sent_client import (
-        HttpxSentApi as HttpxSentApi,
-    )
     from workflow.core.spec import (
         OnboardingSpec as OnboardingSpec,
         load_documents as load_documents,
         parse_spec as parse_spec,
+    )
+    from workflow.engine.executor import (
+        EngineConfig as EngineConfig,
+        Executor as Executor,
+        StepReport as StepReport,
+    )
+    from workflow.engine.observing import (
+        NullObserver as NullObserver,
+        Observer as Observer,
+    )
+    from workflow.engine.runner import (
+        Worker as Worker,
+        drive_until_idle as drive_until_idle,
+    )
+    from workflow.flows import (
+        FLOW as FLOW,
+        FlowDefinition as FlowDefinition,
+    )
+    from workflow.following.events import (
+        Event as Event,
+        EventStore as EventStore,
+        Subscriber as Subscriber,
+    )
+    from workflow.management.aio import (
+        AsyncOnboardings as AsyncOnboardings,
+    )
+    from workflow.management.audit_anchoring import (
+        AnchorReport as AnchorReport,
+        anchor_audit as anchor_audit,
+    )
+    from workflow.management.audit_verify import (
+        AuditProblem as AuditProblem,
+        AuditReport as AuditReport,
+        verify_audit as verify_audit,
+    )
+    from workflow.management.bulk import (
+        BulkReport as BulkReport,
+        Skipped as Skipped,
+    )
+    from workflow.management.onboardings import (
+        Onboardings as Onboardings,
+    )
+    from workflow.management.selection import (
+        Selector as Selector,
+    )
+    from workflow.ports import (
+        Checkpoint as Checkpoint,
+        Store as Store,
     )
 
 _WHERE = {

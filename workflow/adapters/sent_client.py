@@ -26,9 +26,6 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from workflow.core.bounds import MAX_REQUEST_ID, optional
-from workflow.core.errors import SentTransportError, UnexpectedResponseError
-from workflow.adapters.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 from workflow.adapters.sent_replies import (
     decode,
     parse_data,
@@ -38,6 +35,9 @@ from workflow.adapters.sent_replies import (
     status_error,
 )
 from workflow.adapters.sent_transport import DeadlineTransport, deadline, time_left
+from workflow.core.bounds import MAX_REQUEST_ID, optional
+from workflow.core.errors import SentTransportError, UnexpectedResponseError
+from workflow.ports.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINE", "HttpxSentApi", "parse_retry_after"]
 

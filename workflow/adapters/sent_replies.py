@@ -4,7 +4,7 @@ store, the documented data shapes, and errors with their retryability decided on
 What a reply says is cleaned and bounded here, before anyone keeps it (:mod:`workflow.core.bounds`
 and :class:`~workflow.core.errors.SentApiError`): NUL characters and unpaired surrogates replaced,
 request ids, codes, messages and details cut to their columns; an id too long for its column
-makes the reply unexpected (:mod:`workflow.adapters.sent_models`).
+makes the reply unexpected (:mod:`workflow.ports.sent_models`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from workflow.adapters.sent_transport import time_left
 from workflow.core.bounds import MAX_REQUEST_ID, clean_json, optional
 from workflow.core.errors import SentApiError, SentStatusError, UnexpectedResponseError
-from workflow.adapters.sent_transport import time_left
 
 __all__ = [
     "MAX_REPLY_BYTES",

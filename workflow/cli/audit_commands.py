@@ -111,9 +111,9 @@ def verify(
     export) proves the original, as it was. Prints each problem, then one
     summary line; exits 1 when anything fails, else 0. Needs the secret key.
     """
+    from workflow.core.errors import OnboardingNotFoundError
     from workflow.management.audit_explain import ExportOriginals
     from workflow.management.audit_verify import verify_audit
-    from workflow.core.errors import OnboardingNotFoundError
 
     if key is not None and not key.strip():
         raise typer.BadParameter("is empty: give an onboarding key or id", param_hint="'--key'")
@@ -153,8 +153,8 @@ def anchor(key: KeyOption = None) -> None:
     anchoring it accepts the log as it stands. Needs the secret key; exits
     1 when a log was left unanchored.
     """
-    from workflow.management.audit_anchoring import anchor_audit
     from workflow.core.errors import OnboardingNotFoundError
+    from workflow.management.audit_anchoring import anchor_audit
 
     store = open_store()
     try:

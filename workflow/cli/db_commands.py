@@ -48,8 +48,8 @@ def db_upgrade() -> None:
 
 def _anchor_existing(engine: Engine) -> None:
     from persistence.store import SqlStore
-    from workflow.management.audit_anchoring import anchor_audit
     from workflow.cli.audit_commands import anchor_summary, problem_lines
+    from workflow.management.audit_anchoring import anchor_audit
 
     store = SqlStore(engine)
     waiting = store.count_unanchored()

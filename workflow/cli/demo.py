@@ -15,18 +15,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from persistence.db import make_engine
 from persistence.migrate import upgrade
 from persistence.store import SqlStore
+from workflow.adapters.sent_client import HttpxSentApi
+from workflow.adapters.vault import FernetVault
+from workflow.core.backoff import RetryPolicy
 from workflow.core.clock import SystemClock
 from workflow.core.errors import OnboardingError
-from workflow.engine.executor import EngineConfig, StepReport
-from workflow.management.onboardings import Onboardings
 from workflow.core.printable import printable
-from workflow.core.backoff import RetryPolicy
-from workflow.engine.runner import Worker
-from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
-from workflow.adapters.vault import FernetVault
-from workflow.adapters.sent_client import HttpxSentApi
 from workflow.core.spec import OrganizationFacts, load_documents, parse_spec
 from workflow.engine.callbacks import create_callback_app
+from workflow.engine.executor import EngineConfig, StepReport
+from workflow.engine.runner import Worker
+from workflow.management.onboardings import Onboardings
+from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
 __all__ = ["SAMPLES", "demo_path", "run_demo"]
 

@@ -196,8 +196,8 @@ def amend(
     are listed (rewind to send them again). Refused for a create sent whose reply is unknown
     (resume it first) and while a worker runs the onboarding.
     """
-    from workflow.management.onboardings import Onboardings
     from workflow.core.spec import parse_documents
+    from workflow.management.onboardings import Onboardings
 
     valid, errors = parse_documents([spec_file], today=SystemClock().now().date())
     for error in errors:

@@ -95,8 +95,8 @@ def start(
     database is created with its schema; its key file is created beside it.
     """
     from persistence.db import check_supported
-    from workflow.management.onboardings import Onboardings
     from workflow.core.spec import find_key_conflicts, read_specs
+    from workflow.management.onboardings import Onboardings
 
     check_supported(settings().db)  # before the key question, which depends on the database
     valid, errors = read_specs(specs, today=SystemClock().now().date())
@@ -231,8 +231,8 @@ def worker(
     log_format: LogFormat = "text",
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
-    from workflow.engine.runner import Worker
     from workflow.adapters.sent_client import HttpxSentApi
+    from workflow.engine.runner import Worker
     from workflow.engine.shutdown import install_signal_handlers
 
     setup_logging(log_level, log_format)

@@ -49,6 +49,7 @@ def diagram_command(
 ) -> None:
     """Write the state machine diagram: diagrams/onboarding.svg and onboarding.md (Mermaid)."""
     from workflow.flows import diagram
+
     if check:
         if not diagram.check(directory):
             typer.echo(

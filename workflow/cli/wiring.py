@@ -18,8 +18,8 @@ from workflow.core.printable import printable
 if TYPE_CHECKING:
     from persistence.reader import SqlReader
     from persistence.store import SqlStore
-    from workflow.engine.executor import EngineConfig
     from workflow.adapters.vault import FernetVault
+    from workflow.engine.executor import EngineConfig
 
 # Everything heavier (SQLAlchemy, the engine, cryptography) loads inside the functions that
 # use it, so '--help' and 'validate' start fast.
@@ -249,8 +249,8 @@ def open_vault(
 
 
 def _vault(create: bool, announce: Callable[[str], None] | None) -> FernetVault:
-    from workflow.core.errors import SecretUnavailableError
     from workflow.adapters.vault import DEFAULT_KEY_FILE, FernetVault, default_key_file
+    from workflow.core.errors import SecretUnavailableError
 
     vault = existing_vault()
     if vault is not None:
@@ -385,8 +385,8 @@ def engine_config(**overrides: object) -> EngineConfig:
     Raises:
         typer.Exit: a number in the environment is not one, or out of its range (one line).
     """
-    from workflow.engine.executor import EngineConfig
     from workflow.core.spec import OrganizationFacts
+    from workflow.engine.executor import EngineConfig
 
     values: dict[str, object] = {
         "callback_base_url": os.environ.get(

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from workflow.core.audit_chain import chained
+from workflow.core.backoff import RetryPolicy
 from workflow.core.bounds import MAX_MESSAGE, MAX_REASON, MAX_REQUEST_ID, bounded, optional
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import (
@@ -44,9 +45,11 @@ from workflow.core.errors import (
     SentApiError,
     TransitionError,
 )
-from workflow.flows import FLOWS, FlowDefinition
 from workflow.core.machine import OnboardingFlow
+from workflow.core.redaction import redact
+from workflow.core.spec import OnboardingSpec, OrganizationFacts
 from workflow.engine.observing import NullObserver, Observer, observe_step
+from workflow.flows import FLOWS, FlowDefinition
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -60,9 +63,6 @@ from workflow.ports import (
     Vault,
     WorkerStore,
 )
-from workflow.core.redaction import redact
-from workflow.core.backoff import RetryPolicy
-from workflow.core.spec import OnboardingSpec, OrganizationFacts
 from workflow.steps.base import (
     Advance,
     Item,

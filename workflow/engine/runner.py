@@ -33,13 +33,13 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
-from workflow.engine import shutdown
 from workflow.core.clock import Clock, FakeClock, SystemClock
 from workflow.core.errors import CommitFailedError, OnboardingError, StoreError
+from workflow.engine import shutdown
 from workflow.engine.executor import EngineConfig, Executor, StepReport
-from workflow.flows import FlowDefinition
 from workflow.engine.holds import HOLD_GIVE_UP, Holds
 from workflow.engine.observing import Observer
+from workflow.flows import FlowDefinition
 from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
 
 if TYPE_CHECKING:

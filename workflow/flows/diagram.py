@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from workflow.core.machine import OPERATOR_TRIGGERS, PAUSED, MachineDefinition, TransitionSpec
 from workflow.flows import diagram_svg
 from workflow.flows.diagram_svg import TITLE, label
-from workflow.core.machine import OPERATOR_TRIGGERS, PAUSED, MachineDefinition, TransitionSpec
 
 __all__ = [
     "ActionRow",

@@ -18,8 +18,8 @@ from standardwebhooks import Webhook
 
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import DeliveryError
-from workflow.following.events import Event
 from workflow.engine.callbacks import check_signing_secret
+from workflow.following.events import Event
 
 __all__ = ["WebhookForwarder", "check_url", "shown"]
 

@@ -17,9 +17,9 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from workflow.core.clock import Clock
-from workflow.following.events import Event, EventStore, Subscriber, follow_events, wait_interval
-from workflow.flows import FLOWS, FlowDefinition
 from workflow.core.machine import PAUSED
+from workflow.flows import FLOWS, FlowDefinition
+from workflow.following.events import Event, EventStore, Subscriber, follow_events, wait_interval
 from workflow.ports import Checkpoint, ManagementStore
 
 __all__ = ["Following", "is_settled"]

@@ -14,13 +14,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from workflow.core.clock import Clock
-from workflow.following.events import Event, Subscriber, iterate_events, wait_interval
+from workflow.core.rules import DEFAULT_REVISION
+from workflow.core.spec import OnboardingSpec
 from workflow.flows import FlowDefinition
+from workflow.following.events import Event, Subscriber, iterate_events, wait_interval
 from workflow.following.waiting import event_store, is_settled
 from workflow.management.onboardings import Onboardings
 from workflow.ports import Checkpoint, ManagementStore, Vault
-from workflow.core.rules import DEFAULT_REVISION
-from workflow.core.spec import OnboardingSpec
 
 if TYPE_CHECKING:
     from workflow.management.bulk import BulkReport

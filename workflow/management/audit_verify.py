@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from workflow.core.audit_chain import ANCHOR_START, GENESIS, row_digest
 from workflow.core.machine import PAUSED, TransitionRecord, replay
+from workflow.ports.audit import AuditHead, AuditRow, AuditSource, Orphan
 
 if TYPE_CHECKING:
     from workflow.management.audit_explain import Original
@@ -52,48 +53,6 @@ __all__ = [
 ]
 
 START: Final = "start"
-
-
-class AuditHead(NamedTuple):
-    """What a checkpoint says about its log (and where its state should have come from)."""
-
-    id: str
-    key: str
-    state: str
-    paused_from: str | None
-    flow_version: int
-    audit_seq: int
-    audit_head: str
-    audit_anchor: str
-    version: int
-
-
-class AuditRow(NamedTuple):
-    """One ``transitions`` row, the columns :func:`~workflow.core.audit_chain.row_digest` covers."""
-
-    seq: int
-    trigger: str
-    from_state: str | None
-    to_state: str
-    actor: str
-    at: Any  # a datetime (naive from SQLite: UTC)
-    reason: str | None
-    request_id: str | None
-    details: Mapping[str, Any] | None
-    profile_id: str | None
-    batch_id: str | None
-    digest: str
-
-
-class Orphan(NamedTuple):
-    """Rows whose onboarding does not exist: how many of each kind, and the log's seq range."""
-
-    onboarding_id: str
-    transitions: int
-    first_seq: int | None
-    last_seq: int | None
-    events: int
-    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,32 +131,6 @@ class AuditReport:
             f"transitions, {self.seconds:.2f} s, {self.rate:,.0f} transitions/s"
             f"{notes}"
         )
-
-
-class AuditSource(Protocol):
-    """A store that streams audit logs (``persistence.SqlStore`` is one)."""
-
-    def audit_logs(
-        self, onboarding_id: str | None = None
-    ) -> Iterator[tuple[AuditHead, Sequence[AuditRow]]]:
-        """Each onboarding's head and rows in ``seq`` order, onboardings in id order."""
-        ...
-
-    def find(self, id_or_key: str) -> Any:
-        """The checkpoint of the onboarding with this id or key."""
-        ...
-
-    def audit_guards(self) -> list[tuple[str, str]]:
-        """Each append-only guard that is missing, disabled or altered: (name, sentence)."""
-        ...
-
-    def audit_orphans(self) -> Iterator[Orphan]:
-        """Rows of the log, the outbox or the attempts whose onboarding does not exist."""
-        ...
-
-    def outbox_originals(self, onboarding_id: str) -> dict[int, AuditRow]:
-        """The outbox events of one onboarding, by seq, as the rows they were written with."""
-        ...
 
 
 Table = frozenset[tuple[str, str, str]]

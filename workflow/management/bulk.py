@@ -35,11 +35,11 @@ from workflow.core.errors import (
     StoreError,
     TransitionError,
 )
-from workflow.flows import FLOWS
 from workflow.core.machine import PAUSED, MachineDefinition, OnboardingFlow
+from workflow.flows import FLOWS
 from workflow.management.decisions import refusal
-from workflow.ports import Checkpoint
 from workflow.management.selection import BatchRecord, Selected, SelectionStore, Selector
+from workflow.ports import Checkpoint
 
 if TYPE_CHECKING:
     from workflow.management.onboardings import Onboardings

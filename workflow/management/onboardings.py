@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from workflow.management.adoption import decided
 from workflow.core.audit_chain import chained
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import (
@@ -27,9 +26,12 @@ from workflow.core.errors import (
     TransitionError,
     UnresolvedCreateError,
 )
+from workflow.core.machine import OnboardingFlow
+from workflow.core.rules import DEFAULT_REVISION, check_revision
+from workflow.core.spec import OnboardingSpec, changed_paths, find_key_conflicts
 from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.following.waiting import Following
-from workflow.core.machine import OnboardingFlow
+from workflow.management.adoption import decided
 from workflow.management.decisions import (
     COMPLETION_FACTS,
     PROFILE_UPDATE,
@@ -55,8 +57,6 @@ from workflow.ports import (
     StepRecord,
     Vault,
 )
-from workflow.core.rules import DEFAULT_REVISION, check_revision
-from workflow.core.spec import OnboardingSpec, changed_paths, find_key_conflicts
 
 if TYPE_CHECKING:
     from workflow.management.bulk import BulkReport

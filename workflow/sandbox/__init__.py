@@ -5,11 +5,11 @@ Use :class:`Sandbox` in-process (``sandbox.app`` is an ASGI app: serve it with
 ``onboarding sandbox serve``.
 """
 
+from workflow.adapters.serving import ServerThread, free_port
 from workflow.sandbox.app import Sandbox
 from workflow.sandbox.completion import sign
 from workflow.sandbox.faults import FaultConfig, ScriptedFault
 from workflow.sandbox.state import OrganizationConfig
-from workflow.adapters.serving import ServerThread, free_port
 
 __all__ = [
     "FaultConfig",

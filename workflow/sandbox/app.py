@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from workflow.core.clock import Clock
+from workflow.core.validation import MAX_DEPTH, json_nesting_overflow, validate_idempotency_key
 from workflow.sandbox.clock import OffsetClock
 from workflow.sandbox.completion import Completer
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, request_id
@@ -32,7 +33,6 @@ from workflow.sandbox.idempotency import IdempotencyCache
 from workflow.sandbox.listing import list_reply
 from workflow.sandbox.scoping import ScopeLog, out_of_scope
 from workflow.sandbox.state import OrganizationConfig, ProfileRecord, SandboxState
-from workflow.core.validation import MAX_DEPTH, json_nesting_overflow, validate_idempotency_key
 
 __all__ = ["OffsetClock", "Sandbox"]
 

@@ -20,10 +20,10 @@ import httpx
 from standardwebhooks import Webhook
 
 from workflow.core.rules import REVISION_2026_10, Outcome, status_logic, unmet_prerequisites
+from workflow.engine.callbacks import check_signing_secret
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.faults import FaultInjector
 from workflow.sandbox.state import ProfileRecord, SandboxState
-from workflow.engine.callbacks import check_signing_secret
 
 __all__ = ["Completer", "sign"]
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflow.core.clock import Clock
 from workflow.core.errors import Problem
 from workflow.core.rules import CompletionFacts, channel_presence, has_main_destination_country
+from workflow.core.validation import validate_campaign_request, validate_profile_body
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.listing import MAX_PAGE_SIZE
-from workflow.core.validation import validate_campaign_request, validate_profile_body
 
 __all__ = ["OrganizationConfig", "ProfileRecord", "SandboxState"]
 

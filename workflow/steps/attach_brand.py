@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workflow.adapters.sent_models import ProfileDetail, SentResponse
+from workflow.ports.sent_models import ProfileDetail, SentResponse
 from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
 from workflow.steps.views import profile_view
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from workflow.core.bounds import MAX_MESSAGE, bounded
-from workflow.ports import CallbackReads, CheckpointUpdate
 from workflow.core.rules import REVISION_2026_10, Outcome as Result
+from workflow.ports import CallbackReads, CheckpointUpdate
 from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition, Wait
 
 __all__ = ["STEP"]

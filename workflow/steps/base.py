@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflow.core.bounds import MAX_CODE, MAX_ID, MAX_REQUEST_ID, bounded, clean, optional
 from workflow.core.errors import SentApiError
+from workflow.core.redaction import redact
 from workflow.ports import (
     AttemptRecord,
     Checkpoint,
@@ -31,7 +32,6 @@ from workflow.ports import (
     SentApi,
     StepRecord,
 )
-from workflow.core.redaction import redact
 
 if TYPE_CHECKING:
     from workflow.core.backoff import RetryPolicy

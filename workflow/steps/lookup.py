@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from workflow.ports import AttemptRecord, StepRecord
-from workflow.adapters.sent_models import Campaign, ProfileDetail
+from workflow.ports.sent_models import Campaign, ProfileDetail
 from workflow.steps.base import Pause, StepContext
 from workflow.steps.ownership import (
     CAMPAIGN_FIELDS,

@@ -24,8 +24,8 @@ from typing import Any
 
 from workflow.core.bounds import MAX_REASON, bounded
 from workflow.core.errors import SentApiError
-from workflow.ports import CheckpointUpdate
 from workflow.core.rules import CompletionFacts, predict
+from workflow.ports import CheckpointUpdate
 from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
 from workflow.steps.views import completion_facts, latest_view, profile_view
 

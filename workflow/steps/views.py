@@ -16,8 +16,8 @@ from workflow.core.rules import (
     channel_presence,
     has_main_destination_country,
 )
-from workflow.adapters.sent_models import ProfileDetail
 from workflow.core.spec import OnboardingSpec, OrganizationFacts
+from workflow.ports.sent_models import ProfileDetail
 
 __all__ = ["completion_facts", "latest_view", "profile_view"]
 

@@ -16,7 +16,12 @@ Modules: :mod:`~workflow.core.validation.limits` (sizes and depth), :mod:`~workf
 :mod:`~workflow.core.validation.campaign` (the API's objects).
 """
 
-from workflow.core.validation.brand import BRAND_RELATIONSHIPS, ENTITY_TYPES, VERTICALS, validate_brand
+from workflow.core.validation.brand import (
+    BRAND_RELATIONSHIPS,
+    ENTITY_TYPES,
+    VERTICALS,
+    validate_brand,
+)
 from workflow.core.validation.campaign import (
     MESSAGING_USE_CASES,
     validate_campaign,

@@ -1,4 +1,4 @@
-"""The seams between the engine and its adapters, in one place.
+"""The store port: what the engine, the worker and operators keep, and how.
 
 The engine talks to Sent through :class:`SentApi` (``HttpxSentApi`` implements it) and keeps its
 facts in a :class:`Store` (``persistence.SqlStore`` implements it). What crosses the seam is
@@ -25,7 +25,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from workflow.adapters.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
+    pass
 
 __all__ = [
     "UNSET",
@@ -43,7 +43,6 @@ __all__ = [
     "NewOnboarding",
     "OwnershipReads",
     "RateSlots",
-    "SentApi",
     "StepRecord",
     "Store",
     "Vault",
@@ -485,35 +484,3 @@ class CallbackStore(Protocol):
 
 class Store(WorkerStore, ManagementStore, CallbackStore, Protocol):
     """Everything: what ``persistence.SqlStore`` implements."""
-
-
-class SentApi(Protocol):
-    """What the engine needs from Sent.
-
-    ``scope`` is the ``x-profile-id`` header: the child profile a call acts on.
-    ``sandbox`` is the body flag of every mutation.
-    """
-
-    def create_profile(
-        self, body: Mapping[str, Any], *, idempotency_key: str
-    ) -> SentResponse[ProfileDetail]: ...
-
-    def get_profile(self, profile_id: str) -> SentResponse[ProfileDetail]: ...
-
-    def list_profiles(self) -> list[ProfileDetail]: ...
-
-    def update_profile(
-        self, profile_id: str, body: Mapping[str, Any], *, idempotency_key: str
-    ) -> SentResponse[ProfileDetail]: ...
-
-    def delete_profile(self, profile_id: str) -> None: ...
-
-    def complete(
-        self, profile_id: str, web_hook_url: str, *, idempotency_key: str
-    ) -> SentResponse[CompleteResult]: ...
-
-    def list_campaigns(self, profile_id: str) -> list[Campaign]: ...
-
-    def create_campaign(
-        self, profile_id: str, campaign: Mapping[str, Any], *, idempotency_key: str
-    ) -> SentResponse[Campaign]: ...
