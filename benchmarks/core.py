@@ -11,6 +11,7 @@ from dataclasses import fields
 
 from workflow.core.machine import OnboardingFlow
 from workflow.core.rules import CompletionFacts, prerequisites, status_logic
+from workflow.flows import FLOW
 
 FACTS = [
     CompletionFacts(*values)
@@ -19,7 +20,7 @@ FACTS = [
 
 
 def _walk() -> None:
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     flow.fire("create_profile")
     flow.fire("attach_brand")
     flow.fire("attach_campaigns")

@@ -5,8 +5,8 @@ python benchmarks/populate.py DB_URL --count 100000 [--seed 1]
 The database is migrated first and must hold no onboardings. Rows go in through SQLAlchemy
 Core in large batches: every onboarding gets a checkpoint that matches its audit log (state,
 ``paused_from``, ``audit_seq``, ``audit_head`` and ``audit_anchor``), a hash-chained
-transition per move (computed with :mod:`workflow.core.audit_chain`, so ``history`` verifies, and anchored
-with the database's secret key: the key file beside a SQLite file, created if missing, else
+transition per move (computed with :mod:`workflow.core.audit_chain`, so ``history`` verifies, and
+anchored with the database's secret key: the key file beside a SQLite file, created if missing, else
 ``ONBOARDING_SECRET_KEY``), and the API attempts its steps made. Of every 100 onboardings
 (shuffled): 58 pending, 8 incomplete, 2 incomplete and retrying after 503s (their lease held
 by a worker that stopped), 3 brand, 2 campaigns, 3 complete (waiting for Sent), 3 submitted,

@@ -14,8 +14,8 @@ revision; it leaves guards that are as defined here alone).
   UPDATE`` updates the existing row and fires the ``UPDATE`` trigger; a plain duplicate is
   refused by the primary key and the ``(onboarding_id, seq)`` unique constraint.
 
-What the guards do not stop, the anchors find (:mod:`workflow.core.audit_chain`): someone who may drop
-triggers, or who runs with ``session_replication_role = replica`` on PostgreSQL (which fires
+What the guards do not stop, the anchors find (:mod:`workflow.core.audit_chain`): someone who may
+drop triggers, or who runs with ``session_replication_role = replica`` on PostgreSQL (which fires
 none of them), can still rewrite rows.
 """
 

@@ -1,7 +1,7 @@
 """Worker heartbeats: the ``workers`` table, one row per worker process, upserted as it runs.
 
-A running :class:`~workflow.engine.runner.Worker` writes its row every few seconds (and once more with
-``stopped_at`` when it exits cleanly); ``onboarding workers`` and ``onboarding stuck`` read it
+A running :class:`~workflow.engine.runner.Worker` writes its row every few seconds (and once more
+with ``stopped_at`` when it exits cleanly); ``onboarding workers`` and ``onboarding stuck`` read it
 to tell live workers from dead ones. Rows are never deleted: a dead worker's row says when it
 was last seen.
 """

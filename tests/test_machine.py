@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from workflow.core.errors import GuardRejectedError, TransitionError
 from workflow.core.machine import OnboardingFlow, TransitionRecord, replay
 from workflow.core.rules import CompletionFacts, Outcome
-from workflow.flows import PATH, STATES, TERMINAL_STATES, TRIGGERS
+from workflow.flows import FLOW, PATH, STATES, TERMINAL_STATES, TRIGGERS
 
 READY = CompletionFacts(
     profile_complete=True, inherit_tcr_brand=True, inherit_tcr_campaign=True, has_own_brand=False,
@@ -37,7 +37,7 @@ def _walk_to(flow: OnboardingFlow, state: str) -> None:
 def test_happy_path_to_each_outcome() -> None:
     """The path runs pending -> ... -> complete and concludes in the observed outcome."""
     for outcome in Outcome:
-        flow = OnboardingFlow()
+        flow = OnboardingFlow(definition=FLOW.machine)
         _walk_to(flow, "complete")
         record = flow.fire("conclude", outcome=outcome)
         assert record == TransitionRecord("conclude", "complete", outcome.value, 5)
@@ -46,7 +46,7 @@ def test_happy_path_to_each_outcome() -> None:
 
 def test_invalid_trigger_raises_clear_error_and_changes_nothing() -> None:
     """A trigger that does not exist in the current state raises TransitionError naming both."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     with pytest.raises(TransitionError, match="'attach_brand' is not valid in state 'pending'"):
         flow.fire("attach_brand")
     with pytest.raises(
@@ -58,7 +58,7 @@ def test_invalid_trigger_raises_clear_error_and_changes_nothing() -> None:
 
 def test_unmet_prerequisites_refuse_completion_with_every_reason() -> None:
     """request_completion's guard refuses with every unmet prerequisite named."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     _walk_to(flow, "campaigns")
     facts = dataclasses.replace(READY, profile_complete=False, parent_has_brand=False)
     with pytest.raises(GuardRejectedError) as caught:
@@ -72,7 +72,7 @@ def test_unmet_prerequisites_refuse_completion_with_every_reason() -> None:
 
 def test_conclude_needs_a_known_outcome() -> None:
     """conclude refuses an outcome other than submitted or completed."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     _walk_to(flow, "complete")
     with pytest.raises(GuardRejectedError, match="outcome must be"):
         flow.fire("conclude", outcome="rejected")
@@ -82,7 +82,7 @@ def test_conclude_needs_a_known_outcome() -> None:
 @pytest.mark.parametrize("state", PATH)
 def test_pause_remembers_and_resume_returns(state: str) -> None:
     """Pause remembers the state it paused from; resume goes back there."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     _walk_to(flow, state)
     flow.fire("pause")
     assert (flow.state, flow.paused_from) == ("needs_attention", state)
@@ -92,7 +92,7 @@ def test_pause_remembers_and_resume_returns(state: str) -> None:
 
 def test_rewind_goes_only_backwards() -> None:
     """Rewind reaches an earlier state; a later (or the same) target is refused."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     _walk_to(flow, "campaigns")
     with pytest.raises(GuardRejectedError):
         flow.fire("rewind", target="complete")
@@ -102,7 +102,7 @@ def test_rewind_goes_only_backwards() -> None:
 
 def test_rewind_from_pause_is_bounded_by_the_paused_state() -> None:
     """From needs_attention, rewind may target the paused state or earlier, never later."""
-    flow = OnboardingFlow()
+    flow = OnboardingFlow(definition=FLOW.machine)
     _walk_to(flow, "brand")
     flow.fire("pause")
     with pytest.raises(GuardRejectedError, match="at most 'brand'"):
@@ -114,7 +114,7 @@ def test_rewind_from_pause_is_bounded_by_the_paused_state() -> None:
 @pytest.mark.parametrize("terminal", sorted(TERMINAL_STATES))
 def test_terminal_states_absorb(terminal: str) -> None:
     """No trigger leaves submitted, completed or cancelled."""
-    flow = OnboardingFlow(state=terminal)
+    flow = OnboardingFlow(state=terminal, definition=FLOW.machine)
     assert flow.allowed_triggers() == []
     for trigger in TRIGGERS:
         with pytest.raises(TransitionError):
@@ -124,7 +124,7 @@ def test_terminal_states_absorb(terminal: str) -> None:
 def test_unknown_state_is_refused() -> None:
     """A stored state outside the table is an error, not a silent reset."""
     with pytest.raises(ValueError, match="unknown state 'archived'"):
-        OnboardingFlow(state="archived")
+        OnboardingFlow(state="archived", definition=FLOW.machine)
 
 
 def test_replay_detects_gaps() -> None:
@@ -149,7 +149,7 @@ class FlowInvariants(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.flow = OnboardingFlow()
+        self.flow = OnboardingFlow(definition=FLOW.machine)
         self.log: list[TransitionRecord] = []
         self.last_version = 0
 

@@ -10,9 +10,9 @@ process using that database finds the same key whatever its working directory. A
 database (PostgreSQL) has no "beside": its users must name the key. A key file other users can
 read is used, with a warning.
 
-The same key anchors the audit log (:mod:`workflow.core.audit_chain`): the anchoring key is derived from it
-with HKDF-SHA256 under a label of its own (:data:`ANCHOR_LABEL`), so a deployment has one key to
-keep, back up and hand to every process writing the database, and neither key says anything
+The same key anchors the audit log (:mod:`workflow.core.audit_chain`): the anchoring key is derived
+from it with HKDF-SHA256 under a label of its own (:data:`ANCHOR_LABEL`), so a deployment has one
+key to keep, back up and hand to every process writing the database, and neither key says anything
 about the other.
 """
 
@@ -26,6 +26,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from workflow.core.audit_chain import AnchorKey
 from workflow.core.errors import SecretUnavailableError
@@ -52,16 +53,31 @@ def default_key_file(db_url: str) -> Path | None:
     in another then share one key, instead of the worker making a second one that cannot read
     what ``start`` sealed.
     """
-    from persistence.db import sqlite_path  # the URL grammar lives with the engines
-
-    path = sqlite_path(db_url)
+    path = _sqlite_file(db_url)
     return None if path is None else path.with_name(path.name + ".key")
 
 
-def _masked(db_url: str | None) -> str:
-    from persistence.db import safe_url
+def _sqlite_file(db_url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, read as SQLAlchemy reads it; ``None`` otherwise."""
+    scheme, found, rest = db_url.partition("://")
+    if not found or scheme.split("+")[0] != "sqlite":
+        return None
+    database = rest.partition("/")[2].partition("?")[0]
+    return None if database in ("", ":memory:") else Path(database)
 
-    return safe_url(db_url) if db_url else "the database"
+
+def _masked(db_url: str | None) -> str:
+    """The URL with its password masked, for a message; no database module needed."""
+    if not db_url:
+        return "the database"
+    try:
+        parts = urlsplit(db_url)
+        if parts.password is None:
+            return db_url
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+        return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+    except ValueError:
+        return db_url.partition("://")[0] + "://..."
 
 
 #: The HKDF ``info`` the audit anchoring key is derived under.
@@ -272,8 +288,8 @@ class FernetVault:
         return values
 
     def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
-        """The anchor of an audit chain head (:func:`workflow.core.audit_chain.anchor`), under the key
-        derived from this vault's key."""
+        """The anchor of an audit chain head (:func:`workflow.core.audit_chain.anchor`), under the
+        key derived from this vault's key."""
         return self._anchors.anchor(onboarding_id, seq, head, previous)
 
     def fingerprint(self, values: dict[str, str]) -> str:

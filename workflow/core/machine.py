@@ -245,12 +245,8 @@ class OnboardingFlow:
         paused_from: str | None = None,
         version: int = 0,
         *,
-        definition: MachineDefinition | None = None,
+        definition: MachineDefinition,
     ) -> None:
-        if definition is None:
-            from workflow.flows import FLOW
-
-            definition = FLOW.machine
         self.definition = definition
         self.state = state or definition.path[0]
         if self.state not in definition.states:

@@ -5,10 +5,11 @@ the ``brand`` object and the campaign bodies exactly as the API takes them (came
 update-only channel fields, and optional facts about the parent organization. Copy from Sent's
 docs and it fits.
 
-:func:`parse_spec` checks a raw document against every API rule at once (:mod:`workflow.core.validation`)
-and against the spec's own shape, and raises one :class:`~workflow.core.errors.SpecError` listing every
-problem by field path. Payment details and the WhatsApp access token are ``SecretStr``: they never
-show in ``repr``, logs or exceptions, and :meth:`OnboardingSpec.storable` leaves them out.
+:func:`parse_spec` checks a raw document against every API rule at once
+(:mod:`workflow.core.validation`) and against the spec's own shape, and raises one
+:class:`~workflow.core.errors.SpecError` listing every problem by field path. Payment details and
+the WhatsApp access token are ``SecretStr``: they never show in ``repr``, logs or exceptions, and
+:meth:`OnboardingSpec.storable` leaves them out.
 
 Every field is typed as strictly as the API types it (no ``"true"`` for a boolean, no number for
 a string), sized (:mod:`workflow.core.validation.limits`) and known: an unknown field anywhere is an

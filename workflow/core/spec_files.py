@@ -10,10 +10,10 @@
 * A key given twice in one mapping is an error, not last-one-wins; YAML merge keys (``<<``),
   which would let a mapping carry a key twice, are refused.
 * Counts: at most :data:`~workflow.core.validation.limits.MAX_VALUES` values in one spec and
-  :data:`~workflow.core.validation.limits.MAX_SPECS_PER_FILE` specs in one file, counted while YAML is
-  composed (refused before the rest is built) and right after JSON is decoded; numbers are at
-  most :data:`~workflow.core.validation.limits.MAX_NUMBER_CHARS` characters, and ``1:30`` is text, not
-  a base-60 integer (as YAML 1.2 reads it: base 60 is slow to build and no field is one).
+  :data:`~workflow.core.validation.limits.MAX_SPECS_PER_FILE` specs in one file, counted while YAML
+  is composed (refused before the rest is built) and right after JSON is decoded; numbers are at
+  most :data:`~workflow.core.validation.limits.MAX_NUMBER_CHARS` characters, and ``1:30`` is text,
+  not a base-60 integer (as YAML 1.2 reads it: base 60 is slow to build and no field is one).
 * A value no constructor can build (``!!bool maybe``, ``!!int ""``) is a one-line error.
 * YAML is scanned and parsed by libyaml (PyYAML's C parser) where PyYAML was built with it,
   about ten times faster than the pure-Python parser; composing the nodes (where the depth,

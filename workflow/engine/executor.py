@@ -49,7 +49,7 @@ from workflow.core.machine import OnboardingFlow
 from workflow.core.redaction import redact
 from workflow.core.spec import OnboardingSpec, OrganizationFacts
 from workflow.engine.observing import NullObserver, Observer, observe_step
-from workflow.flows import FLOWS, FlowDefinition
+from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -737,7 +737,7 @@ class Executor:
         machine = OnboardingFlow(
             checkpoint.state,
             checkpoint.paused_from,
-            definition=flow.machine if flow is not None else None,
+            definition=(flow or FLOW).machine,
         )
         try:
             record = machine.fire("pause")

@@ -1,9 +1,10 @@
 """What the executor and the worker tell an observer (metrics), with no metrics library here.
 
-The core reports what happened through the :class:`Observer` protocol; ``workflow.following.metrics``
-implements it with ``prometheus-client`` (loaded only by ``onboarding worker --metrics-port``),
-and :class:`NullObserver` is the default. :func:`observe_step` turns one step's outcome (its
-:class:`~workflow.ports.Change`) into observer calls, so the executor makes one call per step.
+The core reports what happened through the :class:`Observer` protocol;
+``workflow.following.metrics`` implements it with ``prometheus-client`` (loaded only by
+``onboarding worker --metrics-port``), and :class:`NullObserver` is the default.
+:func:`observe_step` turns one step's outcome (its :class:`~workflow.ports.Change`) into observer
+calls, so the executor makes one call per step.
 
 Every value an observer receives comes from a bounded set, so a metrics label can never grow
 without bound: states, triggers and steps from the flow definition, outcomes and kinds from the

@@ -80,7 +80,8 @@ class Worker:
 
     ``start()`` runs it in background threads and ``stop()`` drains it (``with Worker(...)``
     does both); ``run()`` blocks until stopped, handling SIGINT/SIGTERM in the main thread. A
-    worker still running when the interpreter exits is stopped then (:mod:`workflow.engine.shutdown`).
+    worker still running when the interpreter exits is stopped then
+    (:mod:`workflow.engine.shutdown`).
 
     Args:
         store: the worker port of the store.

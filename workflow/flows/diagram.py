@@ -166,9 +166,9 @@ def render_markdown(definition: MachineDefinition | None = None) -> str:
     machine = _definition(definition)
     return (
         "# Onboarding state machine\n\n"
-        "Generated from the flow definition (`workflow/flows/__init__.py`) by `onboarding diagram`; do not\n"
-        "edit by hand. `onboarding diagram --check` (run by the test suite) fails when it is "
-        "stale.\n\n![state machine](onboarding.svg)\n\n"
+        "Generated from the flow definition (`workflow/flows/__init__.py`) by "
+        "`onboarding diagram`; do not\nedit by hand. `onboarding diagram --check` (run by the "
+        "test suite) fails when it is stale.\n\n![state machine](onboarding.svg)\n\n"
         "```mermaid\n" + render_mermaid(machine) + "```\n\n"
         "## Operator actions\n\n"
         "Each is a transition of the table, taken with `onboarding ACTION KEY --reason …`:\n\n"

@@ -1,11 +1,12 @@
 """Forward events to a webhook URL, signed as Standard Webhooks specifies.
 
-:class:`WebhookForwarder` is a :class:`~workflow.following.events.Subscriber` handler: it POSTs the event's
-JSON (``docs/schema/event.json``) with the ``webhook-id`` (the event id, stable across retries,
-so the receiver deduplicates on it), ``webhook-timestamp`` and ``webhook-signature`` headers
-made by the ``standardwebhooks`` library, and raises :class:`~workflow.core.errors.DeliveryError`
-unless the receiver answers 2xx. The subscriber then offers the same event again after a
-backoff, and moves its position only past delivered events: at least once, in order.
+:class:`WebhookForwarder` is a :class:`~workflow.following.events.Subscriber` handler: it POSTs the
+event's JSON (``docs/schema/event.json``) with the ``webhook-id`` (the event id, stable across
+retries, so the receiver deduplicates on it), ``webhook-timestamp`` and ``webhook-signature``
+headers made by the ``standardwebhooks`` library, and raises
+:class:`~workflow.core.errors.DeliveryError` unless the receiver answers 2xx. The subscriber then
+offers the same event again after a backoff, and moves its position only past delivered events: at
+least once, in order.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@
 
 Text lines carry the same fields, appended as ``key=… id=… profile=… state=… trigger=…``.
 A text record is one line whatever its message holds: control characters in the message and
-the fields (Sent's words, an operator's reason) are escaped (:func:`workflow.core.printable.printable`),
-and a traceback's lines below it are indented, so no line a record writes can pass for another
-record. JSON lines escape them as JSON does.
+the fields (Sent's words, an operator's reason) are escaped
+(:func:`workflow.core.printable.printable`), and a traceback's lines below it are indented, so no
+line a record writes can pass for another record. JSON lines escape them as JSON does.
 Library loggers (APScheduler's ticks, httpx's per-request lines, ``transitions``' internals,
 uvicorn, SQLAlchemy, Alembic) are held at WARNING whatever the level: at INFO they write
 several lines a second while nothing happens.

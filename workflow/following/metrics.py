@@ -12,8 +12,8 @@ Series (all prefixed ``onboarding_``):
 * ``api_attempts_total{step, outcome, status}`` (a documented status, else its class such as
   ``4xx``; ``none``: no HTTP answer) and ``api_attempt_seconds{step}`` (histogram)
 
-Every label takes values from a bounded set (:mod:`workflow.engine.observing`): what Sent sends never
-becomes a label as it is.
+Every label takes values from a bounded set (:mod:`workflow.engine.observing`): what Sent sends
+never becomes a label as it is.
 * ``step_seconds{step, kind}`` (histogram: one step, from claim to commit)
 * ``completion_wait_seconds`` (histogram: from ``/complete`` accepted to Sent's outcome)
 * ``in_flight``; ``worker_heartbeat_age_seconds`` (since the worker last ticked);

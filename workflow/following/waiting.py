@@ -1,11 +1,11 @@
 """Following onboardings from an embedding service: find one, wait for it, subscribe to all.
 
-:class:`Following` is mixed into :class:`~workflow.management.onboardings.Onboardings`, so the object that
-starts onboardings also finds them (``find``), waits for them (``wait``) and follows their
-events (``subscribe`` for a handler in a thread, ``events`` for a ``for`` loop). Waiting looks at
-the row with a growing interval (20 ms to 1 s); following reads the transition outbox
-(:mod:`workflow.following.events`). ``close`` (or leaving a ``with`` block) stops the subscribers started
-here and ends the ``events`` loops at their next look.
+:class:`Following` is mixed into :class:`~workflow.management.onboardings.Onboardings`, so the
+object that starts onboardings also finds them (``find``), waits for them (``wait``) and follows
+their events (``subscribe`` for a handler in a thread, ``events`` for a ``for`` loop). Waiting
+looks at the row with a growing interval (20 ms to 1 s); following reads the transition outbox
+(:mod:`workflow.following.events`). ``close`` (or leaving a ``with`` block) stops the subscribers
+started here and ends the ``events`` loops at their next look.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ class Following:
         """Call ``handler`` with every event, in order, from a started background thread.
 
         What ``handler`` returns is ignored. ``options`` go to
-        :class:`~workflow.following.events.Subscriber`; the subscriber stops with :meth:`close` (or call
-        ``stop()`` on the result, or use it as a context manager).
+        :class:`~workflow.following.events.Subscriber`; the subscriber stops with :meth:`close` (or
+        call ``stop()`` on the result, or use it as a context manager).
 
         Raises:
             ValueError: ``name`` is not a valid subscriber name.
@@ -106,8 +106,8 @@ class Following:
         """``for event in onboardings.events(name)``: every event, in order, until :meth:`close`.
 
         The subscriber's position moves past each event once the loop body has finished with
-        it (see :func:`~workflow.following.events.follow_events`); ``options`` are its ``batch_size`` and
-        ``poll_interval``.
+        it (see :func:`~workflow.following.events.follow_events`); ``options`` are its
+        ``batch_size`` and ``poll_interval``.
 
         Raises:
             ValueError: ``name`` is not a valid subscriber name.

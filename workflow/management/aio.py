@@ -30,7 +30,8 @@ __all__ = ["AsyncOnboardings"]
 
 
 class AsyncOnboardings:
-    """:class:`~workflow.management.onboardings.Onboardings` for asyncio: the same methods, awaitable.
+    """:class:`~workflow.management.onboardings.Onboardings` for asyncio: the same methods,
+    awaitable.
 
     Each method runs its synchronous twin in a thread and raises what it raises. ``async
     with`` (or ``await close()``) stops the subscribers started here; the store stays open.

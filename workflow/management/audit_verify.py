@@ -6,16 +6,16 @@ broken rule as an :class:`AuditProblem` naming the check and the row:
 
 * ``chain``: the rows are numbered 1..n without a gap or a repeat;
 * ``digest``: each row's digest, recomputed from its content and the previous row's stored
-  digest (:func:`workflow.core.audit_chain.row_digest`), is the one stored, so an altered row is named
-  itself (rows after it still chain to its stored digest);
+  digest (:func:`workflow.core.audit_chain.row_digest`), is the one stored, so an altered row is
+  named itself (rows after it still chain to its stored digest);
 * ``checkpoint``: the checkpoint's ``audit_seq``/``audit_head`` are the last row's, so rows
   removed from the end (or a rewritten tail) show;
 * ``transition``: each row is a transition of the onboarding's flow table (or the start);
 * ``replay``: replaying the log (:func:`workflow.core.machine.replay`) leads to the checkpoint's
   state, each row starting where the one before ended, and ``paused_from`` agrees;
 * ``anchor`` (given the key): the checkpoint's ``audit_anchor`` is the one the log's heads lead
-  to (:func:`workflow.core.audit_chain.anchor`), so a log rewritten with every digest recomputed, or cut
-  back to an earlier head, shows; ``unanchored``: the checkpoint has no anchor at all.
+  to (:func:`workflow.core.audit_chain.anchor`), so a log rewritten with every digest recomputed,
+  or cut back to an earlier head, shows; ``unanchored``: the checkpoint has no anchor at all.
 
 :func:`verify_audit` feeds it from a store that streams the logs (:class:`AuditSource`), one
 onboarding at a time, so memory stays flat whatever the number of rows. It also checks the

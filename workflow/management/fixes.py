@@ -2,8 +2,8 @@
 
 :data:`FIXES` holds one :class:`Fix` per code the engine pauses with
 (:data:`~workflow.engine.observing.ENGINE_PAUSE_CODES`) and per error code Sent documents
-(:data:`~workflow.engine.observing.SENT_ERROR_CODES`); a test keeps the table equal to those lists, so
-a new code cannot ship without its fix. :func:`fix_line` words it for one onboarding (the
+(:data:`~workflow.engine.observing.SENT_ERROR_CODES`); a test keeps the table equal to those lists,
+so a new code cannot ship without its fix. :func:`fix_line` words it for one onboarding (the
 per-key command) or for a whole group (the bulk command over ``--code``, as a dry run first).
 Codes are compared without regard to case (Sent's are upper case; a person may type either).
 """

@@ -71,9 +71,10 @@ class Onboardings(Following):
     """Start onboardings and act on them as an operator; thread-safe.
 
     Also finds them, waits for them and follows their events
-    (:class:`~workflow.following.waiting.Following`). :class:`~workflow.management.aio.AsyncOnboardings` has the
-    same methods for asyncio. As a context manager (or with :meth:`close`) it stops the
-    subscribers it started and ends its ``events`` loops; the store stays open.
+    (:class:`~workflow.following.waiting.Following`).
+    :class:`~workflow.management.aio.AsyncOnboardings` has the same methods for asyncio. As a
+    context manager (or with :meth:`close`) it stops the subscribers it started and ends its
+    ``events`` loops; the store stays open.
 
     Args:
         store: any implementation of the management port.
@@ -345,7 +346,8 @@ class Onboardings(Following):
         page_size: int = 500,
         selection: str | None = None,
     ) -> BulkReport:
-        """Act on every onboarding ``selector`` matches; see :func:`workflow.management.bulk.run_bulk`."""
+        """Act on every onboarding ``selector`` matches; see
+        :func:`workflow.management.bulk.run_bulk`."""
         from workflow.management.bulk import run_bulk
 
         return run_bulk(

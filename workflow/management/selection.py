@@ -1,8 +1,8 @@
 """Choosing many onboardings at once: the :class:`Selector` operators build from filters.
 
 A selector is plain data: the store turns it into one query (``persistence.selection``), and
-:mod:`workflow.management.bulk` acts on what it finds. State names come from the flow, never from the
-store: the store compares the strings it is given.
+:mod:`workflow.management.bulk` acts on what it finds. State names come from the flow, never from
+the store: the store compares the strings it is given.
 
 Filters combine with AND; the values of one filter (``state=a``, ``state=b``) are
 alternatives. :func:`build_selector` checks an operator's filters and raises

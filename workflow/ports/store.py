@@ -296,7 +296,8 @@ class WorkerPresence:
 
 
 class Anchoring(Protocol):
-    """Anchors audit chain heads with a key kept outside the database (:mod:`workflow.core.audit_chain`)."""
+    """Anchors audit chain heads with a key kept outside the database
+    (:mod:`workflow.core.audit_chain`)."""
 
     def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
         """The anchor of the head ``(onboarding_id, seq, head)`` after the anchor ``previous``."""

@@ -11,8 +11,9 @@ as ``unknown field``, and every string and list has a size limit
 (:mod:`workflow.core.validation.limits` lists them in a table). Messages that the seeds show are
 reproduced word for word; the others follow their style and never quote the refused value.
 
-Modules: :mod:`~workflow.core.validation.limits` (sizes and depth), :mod:`~workflow.core.validation.fields`
-(typed field rules), :mod:`~workflow.core.validation.profile`, :mod:`~workflow.core.validation.brand` and
+Modules: :mod:`~workflow.core.validation.limits` (sizes and depth),
+:mod:`~workflow.core.validation.fields` (typed field rules),
+:mod:`~workflow.core.validation.profile`, :mod:`~workflow.core.validation.brand` and
 :mod:`~workflow.core.validation.campaign` (the API's objects).
 """
 
