@@ -93,7 +93,11 @@ def test_every_read_command_fits_80_columns(database: Database) -> None:  # noqa
 
 def test_show_lays_the_spec_out_as_yaml_and_the_error_as_lines(database: Database) -> None:  # noqa: F811
     """show prints the spec as indented YAML and last_error field by field, not one-line JSON."""
-    paused = next(line["key"] for line in database.lines("list", "--json") if line["last_error"])
+    paused = next(
+        line["key"]
+        for line in database.lines("list", "--json")
+        if line["state"] == "needs_attention" and line["last_error"]
+    )
     text = run("--db", database.url, "show", paused, env={**database.env, **NARROW}).stdout
     assert "spec:\n  key: " in text
     assert "\n  profile:\n    name: " in text
