@@ -31,6 +31,8 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "CallbackEventRow",
+    "ConsoleEventRow",
+    "ConsoleUserRow",
     "OnboardingRow",
     "OutboxCursorRow",
     "OutboxRow",
@@ -250,3 +252,29 @@ class OutboxCursorRow(SQLModel, table=True):
     delivered: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
+
+
+class ConsoleUserRow(SQLModel, table=True):
+    """Who may sign in to the console: an argon2 hash, never the password, and a role."""
+
+    __tablename__ = "console_users"
+
+    name: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    created_at: datetime = _when(nullable=False)
+
+
+class ConsoleEventRow(SQLModel, table=True):
+    """A console sign-in (or a failed one), a sign-out or a refused request."""
+
+    __tablename__ = "console_events"
+    __table_args__ = (Index("ix_console_events_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(nullable=False)
+    kind: str = Field(max_length=32)
+    user_name: str | None = Field(default=None, max_length=128)
+    remote: str | None = Field(default=None, max_length=64)
+    path: str | None = Field(default=None, max_length=255)
+    detail: str | None = None

@@ -11,6 +11,7 @@ names are compared as the caller gives them: nothing here knows the flow.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, exists, false, func, or_, select
@@ -77,6 +78,23 @@ def conditions(selector: Selector) -> list[ColumnElement[bool]]:
             T_.c.actor == worker_actor(selector.worker),
         )
         terms.append(or_(O.c.lease_owner == selector.worker, last_by_worker))
+    if selector.actor:
+        newest_by_actor = exists().where(
+            TRANSITIONS.c.onboarding_id == O.c.id,
+            TRANSITIONS.c.seq == O.c.audit_seq,
+            TRANSITIONS.c.actor == selector.actor,
+        )
+        terms.append(newest_by_actor)
+    if selector.batch_id:
+        # Through ix_transitions_batch_id: a batch's rows, not every onboarding's log.
+        in_batch = select(TRANSITIONS.c.onboarding_id).where(
+            TRANSITIONS.c.batch_id == selector.batch_id
+        )
+        terms.append(O.c.id.in_(in_batch))
+    if selector.created_since is not None:
+        terms.append(O.c.created_at >= selector.created_since)
+    if selector.created_until is not None:
+        terms.append(O.c.created_at < selector.created_until)
     if selector.ids:
         terms.append(O.c.id.in_(sorted(selector.ids)))
     if selector.applicable is not None:
@@ -126,6 +144,25 @@ class Selection:
             raise StoreError(
                 f"could not select onboardings: {type(original).__name__}: {reason}"
             ) from exc
+
+    def page_selected(
+        self, selector: Selector, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> list[Selected]:
+        """One page of the onboardings ``selector`` matches, oldest first, after a position
+        (``created_at``, ``id``): the rows a bulk action on the same selector would act on.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        query = select(*_PREVIEW_COLUMNS).where(*conditions(selector))
+        if after is not None:
+            at, onboarding_id = after
+            query = query.where(
+                or_(O.c.created_at > at, and_(O.c.created_at == at, O.c.id > onboarding_id))
+            )
+        query = query.order_by(O.c.created_at, O.c.id).limit(limit)
+        rows = self._run("list selected onboardings", lambda c: c.execute(query).all())
+        return [_to_selected(row) for row in rows]
 
     def count_selected(self, selector: Selector) -> int:
         """How many onboardings match ``selector`` (one ``COUNT``, no row leaves the database).
