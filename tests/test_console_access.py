@@ -5,7 +5,6 @@ recorded, the proxy header believed only when configured."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -29,10 +28,10 @@ def onboarding_id(sqlite_store: SqlStore, samples: dict[str, Any], today: date) 
 
 
 @pytest.fixture
-def app(sqlite_store: SqlStore, onboarding_id: str) -> Iterator[Any]:
+def app(sqlite_store: SqlStore, onboarding_id: str) -> Any:
     """The console on a SQLite database holding one onboarding and a user of each role."""
     add_users(sqlite_store)
-    yield console_app(sqlite_store, TEST_VAULT, str(sqlite_store.engine.url))
+    return console_app(sqlite_store, TEST_VAULT, str(sqlite_store.engine.url))
 
 
 def _state(store: SqlStore, onboarding_id: str) -> tuple[str, int]:
@@ -94,7 +93,8 @@ def test_a_viewer_sees_no_action_and_is_refused_every_action(
     assert sign_in(viewer, "vera").status_code == 303
     page = viewer.get(f"/onboardings/{onboarding_id}")
     assert page.status_code == 200
-    assert "/act" not in page.text and "Amend the spec" not in page.text
+    assert "/act" not in page.text
+    assert "Amend the spec" not in page.text
     assert "Dry run" not in viewer.get("/onboardings?state=pending").text
     token = csrf_of(viewer)
     before = _state(sqlite_store, onboarding_id)
@@ -175,7 +175,8 @@ def test_markup_in_a_reason_and_in_a_spec_is_shown_as_text(
         f"{path}/amend", data={"spec": json.dumps(spec), "reason": evil, "csrf": csrf_of(operator)}
     )
     assert preview.status_code == 200, preview.text
-    assert "<script>" not in preview.text and "<img" not in preview.text
+    assert "<script>" not in preview.text
+    assert "<img" not in preview.text
     assert "profile.description" in preview.text
 
 
@@ -186,8 +187,10 @@ def test_every_response_carries_a_strict_policy_and_security_headers(app: Any) -
     for path in ("/login", "/", "/static/console.js"):
         headers = operator.get(path).headers
         policy = headers["content-security-policy"]
-        assert "script-src 'self'" in policy and "style-src 'self'" in policy
-        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "script-src 'self'" in policy
+        assert "style-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert "unsafe-eval" not in policy
         assert "frame-ancestors 'none'" in policy
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
@@ -208,7 +211,8 @@ def test_the_session_cookie_is_httponly_strict_and_secure_off_loopback(
             v for k, v in reply.headers.multi_items()
             if k == "set-cookie" and v.startswith("console_session=")
         )  # fmt: skip
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
         assert ("Secure" in cookie) is secure
 
 
