@@ -190,7 +190,8 @@ def test_list_filters_stay_in_the_url_and_pages_follow_the_cursor(
     more = re.search(r'rel="next" href="/onboardings\?([^"]+)"', first.text)
     assert more is not None
     link = more.group(1).replace("&amp;", "&")
-    assert "state=needs_attention" in link and "code=COMPLETION_TIMEOUT" in link
+    assert "state=needs_attention" in link
+    assert "code=COMPLETION_TIMEOUT" in link
     second = operator.get(f"/onboardings?{link}")
     rest = re.findall(r">(late-\d|unmet-0|fresh-0)</a>", second.text)
     assert sorted(keys + rest) == ["late-0", "late-1", "late-2"]
