@@ -60,7 +60,8 @@ async def login_submit(request: Request) -> Response:
         return PlainTextResponse("refused: sign in from the console's own sign-in page", 403)
     if console.limiter.blocked(remote, name):
         await run_in_threadpool(console.record, "login_limited", request, name or None)
-        return _again(request, console, nonce, "too many failed sign-ins: wait 5 minutes", 429)
+        wait = "too many failed sign-ins: wait 5 minutes"
+        return _again(request, console, nonce, form, wait, 429)
     stored = await run_in_threadpool(console.access.user, name)
     good = await run_in_threadpool(
         check_password, stored.password_hash if stored else None, password
@@ -68,7 +69,8 @@ async def login_submit(request: Request) -> Response:
     if stored is None or not good:
         console.limiter.failed(remote, name)
         await run_in_threadpool(console.record, "login_failed", request, name or None)
-        return _again(request, console, nonce, "wrong user name or password", 401)
+        # 200, not 401: the form again, with the error (a browser logs a 401 as an error).
+        return _again(request, console, nonce, form, "wrong user name or password", 200)
     console.limiter.succeeded(name)
     await run_in_threadpool(console.record, "login", request, name, stored.role)
     cookie, _ = console.codec.issue(name)
@@ -78,9 +80,12 @@ async def login_submit(request: Request) -> Response:
     return response
 
 
-def _again(request: Request, console: Console, nonce: str, error: str, status: int) -> Response:
+def _again(
+    request: Request, console: Console, nonce: str, form: Form, error: str, status: int
+) -> Response:
     return console.render(
-        request, "login.html", None, status=status, error=error, next="/",
+        request, "login.html", None, status=status, error=error,
+        next=_safe_next(form.one("next", "/")),
         login_token=console.codec.csrf_token("login|" + nonce),
     )  # fmt: skip
 

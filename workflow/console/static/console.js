@@ -5,6 +5,7 @@
   function follow(live) {
     var source = new EventSource(live.dataset.events);
     var busy = false;
+    source.addEventListener("ready", function () { live.dataset.connected = "1"; });
     source.addEventListener("change", function () {
       if (busy) { return; }
       busy = true;
