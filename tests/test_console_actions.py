@@ -234,3 +234,34 @@ def test_the_overview_counts_states_and_causes_and_the_page_highlights_the_curre
     assert '<g id="state-needs_attention" class="state current"' in page
     assert '<g id="state-complete" class="state visited"' in page
     assert '<g id="state-submitted" class="state terminal"' in page
+
+
+def test_a_bulk_run_lists_what_changed_meanwhile_as_skipped(
+    harness: Harness, fleet: Fleet, operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another operator cancels one selected onboarding after the selection, before the batch
+    reaches it: the batch page lists it as skipped with why, and changes the other two."""
+    ops = operator.app.state.console.ops
+    selected_then_cancelled = fleet.timeouts[1]
+    original = type(ops).bulk
+
+    def meanwhile(self: Any, *args: Any, confirm: Any, **kwargs: Any) -> Any:
+        def confirmed(report: Any) -> bool:
+            harness.ops.cancel(selected_then_cancelled, actor="another", reason="meanwhile")
+            return bool(confirm(report))
+
+        return original(self, *args, confirm=confirmed, **kwargs)
+
+    monkeypatch.setattr(type(ops), "bulk", meanwhile)
+    form = {
+        "csrf": csrf_of(operator), "action": "resume", "state": "needs_attention",
+        "code": "COMPLETION_TIMEOUT", "reason": "callbacks were lost", "confirm_count": "3",
+    }  # fmt: skip
+    ran = operator.post("/bulk", data=form, follow_redirects=False)
+    batch_id = ran.headers["location"].rsplit("/", 1)[1]
+    _wait_for_batch(batch_id)
+    page = operator.get(f"/batches/{batch_id}").text
+    assert "Changed: 2. Skipped: 1." in page
+    assert "<td>late-1</td>" in page
+    assert "no longer matches" in page or "cancelled" in page
+    assert harness.store.get(selected_then_cancelled).state == "cancelled"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -42,19 +43,21 @@ ROLES: Final = ("viewer", "operator", "admin")
 #: Roles that may change onboardings.
 ACTING_ROLES: Final = frozenset({"operator", "admin"})
 _HASHER: Final = PasswordHasher()
+_USER_NAME: Final = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 #: A hash to verify against when the user does not exist, so both answers take as long.
 _DUMMY_HASH: Final = _HASHER.hash("not a password anyone has")
 
 
 def check_user_name(name: str) -> str:
-    """A user name as stored: 1 to 64 printable ASCII characters without spaces.
+    """A user name as stored (and written as the audit log's actor): 1 to 64 letters, digits,
+    ``.``, ``_``, ``@`` or ``-``; no ``:``, so it never reads as ``worker:W``.
 
     Raises:
         ValueError: anything else, naming the rule.
     """
-    if not 1 <= len(name) <= 64 or not name.isascii() or not name.isprintable() or " " in name:
+    if not _USER_NAME.fullmatch(name):
         raise ValueError(
-            "user name: use 1 to 64 printable ASCII characters without spaces (e.g. alice)"
+            "user name: use 1 to 64 letters, digits, '.', '_', '@' or '-' (e.g. alice)"
         )
     return name
 
