@@ -267,3 +267,25 @@ def test_the_proxy_header_is_believed_only_when_configured_and_from_the_proxy(
     assert browser.get("/", headers=header).status_code == 200
     unknown = {"x-forwarded-user": "mallory"}
     assert browser.get("/", headers=unknown, follow_redirects=False).status_code == 303
+
+
+def test_no_page_shows_a_card_number_or_a_whatsapp_token(
+    sqlite_store: SqlStore, secret_spec: dict[str, Any], today: date
+) -> None:
+    """The onboarding page, its amend form and the export never show the spec's secrets."""
+    from tests.conftest import CARD_NUMBER, CVC, WHATSAPP_TOKEN
+
+    add_users(sqlite_store)
+    started = Onboardings(sqlite_store, TEST_VAULT).start(parse_spec(secret_spec, today=today))
+    browser = client(console_app(sqlite_store, TEST_VAULT, str(sqlite_store.engine.url)))
+    sign_in(browser, "olga")
+    for path in (
+        f"/onboardings/{started.id}", f"/onboardings/{started.id}/amend",
+        f"/onboardings/{started.id}/live", "/audit/export", "/audit/export?format=csv",
+        f"/search?q={started.key}",
+    ):  # fmt: skip
+        text = browser.get(path).text
+        assert CARD_NUMBER not in text, path
+        assert WHATSAPP_TOKEN not in text, path
+        assert f'"cvc": "{CVC}"' not in text, path
+    assert "sealed until sent" in browser.get(f"/onboardings/{started.id}").text

@@ -26,6 +26,8 @@ __all__ = ["BatchRun", "batch", "batches", "dry_run", "run"]
 
 BULK_ACTIONS: Final = ("resume", "retry", "rewind", "cancel")
 PREVIEW: Final = 20
+#: Finished batches whose outcome (skipped ones included) the console keeps in memory.
+KEPT: Final = 100
 
 
 @dataclass
@@ -95,6 +97,9 @@ def run(request: Request, console: Console, user: User, form: Form) -> Response:
     batch_id = uuid.uuid4().hex
     state = BatchRun(batch_id, name, user.name, selector.describe(), console.clock.now())
     console.batches[batch_id] = state
+    finished = [key for key, run in console.batches.items() if run.done]
+    for key in finished[: max(0, len(finished) - KEPT)]:  # oldest first: dicts keep order
+        del console.batches[key]
     limit = console.settings.bulk_confirm_above
 
     def confirm(report: Any) -> bool:
