@@ -203,6 +203,7 @@ def test_a_transition_appears_live_and_the_diagram_marks_the_current_state(
     expect(page.locator("#timeline")).to_contain_text("cancelled elsewhere")
     expect(page.locator("#state-cancelled")).to_contain_class("current")
     expect(page.locator("#state-pending")).to_contain_class("visited")
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # no longer applies
     assert page.evaluate("window.notReloaded") is True
 
 
