@@ -140,6 +140,7 @@ def create_console_app(
         settings=settings, templates=_templates(),
         clock=clock, database_url=database_url,
     )  # fmt: skip
+    console.overview = pages.OverviewCache()
     routes = [*ROUTES, Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
     app = Starlette(routes=routes)
     app.state.console = console

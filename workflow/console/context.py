@@ -102,6 +102,7 @@ class Console:
     codec: SessionCodec = field(init=False)
     limiter: LoginLimiter = field(init=False)
     batches: dict[str, Any] = field(default_factory=dict)
+    overview: Any = None  # pages.OverviewCache, set by the app
 
     def __post_init__(self) -> None:
         age = int(timedelta(hours=self.settings.session_hours).total_seconds())
