@@ -54,8 +54,23 @@ def _applicable(pairs: frozenset[tuple[str, str | None]]) -> ColumnElement[bool]
     return or_(*terms)
 
 
-def conditions(selector: Selector) -> list[ColumnElement[bool]]:
-    """The WHERE terms of ``selector`` (all must hold)."""
+def _key_prefix(prefix: str, postgres: bool) -> ColumnElement[bool]:
+    """Keys starting with ``prefix``, case-sensitive and literal, through an index.
+
+    SQLite compares text bytewise (BINARY), so the prefix is a range of the key's unique index;
+    U+10FFFF's UTF-8 encoding sorts after every character's. PostgreSQL's comparisons follow
+    the database's collation, where such a range is not exact: ``LIKE 'prefix%'`` (escaped)
+    walks the ``text_pattern_ops`` index of migration 0009 instead.
+    """
+    if not postgres:
+        return and_(O.c.key >= prefix, O.c.key < prefix + "\U0010ffff")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # Backslash is LIKE's default escape; an ESCAPE clause would hide the pattern from the index.
+    return O.c.key.like(escaped + "%")
+
+
+def conditions(selector: Selector, *, postgres: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE terms of ``selector`` (all must hold) for SQLite, or for PostgreSQL."""
     terms: list[ColumnElement[bool]] = []
     if selector.states:
         terms.append(O.c.state.in_(sorted(selector.states)))
@@ -66,9 +81,7 @@ def conditions(selector: Selector) -> list[ColumnElement[bool]]:
     if selector.updated_before is not None:
         terms.append(O.c.updated_at < selector.updated_before)
     if selector.key_prefix:
-        # substr, not LIKE: SQLite's LIKE ignores case, and the prefix is taken literally.
-        prefix = selector.key_prefix
-        terms.append(func.substr(O.c.key, 1, len(prefix)) == prefix)
+        terms.append(_key_prefix(selector.key_prefix, postgres))
     if selector.worker:
         T_ = TRANSITIONS
         # The newest audit row sits at the checkpoint's audit_seq: one unique-index probe.
@@ -115,6 +128,10 @@ class Selection:
 
     engine: Engine
 
+    @property
+    def _postgres_selection(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     def _run(self, what: str, work: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
@@ -128,7 +145,9 @@ class Selection:
             StoreError: the database failed.
         """
         query = (
-            select(*_PREVIEW_COLUMNS).where(*conditions(selector)).order_by(O.c.created_at, O.c.id)
+            select(*_PREVIEW_COLUMNS)
+            .where(*conditions(selector, postgres=self._postgres_selection))
+            .order_by(O.c.created_at, O.c.id)
         )
         try:
             with self.engine.connect() as connection:
@@ -154,7 +173,9 @@ class Selection:
         Raises:
             StoreError: the database failed.
         """
-        query = select(*_PREVIEW_COLUMNS).where(*conditions(selector))
+        query = select(*_PREVIEW_COLUMNS).where(
+            *conditions(selector, postgres=self._postgres_selection)
+        )
         if after is not None:
             at, onboarding_id = after
             query = query.where(
@@ -170,7 +191,11 @@ class Selection:
         Raises:
             StoreError: the database failed.
         """
-        query = select(func.count()).select_from(O).where(*conditions(selector))
+        query = (
+            select(func.count())
+            .select_from(O)
+            .where(*conditions(selector, postgres=self._postgres_selection))
+        )
         return int(self._run("count selected onboardings", lambda c: c.execute(query).scalar_one()))
 
     def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
@@ -181,6 +206,8 @@ class Selection:
         """
         if not ids:
             return []
-        query = select(*CHECKPOINT_COLUMNS).where(*conditions(selector), O.c.id.in_(list(ids)))
+        query = select(*CHECKPOINT_COLUMNS).where(
+            *conditions(selector, postgres=self._postgres_selection), O.c.id.in_(list(ids))
+        )
         rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
         return [to_checkpoint(r._mapping) for r in rows]

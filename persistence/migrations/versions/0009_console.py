@@ -10,7 +10,8 @@ Create Date: 2026-12-07 16:00:00
   in practice (nothing updates or deletes them).
 * Indexes: ``step_attempts.idempotency_key`` and ``step_attempts.request_id`` (search),
   ``transitions.batch_id`` (the onboardings of a batch, a batch's progress) and
-  ``onboardings (predicted_outcome, actual_outcome)`` (predicted vs actual, index only).
+  ``onboardings (predicted_outcome, actual_outcome)`` (predicted vs actual, index only), and on
+  PostgreSQL ``onboardings.key text_pattern_ops`` (key prefixes).
 """
 
 from __future__ import annotations
@@ -51,9 +52,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_onboardings_outcome", "onboardings", ["predicted_outcome", "actual_outcome"]
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Key prefixes as LIKE 'p%' whatever the database's collation (SQLite's BINARY
+        # comparisons let the unique key index serve a prefix as a range).
+        op.create_index(
+            "ix_onboardings_key_pattern", "onboardings", ["key"],
+            postgresql_ops={"key": "text_pattern_ops"},
+        )  # fmt: skip
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_onboardings_key_pattern", table_name="onboardings")
     op.drop_index("ix_onboardings_outcome", table_name="onboardings")
     op.drop_index("ix_transitions_batch_id", table_name="transitions")
     op.drop_index("ix_step_attempts_request_id", table_name="step_attempts")
