@@ -74,10 +74,10 @@ class ConsoleAccess:
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(USERS).values(**values))
-        except IntegrityError as exc:
+        except IntegrityError:
             raise UserExistsError(
                 f"console user {name!r} exists already: remove it first to change it"
-            ) from exc
+            ) from None
         except SQLAlchemyError as exc:
             raise _failed("add a console user", exc) from exc
 
