@@ -243,3 +243,25 @@ def test_chromium_is_where_ci_installs_it() -> None:
     script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "apt-get install -y chromium" in script
     assert shutil.which("chromium") is not None
+
+
+def test_the_pages_and_actions_work_without_javascript(
+    chromium: Any, server: str, harness: Harness, fleet: Fleet
+) -> None:
+    """With scripts off, sign in, filter, read an onboarding and resume it: plain forms."""
+    expect = playwright_api.expect
+    context = chromium.new_context(base_url=server, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, "olga")
+        page.goto("/onboardings?state=needs_attention&code=COMPLETION_TIMEOUT")
+        expect(page.locator("#onboardings tbody tr")).to_have_count(3)
+        page.goto(f"/onboardings/{fleet.timeouts[0]}")
+        expect(page.locator("#timeline")).to_contain_text("pause")
+        resume = page.get_by_role("group", name="Resume")
+        resume.get_by_label("Reason").fill("no script needed")
+        resume.get_by_role("button", name="Resume").click()
+        expect(page.get_by_test_id("state")).to_have_text("complete")
+    finally:
+        context.close()
+    assert harness.store.history(fleet.timeouts[0])[-1].reason == "no script needed"
