@@ -289,3 +289,22 @@ def test_no_page_shows_a_card_number_or_a_whatsapp_token(
         assert WHATSAPP_TOKEN not in text, path
         assert f'"cvc": "{CVC}"' not in text, path
     assert "sealed until sent" in browser.get(f"/onboardings/{started.id}").text
+
+
+def test_an_unknown_onboarding_is_a_404_page_on_every_route(app: Any) -> None:
+    """Each page and action naming an onboarding that does not exist says so, in a sentence."""
+    browser = client(app)
+    sign_in(browser, "olga")
+    token = csrf_of(browser)
+    for path in ("/onboardings/nope", "/onboardings/nope/live", "/onboardings/nope/amend"):
+        reply = browser.get(path)
+        assert reply.status_code == 404, path
+        assert "no onboarding with id or key &#39;nope&#39;" in reply.text
+    for path in ("/onboardings/nope/amend", "/onboardings/nope/amend/apply"):
+        reply = browser.post(path, data={"csrf": token, "spec": "{}", "reason": "r"})
+        assert reply.status_code in (400, 404, 409), path  # the spec is refused first
+    reply = browser.post(
+        "/onboardings/nope/act", data={"csrf": token, "action": "retry", "reason": "r"}
+    )
+    assert reply.status_code == 409
+    assert "no onboarding with id or key" in reply.text

@@ -160,8 +160,26 @@ def _unauthenticated(request: Request) -> Response:
     return PlainTextResponse("sign in first", status_code=401)
 
 
+def _answered(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """An unknown onboarding is a 404 page and a failing database a 503 page, in one sentence."""
+
+    @functools.wraps(handler)
+    def answered(request: Request, console: Console, user: User, *more: Any) -> Response:
+        from workflow.errors import OnboardingNotFoundError, StoreError
+
+        try:
+            return handler(request, console, user, *more)
+        except OnboardingNotFoundError as exc:
+            return console.render(request, "message.html", user, status=404, message=str(exc))
+        except StoreError as exc:
+            return console.render(request, "message.html", user, status=503, message=str(exc))
+
+    return answered
+
+
 def page(handler: Handler) -> Endpoint:
     """A route any signed-in user may use (reads)."""
+    answered = _answered(handler)
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -169,7 +187,7 @@ def page(handler: Handler) -> Endpoint:
         user = await run_in_threadpool(console.current_user, request)
         if user is None:
             return _unauthenticated(request)
-        return await run_in_threadpool(handler, request, console, user)
+        return await run_in_threadpool(answered, request, console, user)
 
     return endpoint
 
@@ -201,6 +219,8 @@ def action(*, acting: bool = True) -> Callable[[FormHandler], Endpoint]:
     that may change onboardings. Every refusal is a console event naming the user and path."""
 
     def wrap(handler: FormHandler) -> Endpoint:
+        answered = _answered(handler)
+
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
             console: Console = request.app.state.console
@@ -214,7 +234,7 @@ def action(*, acting: bool = True) -> Callable[[FormHandler], Endpoint]:
             if acting and not user.can_act:
                 await run_in_threadpool(console.record, "refused", request, user.name, user.role)
                 return PlainTextResponse(f"refused: a {user.role} cannot change onboardings", 403)
-            return await run_in_threadpool(handler, request, console, user, form)
+            return await run_in_threadpool(answered, request, console, user, form)
 
         return endpoint
 
