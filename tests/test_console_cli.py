@@ -3,12 +3,18 @@ operator runs them: one line for each mistake, hashes never shown."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
 
 from persistence.console_access import ConsoleAccess
 from persistence.store import SqlStore
 from tests.cli_process import ONBOARDING, environment, one_line_error
 from workflow.console.access import check_password
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
 
 def _onboarding(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -33,6 +39,14 @@ def test_users_are_added_listed_and_removed_with_argon2_hashes(sqlite_store: Sql
     listed = _onboarding(url, "user", "list")
     assert listed.stdout.startswith("alice  operator  added ")
     assert "argon2" not in listed.stdout
+    as_json = _onboarding(url, "user", "list", "--json")
+    schema = json.loads((SCHEMAS / "console_user.json").read_text())
+    lines = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(lines) == 1
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
+        lines[0]
+    )
+    assert (lines[0]["name"], lines[0]["role"]) == ("alice", "operator")
     again = _onboarding(url, "user", "add", "alice", "--role", "viewer", "--password-stdin",
                         stdin="a long enough password\n")  # fmt: skip
     assert one_line_error(again) == (

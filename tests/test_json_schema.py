@@ -22,7 +22,7 @@ from workflow.spec import load_documents
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (
     "onboarding", "transition", "attempt", "stuck", "stuck_group", "worker", "event",
-    "audit_problem", "audit_summary", "subscriber",
+    "audit_problem", "audit_summary", "subscriber", "console_user",
 )  # fmt: skip
 
 

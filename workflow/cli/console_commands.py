@@ -147,7 +147,9 @@ def user_list(
     assert isinstance(access, ConsoleAccess)
     for user in access.users():
         if as_json:
-            typer.echo(json.dumps({"name": user.name, "role": user.role,
-                                   "created_at": user.created_at.isoformat()}))  # fmt: skip
+            typer.echo(json.dumps({
+                "schema_version": 1, "kind": "console_user", "name": user.name,
+                "role": user.role, "created_at": user.created_at.isoformat(),
+            }))  # fmt: skip
         else:
             echo(f"{user.name}  {user.role}  added {user.created_at:%Y-%m-%d %H:%M} UTC")
