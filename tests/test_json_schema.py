@@ -115,8 +115,8 @@ COMMANDS = [
 ]
 #: Kinds no read command prints on a sound database: events go to subscribers and webhooks
 #: (checked against their schema in tests/test_outbox.py), problems only when a log is broken
-#: (tests/test_audit_verify.py).
-ELSEWHERE = {"event", "audit_problem"}
+#: (tests/test_audit_verify.py); console users only once added (tests/test_console_cli.py).
+ELSEWHERE = {"event", "audit_problem", "console_user"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
