@@ -82,7 +82,11 @@ def console(
         echo("no console user yet: add one with 'onboarding console user add NAME --role admin'")
     check_port_free(host, port, "console")
     echo(f"console on http://{host}:{port} (Ctrl-C stops it)")
-    uvicorn.run(web, host=host, port=port, log_level="warning", proxy_headers=False)
+    # Open live pages (server-sent events) would hold a graceful stop forever: 5 s at most.
+    uvicorn.run(
+        web, host=host, port=port, log_level="warning", proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )  # fmt: skip
 
 
 def _access() -> object:
