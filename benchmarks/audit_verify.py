@@ -23,7 +23,7 @@ import engine_cli
 from harness import run_measured
 
 HERE = Path(__file__).resolve().parent
-_SUMMARY = re.compile(r"(\d+) onboardings, (\d+) transitions checked")
+_SUMMARY = re.compile(r"(\d+) onboardings, (\d+) transitions")
 
 
 def main() -> None:

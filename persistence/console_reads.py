@@ -1,7 +1,7 @@
 """The console's reads beside :class:`~persistence.reader.SqlReader`'s: search, counts for the
 overview, a batch's progress and an onboarding's position in its log, through the DB-API driver.
 
-Each is an index range or an index-only count (migration 0009 adds the indexes search and the
+Each is an index range or an index-only count (migration 0010 adds the indexes search and the
 outcome counts walk). No workflow state is named: states come back as stored.
 """
 
@@ -95,13 +95,3 @@ class ConsoleReads(SqlReader):
             {"id": onboarding_id},
         )
         return None if row is None else int(row["version"])
-
-    def batches(self, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest batches of the audit log: id, actor, first and last row, rows."""
-        return self.db.all(
-            "list batches",
-            "SELECT batch_id, actor, min(at) AS started_at, max(at) AS last_seen, "
-            "count(*) AS count FROM transitions WHERE batch_id IS NOT NULL "
-            "GROUP BY batch_id, actor ORDER BY min(at) DESC LIMIT :limit",
-            {"limit": limit},
-        )

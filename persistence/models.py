@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "BatchRow",
     "CallbackEventRow",
     "ConsoleEventRow",
     "ConsoleUserRow",
@@ -39,6 +40,7 @@ __all__ = [
     "SecretRow",
     "StepAttemptRow",
     "StepRecordRow",
+    "StuckCountRow",
     "TransitionRow",
     "UtcDateTime",
 ]
@@ -252,6 +254,35 @@ class OutboxCursorRow(SQLModel, table=True):
     delivered: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
+
+
+class StuckCountRow(SQLModel, table=True):
+    """How many unfinished onboardings there are per (state, code, kind), kept by triggers on
+    ``onboardings`` (``persistence/counts.py``); never written by the code."""
+
+    __tablename__ = "stuck_counts"
+
+    state: str = Field(primary_key=True, max_length=32)
+    code: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=16)
+    count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class BatchRow(SQLModel, table=True):
+    """One bulk action: who, why, what, the selection as typed, and what it did."""
+
+    __tablename__ = "batches"
+
+    id: str = Field(primary_key=True, max_length=32)
+    actor: str = Field(max_length=128)
+    reason: str
+    action: str = Field(max_length=16)
+    selection: str
+    matched: int = 0
+    changed: int = 0
+    skipped: int = 0
+    started_at: datetime = _when(nullable=False, index=True)
+    finished_at: datetime | None = _when(nullable=True)
 
 
 class ConsoleUserRow(SQLModel, table=True):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from persistence.counts import code_expression
 from persistence.dbapi import Database
 from workflow.errors import OnboardingNotFoundError
 
@@ -33,6 +34,7 @@ __all__ = [
     "CAUSES",
     "DEAD_AFTER_HEARTBEATS",
     "ExportFilter",
+    "ListFilter",
     "SqlReader",
     "StuckQuery",
     "worker_status",
@@ -89,17 +91,33 @@ class ExportFilter:
     actor: str | None = None
     states: Sequence[str] = ()
     onboarding_ids: Sequence[str] = ()
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which onboardings ``list`` shows beside ``--state``; ``None`` or empty: any.
+
+    ``codes``: ``last_error.code`` is one of these; ``updated_before``: not updated since;
+    ``key_prefix``: the key starts with this text (case-sensitive, taken literally).
+    """
+
+    codes: Sequence[str] = ()
+    updated_before: datetime | None = None
+    key_prefix: str | None = None
 
 
 @dataclass(frozen=True)
 class StuckQuery:
     """What counts as stuck at ``now``: due before ``overdue_before``, waiting for a callback
-    since before ``waiting_before``; only ``states`` when given."""
+    since before ``waiting_before``; only ``states`` and only ``codes`` (paused or retrying
+    with one of those codes) when given."""
 
     now: datetime
     overdue_before: datetime
     waiting_before: datetime
     states: Sequence[str] = ()
+    codes: Sequence[str] = ()
 
 
 def _in(column: str, prefix: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
@@ -130,13 +148,13 @@ class SqlReader:
 
     # -------------------------------------------------------------- onboardings
     def find(self, id_or_key: str, *, spec: bool = False) -> dict[str, Any]:
-        """One onboarding by id, else by key.
+        """One onboarding by id, else by key, else by Sent's profile id.
 
         Raises:
-            OnboardingNotFoundError: neither matches.
+            OnboardingNotFoundError: none matches.
         """
         columns = ONBOARDING + (", spec" if spec else "")
-        for column in ("id", "key"):
+        for column in ("id", "key", "profile_id"):
             row = self.db.first(
                 "read an onboarding",
                 f"SELECT {columns} FROM onboardings WHERE {column} = :value",
@@ -145,8 +163,18 @@ class SqlReader:
             if row is not None:
                 return row
         raise OnboardingNotFoundError(
-            f"no onboarding with id or key {id_or_key!r}; 'onboarding list' shows them"
+            f"no onboarding with id, key or profile id {id_or_key!r}; 'onboarding list' shows them"
         )
+
+    def has_code(self, code: str) -> bool:
+        """Whether some onboarding's ``last_error.code`` is exactly ``code`` (an index probe)."""
+        found = self.db.first(
+            "look up an error code",
+            f"SELECT 1 AS found FROM onboardings WHERE "
+            f"{self.db.json_field('last_error', 'code')} = :code LIMIT 1",
+            {"code": code},
+        )
+        return found is not None
 
     def page(
         self,
@@ -154,9 +182,10 @@ class SqlReader:
         states: Sequence[str] = (),
         after: tuple[datetime, str] | None = None,
         limit: int | None = None,
+        wanted: ListFilter | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Onboardings oldest first (by ``created_at``, then ``id``), after a row, streamed."""
-        sql, params = self.page_sql(states=states, after=after, limit=limit)
+        sql, params = self.page_sql(states=states, after=after, limit=limit, wanted=wanted)
         return self.db.rows("list onboardings", sql, params, stream=limit is None)
 
     def page_sql(
@@ -165,6 +194,7 @@ class SqlReader:
         states: Sequence[str] = (),
         after: tuple[datetime, str] | None = None,
         limit: int | None = None,
+        wanted: ListFilter | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The statement of :meth:`page` (for ``EXPLAIN``)."""
         where: list[str] = []
@@ -172,6 +202,17 @@ class SqlReader:
         if states:
             clause, params = _in("state", "s", states)
             where.append(clause)
+        if wanted is not None and wanted.codes:
+            clause, found = _in(self.db.json_field("last_error", "code"), "c", wanted.codes)
+            where.append(clause)
+            params.update(found)
+        if wanted is not None and wanted.updated_before is not None:
+            where.append("updated_at < :updated_before")
+            params["updated_before"] = self.db.when(wanted.updated_before)
+        if wanted is not None and wanted.key_prefix:
+            # substr, not LIKE: SQLite's LIKE ignores case, and the prefix is taken literally.
+            where.append("substr(key, 1, :prefix_length) = :prefix")
+            params.update(prefix=wanted.key_prefix, prefix_length=len(wanted.key_prefix))
         if after is not None:
             where.append("(created_at, id) > (:after_at, :after_id)")
             params.update(after_at=self.db.when(after[0]), after_id=after[1])
@@ -230,6 +271,9 @@ class SqlReader:
         if transitions and wanted.actor is not None:
             where.append("t.actor = :actor")
             params["actor"] = wanted.actor
+        if transitions and wanted.batch_id is not None:
+            where.append("t.batch_id = :batch_id")
+            params["batch_id"] = wanted.batch_id
         if transitions and wanted.states:
             clause, found = _in("t.to_state", "s", wanted.states)
             where.append(clause)
@@ -256,6 +300,28 @@ class SqlReader:
             f"{where} ORDER BY a.id",
             params,
             stream=True,
+        )
+
+    # ------------------------------------------------------------------ batches
+    def batches(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Bulk actions, newest first."""
+        sql = (
+            "SELECT id, actor, reason, action, selection, matched, changed, skipped, "
+            "started_at, finished_at FROM batches ORDER BY started_at DESC, id"
+        )
+        params: dict[str, Any] = {}
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        return self.db.all("read batches", sql, params)
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        """One bulk action by its id (``None``: no such batch)."""
+        return self.db.first(
+            "read a batch",
+            "SELECT id, actor, reason, action, selection, matched, changed, skipped, "
+            "started_at, finished_at FROM batches WHERE id = :id",
+            {"id": batch_id},
         )
 
     # ------------------------------------------------------------------ workers
@@ -292,7 +358,13 @@ class SqlReader:
         return where, params
 
     def stuck_sql(
-        self, query: StuckQuery, *, overdue: bool | None = None, runnable: bool = False
+        self,
+        query: StuckQuery,
+        *,
+        overdue: bool | None = None,
+        runnable: bool = False,
+        extra: str = "",
+        rows: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """``(id, cause, code, since)`` of every stuck onboarding (``overdue``: only the overdue
         ones, or all but them; ``runnable``: not the paused ones).
@@ -310,6 +382,8 @@ class SqlReader:
             where += " AND " + (_OVERDUE if overdue else _NOT_OVERDUE)
         if runnable:
             where += " AND o.next_attempt_at IS NOT NULL"
+        if extra:
+            where += f" AND {extra}"
         code = self.db.json_field("x.last_error", "code")
         # SQLite finds a row by its rowid (kept in every index entry) faster than by its id.
         row = "id" if self.db.postgres else "rowid"
@@ -336,7 +410,7 @@ class SqlReader:
                        WHEN o.wake_on_callback AND {entered.format("o")} < :waiting_before
                          THEN 'waiting'
                      END AS cause
-              FROM {self._unfinished_rows} WHERE {where}
+              FROM {rows or self._unfinished_rows} WHERE {where}
             ) c WHERE c.cause IS NOT NULL"""
         return sql, params
 
@@ -364,40 +438,142 @@ class SqlReader:
             SELECT o.id, o.key, o.state, o.paused_from, o.profile_id, o.attempts,
                    o.next_attempt_at, o.last_error, o.lease_owner, o.lease_expires_at,
                    r.cause, r.code, r.since
-            FROM ({sql}) r JOIN onboardings o ON o.id = r.id
+            FROM ({sql}) r JOIN onboardings o ON o.id = r.id{self._code_filter(query, params)}
             ORDER BY {_CAUSE_ORDER.format("r")}, r.code, r.since, r.id"""
         return self.db.rows("find stuck onboardings", sql, params, stream=per_group is None)
+
+    @staticmethod
+    def _code_filter(query: StuckQuery, params: dict[str, Any]) -> str:
+        if not query.codes:
+            return ""
+        clause, found = _in("r.code", "c", query.codes)
+        params.update(found)
+        return f" WHERE {clause}"
 
     def stuck_summary(self, query: StuckQuery) -> list[dict[str, Any]]:
         """How many onboardings are stuck per (cause, code), and since when the oldest.
 
-        Three index ranges rather than one grouping of every unfinished row: the paused rows
-        (``next_attempt_at IS NULL``) grouped by code, the overdue ones counted, and only the
-        few left (runnable, not overdue) classified.
+        No count grows with the number of onboardings: the paused ones are read from
+        ``stuck_counts`` (kept by triggers, migration 0009) with the oldest of each group one
+        probe of ``ix_onboardings_paused_code``; the overdue ones are the runnable count less
+        those not overdue (due later, or leased), and only those few are classified.
         """
+        counts = self._counts(query)
+        groups = self._paused_groups(query, [c for c in counts if c["kind"] == "paused"])
+        runnable = sum(c["count"] for c in counts if c["kind"] == "runnable")
         where, params = self._unfinished(query)
-        code = self.db.json_field("o.last_error", "code")
-        groups = self.db.all(
-            "count paused onboardings",
-            f"SELECT 'paused' AS cause, {code} AS code, count(*) AS count, "
-            f"min(o.updated_at) AS oldest FROM {self._unfinished_rows} "
-            f"WHERE {where} AND o.next_attempt_at IS NULL GROUP BY {code}",
+        leased = (
+            "onboardings o"
+            if self.db.postgres
+            else "onboardings o INDEXED BY ix_onboardings_leased"
+        )
+        later = self.db.first(
+            "count onboardings due later",
+            f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
+            "AND o.next_attempt_at >= :overdue_before",
             params,
         )
-        late = self.db.first(
-            "count overdue onboardings",
-            "SELECT count(*) AS count, min(o.next_attempt_at) AS oldest "
-            f"FROM {self._unfinished_rows} "
-            f"WHERE {where} AND {_OVERDUE}",
+        held = self.db.first(
+            "count leased onboardings",
+            f"SELECT count(*) AS count FROM {leased} WHERE {where} "
+            "AND o.lease_owner IS NOT NULL AND o.next_attempt_at < :overdue_before",
             params,
         )
-        if late and late["count"]:
-            groups.append({"cause": "overdue", "code": None, **late})
-        rest, params = self.stuck_sql(query, overdue=False, runnable=True)
-        groups += self.db.all(
-            "count stuck onboardings",
-            f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest FROM ({rest}) s "
-            "GROUP BY s.cause, s.code",
+        late = runnable - int((later or {}).get("count") or 0) - int((held or {}).get("count") or 0)
+        expired = self.db.first(
+            "count expired leases",
+            f"SELECT count(*) AS count, min(o.lease_expires_at) AS oldest FROM {leased} "
+            f"WHERE {where} AND o.lease_owner IS NOT NULL AND o.lease_expires_at < :now "
+            "AND o.next_attempt_at IS NOT NULL",
             params,
         )
-        return sorted(groups, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+        if expired and expired["count"]:
+            groups.append({"cause": "lease_expired", "code": None, **expired})
+        if late > 0:
+            oldest = self.db.first(
+                "find the oldest overdue onboarding",
+                f"SELECT o.next_attempt_at AS oldest FROM {self._unfinished_rows} WHERE {where} "
+                f"AND {_OVERDUE} ORDER BY o.next_attempt_at LIMIT 1",
+                params,
+            )
+            if oldest is not None:
+                groups.append({"cause": "overdue", "code": None, "count": late, **oldest})
+        # The rest are few: due later (and not under an expired lease), or leased now.
+        for extra, rows in (
+            (
+                "o.next_attempt_at >= :overdue_before "
+                "AND (o.lease_owner IS NULL OR o.lease_expires_at >= :now)",
+                None,
+            ),
+            (
+                "o.lease_owner IS NOT NULL AND o.lease_expires_at >= :now "
+                "AND o.next_attempt_at < :overdue_before",
+                leased,
+            ),
+        ):
+            rest, params = self.stuck_sql(query, runnable=True, extra=extra, rows=rows)
+            groups += self.db.all(
+                "count stuck onboardings",
+                f"SELECT s.cause, s.code, count(*) AS count, min(s.since) AS oldest "
+                f"FROM ({rest}) s GROUP BY s.cause, s.code",
+                params,
+            )
+        merged: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for group in groups:
+            found = merged.setdefault((group["cause"], group["code"]), dict(group, count=0))
+            found["count"] += group["count"]
+            found["oldest"] = min(found["oldest"], group["oldest"])
+        chosen = list(merged.values())
+        if query.codes:
+            chosen = [g for g in chosen if g["code"] in query.codes]
+        return sorted(chosen, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+
+    def _counts(self, query: StuckQuery) -> list[dict[str, Any]]:
+        """The rows of ``stuck_counts`` for the states asked for (all of them by default)."""
+        sql = "SELECT state, code, kind, count FROM stuck_counts WHERE count > 0"
+        params: dict[str, Any] = {}
+        if query.states:
+            clause, params = _in("state", "s", query.states)
+            sql += " AND " + clause
+        return self.db.all("read the counts", sql, params)
+
+    def _paused_groups(
+        self, query: StuckQuery, counts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """One group per pause code (over the states counted), with its oldest: one index
+        probe per (state, code)."""
+        if not counts:
+            return []
+        code = code_expression(self.db.postgres, "o")
+        probes: list[str] = []
+        params: dict[str, Any] = {}
+        for index, row in enumerate(counts):
+            params[f"ps{index}"] = row["state"]
+            if row["code"]:
+                params[f"pc{index}"] = row["code"]
+                matches = f"({code}) = :pc{index}"
+            else:
+                matches = f"({code}) IS NULL"
+            probes.append(
+                f"SELECT min(o.updated_at) AS oldest FROM onboardings o "
+                f"WHERE o.finished_at IS NULL AND o.next_attempt_at IS NULL "
+                f"AND {matches} AND o.state = :ps{index}"
+            )
+        oldest = self.db.all(
+            "find the oldest paused onboardings",
+            " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(probes)),
+            params,
+        )
+        groups = []
+        for row, first in zip(counts, oldest, strict=True):
+            if first["oldest"] is None:  # counted, yet gone: a count is never negative here
+                continue
+            groups.append(
+                {
+                    "cause": "paused",
+                    "code": row["code"] or None,
+                    "count": row["count"],
+                    "oldest": first["oldest"],
+                }
+            )
+        return groups

@@ -19,14 +19,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from persistence.models import BatchRow
 from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
 from workflow.errors import StoreError
 from workflow.ports import Checkpoint
-from workflow.selection import Selected, Selector, worker_actor
+from workflow.selection import BatchRecord, Selected, Selector
 
 __all__ = ["Selection"]
 
 T = TypeVar("T")
+BATCHES = BatchRow.__table__  # type: ignore[attr-defined]
 O = ONBOARDINGS  # noqa: E741
 _CODE = O.c.last_error["code"].as_string()
 _PREVIEW_COLUMNS = (
@@ -60,7 +62,7 @@ def _key_prefix(prefix: str, postgres: bool) -> ColumnElement[bool]:
     SQLite compares text bytewise (BINARY), so the prefix is a range of the key's unique index;
     U+10FFFF's UTF-8 encoding sorts after every character's. PostgreSQL's comparisons follow
     the database's collation, where such a range is not exact: ``LIKE 'prefix%'`` (escaped)
-    walks the ``text_pattern_ops`` index of migration 0009 instead.
+    walks the ``text_pattern_ops`` index of migration 0010 instead.
     """
     if not postgres:
         return and_(O.c.key >= prefix, O.c.key < prefix + "\U0010ffff")
@@ -83,14 +85,7 @@ def conditions(selector: Selector, *, postgres: bool = False) -> list[ColumnElem
     if selector.key_prefix:
         terms.append(_key_prefix(selector.key_prefix, postgres))
     if selector.worker:
-        T_ = TRANSITIONS
-        # The newest audit row sits at the checkpoint's audit_seq: one unique-index probe.
-        last_by_worker = exists().where(
-            T_.c.onboarding_id == O.c.id,
-            T_.c.seq == O.c.audit_seq,
-            T_.c.actor == worker_actor(selector.worker),
-        )
-        terms.append(or_(O.c.lease_owner == selector.worker, last_by_worker))
+        terms.append(O.c.lease_owner == selector.worker)
     if selector.actor:
         newest_by_actor = exists().where(
             TRANSITIONS.c.onboarding_id == O.c.id,
@@ -99,7 +94,7 @@ def conditions(selector: Selector, *, postgres: bool = False) -> list[ColumnElem
         )
         terms.append(newest_by_actor)
     if selector.batch_id:
-        # Through ix_transitions_batch_id: a batch's rows, not every onboarding's log.
+        # Through ix_transitions_batch: a batch's rows, not every onboarding's log.
         in_batch = select(TRANSITIONS.c.onboarding_id).where(
             TRANSITIONS.c.batch_id == selector.batch_id
         )
@@ -211,3 +206,28 @@ class Selection:
         )
         rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
         return [to_checkpoint(r._mapping) for r in rows]
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Store ``batch`` (a bulk action), or its counts and end when it is stored already.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        table = BATCHES
+        values = {
+            "id": batch.id, "actor": batch.actor, "reason": batch.reason,
+            "action": batch.action, "selection": batch.selection, "matched": batch.matched,
+            "changed": batch.changed, "skipped": batch.skipped, "started_at": batch.started_at,
+            "finished_at": batch.finished_at,
+        }  # fmt: skip
+
+        def work(connection: Connection) -> None:
+            done = connection.execute(
+                table.update()
+                .where(table.c.id == batch.id)
+                .values(changed=batch.changed, skipped=batch.skipped, finished_at=batch.finished_at)
+            )
+            if done.rowcount == 0:
+                connection.execute(table.insert().values(**values))
+
+        self._run("record a batch", work)

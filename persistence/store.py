@@ -113,10 +113,26 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
 
     @classmethod
     def from_url(cls, url: str | None = None) -> SqlStore:
-        """A store on ``url`` (see :func:`persistence.db.database_url`)."""
+        """A store on ``url``, else ``ONBOARDING_DATABASE_URL``, else ``sqlite:///onboarding.db``
+        (see :func:`persistence.db.database_url`); :meth:`close` disposes of its engine.
+
+        Raises:
+            StoreError: the URL names a database or driver other than SQLite or PostgreSQL
+                through psycopg.
+        """
         from persistence.db import make_engine
 
         return cls(make_engine(url))
+
+    def close(self) -> None:
+        """Close the engine's pooled connections (a later call opens new ones)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _run(self, what: str, work: Callable[[Connection], T]) -> T:
         try:

@@ -20,7 +20,8 @@ def _spec(harness: Harness, raw: dict[str, Any]) -> Any:
 
 def test_a_conflicting_start_names_what_works(harness: Harness, samples: dict[str, Any]) -> None:
     """Starting a taken key with another spec names the changed fields, a new key and amend,
-    and never advises cancelling (the key would stay taken)."""
+    and never advises cancelling (the key would stay taken); the error carries the key and
+    names no command (the CLI adds ``onboarding amend``)."""
     raw = samples["demo-inherited"]
     harness.start(raw)
     changed = copy.deepcopy(raw)
@@ -30,7 +31,9 @@ def test_a_conflicting_start_names_what_works(harness: Harness, samples: dict[st
     message = str(caught.value)
     assert "profile.description" in message
     assert "new key" in message
-    assert "onboarding amend demo-inherited" in message
+    assert "amend it while it is paused or not yet started" in message
+    assert "'onboarding" not in message
+    assert caught.value.key == "demo-inherited"
     assert "cancel" not in message
 
 
@@ -45,7 +48,8 @@ def test_restarting_with_only_other_secrets_is_refused(
     other["profile"]["payment_details"]["card_number"] = "5555555555554444"
     with pytest.raises(SpecConflictError, match="other payment details") as caught:
         harness.start(other)
-    assert "onboarding amend" in str(caught.value)
+    assert "amend it while" in str(caught.value)
+    assert caught.value.key == secret_spec["key"]
     assert CARD_NUMBER not in str(caught.value)
     assert "5555555555554444" not in str(caught.value)
 

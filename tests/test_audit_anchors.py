@@ -199,24 +199,27 @@ def test_audit_anchor_anchors_intact_logs_and_leaves_broken_ones(store: SqlStore
 
 def _legacy(store: SqlStore) -> None:
     """Make the database what the release before anchoring left: no anchor column, no REPLACE
-    trigger, at the revision before the one adding anchors."""
+    trigger, at the revision before the one adding anchors (later revisions undone first)."""
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from persistence.migrate import HEAD, alembic_config
+    from persistence.migrate import alembic_config
 
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    before = next(r for r in script.walk_revisions() if (r.doc or "").startswith("audit anchors"))
-    if before.revision != HEAD:  # later migrations first go back to the anchors' revision
-        url = store.engine.url.render_as_string(hide_password=False)
-        command.downgrade(alembic_config(url), before.revision)
+    url = store.engine.url.render_as_string(hide_password=False)
+    config = alembic_config(url)
+    anchors = next(
+        r
+        for r in ScriptDirectory.from_config(config).walk_revisions()
+        if "audit_anchors" in str(r.path)
+    )
+    command.downgrade(config, anchors.revision)
     with store.engine.begin() as connection:
         if store.engine.dialect.name == "sqlite":
             connection.execute(text("DROP TRIGGER transitions_no_replace"))
         connection.execute(text("ALTER TABLE onboardings DROP COLUMN audit_anchor"))
         connection.execute(
             text("UPDATE alembic_version SET version_num = :before"),
-            {"before": before.down_revision},
+            {"before": anchors.down_revision},
         )
 
 

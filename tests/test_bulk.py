@@ -188,15 +188,15 @@ def test_filters_by_key_prefix_paused_from_age_and_worker(harness: Harness, flee
     assert ids(Selector(key_prefix="LATE-")) == set()
     assert ids(Selector(key_prefix="late_")) == set()  # '_' is no wildcard
     assert ids(Selector(paused_from=frozenset({"campaigns"}))) == {fleet.prerequisites}
-    worker = harness.worker.owner
-    assert ids(Selector(worker=worker)) == {*fleet.timeouts, fleet.prerequisites}
-    harness.ops.retry(fleet.timeouts[0], actor="ops", reason="mine now")
-    assert ids(Selector(worker=worker)) == {*fleet.timeouts[1:], fleet.prerequisites}
+    # --worker is the leases a worker holds now: the one that paused these holds none of them.
+    assert ids(Selector(worker=harness.worker.owner)) == set()
+    harness.ops.retry(fleet.timeouts[0], actor="ops", reason="runnable again")
     (claimed,) = harness.store.claim("other-worker", harness.clock.now(), 60, limit=1)
     assert ids(Selector(worker="other-worker")) == {claimed.checkpoint.id}
-    assert ids(Selector(codes=TIMEOUT, key_prefix="late-", worker=worker)) == set(
-        fleet.timeouts[1:]
+    assert ids(Selector(worker="other-worker", key_prefix="late-")) == (
+        {claimed.checkpoint.id} & set(fleet.timeouts)
     )
+    assert ids(Selector(codes=TIMEOUT, key_prefix="late-")) == set(fleet.timeouts[1:])
     earlier = harness.clock.now()
     harness.clock.advance(30)
     harness.ops.cancel(fleet.prerequisites, actor="ops", reason="moves it on")
@@ -240,6 +240,7 @@ def test_bad_selections_are_refused_naming_the_rule(harness: Harness) -> None:
         ({"where": ["state=paused"]}, "unknown state; state is one of pending"),
         ({"where": ["paused_from=completed"]}, "paused_from is one of"),
         ({"codes": [" "]}, "--code is empty"),
+        ({"codes": ["NO_SUCH_CODE"]}, "'NO_SUCH_CODE' is not a pause code; codes are COMMIT_"),
         ({"older_than": "2x"}, "s, m, h or d"),
         ({"older_than": "0h"}, "positive number"),
         ({"key_prefix": ""}, "--key-prefix is empty"),
@@ -254,14 +255,15 @@ def test_operator_filters_are_checked(options: dict[str, Any], words: str) -> No
 
 
 def test_filters_build_a_selector() -> None:
-    """Repeated --where values are alternatives; --older-than counts back from now."""
+    """Repeated --where values are alternatives; --older-than counts back from now; a code is
+    read in any case."""
     from workflow.flow import ACTIVE_STATES, STATES
 
     now = _now()
     selector = build_selector(
         states=STATES, paused_states=sorted(ACTIVE_STATES), now=now,
         where=["state=needs_attention", "paused_from=complete", "paused_from=campaigns"],
-        codes=["COMPLETION_TIMEOUT"], older_than="90m", key_prefix="acme-", worker="w1",
+        codes=["completion_timeout"], older_than="90m", key_prefix="acme-", worker="w1",
     )  # fmt: skip
     assert selector == Selector(
         states=frozenset({"needs_attention"}), paused_from=frozenset({"complete", "campaigns"}),

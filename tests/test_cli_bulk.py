@@ -120,6 +120,54 @@ def test_cli_bulk_resume_audits_each_with_the_printed_batch_id(
     assert harness.store.get(fleet.prerequisites).state == "needs_attention"
 
 
+def test_each_bulk_action_is_listed_as_a_batch_and_exported_by_its_id(
+    harness: Harness, fleet: Fleet, database_url_for_test: str
+) -> None:
+    """A bulk resume (its code typed in lower case) is a batch: who, why, the selection as
+    typed, matched/changed/skipped; 'export --batch' gives its audit rows and no other; a dry
+    run is no batch; an unknown batch id exits 2."""
+    import json
+
+    url = database_url_for_test
+    assert onboarding("--db", url, "batches").stdout.startswith("no bulk action")
+    dry = onboarding(
+        "--db", url, "retry", "--key-prefix", "fresh-", "--reason", "look", "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    result = onboarding(
+        "--db", url, "resume", "--code", "completion_timeout", "--key-prefix", "late-",
+        "--reason", "Sent finished late", "--actor", "carol", "--yes",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    match = BATCH.search(result.stdout)
+    assert match is not None, result.stdout
+    listed = [
+        json.loads(line)
+        for line in onboarding("--db", url, "batches", "--json").stdout.splitlines()
+    ]
+    assert len(listed) == 1
+    (batch,) = listed
+    assert batch["id"] == match.group(1)
+    assert (batch["actor"], batch["reason"], batch["action"]) == (
+        "carol",
+        "Sent finished late",
+        "resume",
+    )
+    assert batch["selection"] == "--code completion_timeout --key-prefix late-"
+    assert (batch["matched"], batch["changed"], batch["skipped"]) == (3, 3, 0)
+    assert batch["finished_at"] >= batch["started_at"]
+    text = onboarding("--db", url, "batches").stdout
+    assert match.group(1) in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    exported = onboarding("--db", url, "export", "--batch", match.group(1))
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert sorted(r["onboarding_id"] for r in rows) == sorted(fleet.timeouts)
+    assert {r["batch_id"] for r in rows} == {match.group(1)}
+    unknown = onboarding("--db", url, "export", "--batch", "f" * 32)
+    assert unknown.returncode == 2
+    assert "no batch" in one_line_error(unknown)
+
+
 def test_cli_preview_shows_twenty_rows_and_counts_the_rest(
     harness: Harness, samples: dict[str, Any], database_url_for_test: str
 ) -> None:
@@ -214,7 +262,8 @@ def empty_db(tmp_path: Path) -> str:
         (["cancel", "--where", "state=paused"], "unknown state; state is one of pending"),
         (["retry", "--older-than", "2x"], "--older-than '2x' is not a duration"),
         (["retry", "--code", ""], "--code is empty"),
-        (["rewind", "--to", "nowhere", "--code", "X"], "--to must be one of: pending"),
+        (["rewind", "--to", "nowhere", "--code", "REJECTED"], "--to must be one of: pending"),
+        (["retry", "--code", "nope"], "--code 'nope' is not a pause code; codes are COMMIT_FAILED"),
         (["resume", "acme-1", "--dry-run"], "--dry-run previews a selection"),
     ],
 )

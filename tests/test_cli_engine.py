@@ -200,7 +200,14 @@ def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     cli("db", "upgrade")
     cli("start", str(_specs(tmp_path, samples, copies=2)))
     worker = cli.spawn("worker", "--concurrency", "4", "--poll-interval", "0.05")
-    time.sleep(2.5)
+
+    def leased() -> bool:
+        rows = map(json.loads, cli("list", "--json", "--internals").stdout.splitlines())
+        return any(r["lease_owner"] is not None for r in rows)
+
+    deadline = time.monotonic() + 60
+    while not leased():  # steps are in flight
+        assert time.monotonic() < deadline, "the worker never claimed"
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     listed = cli("list", "--json", "--internals").stdout.splitlines()

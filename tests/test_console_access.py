@@ -299,7 +299,7 @@ def test_an_unknown_onboarding_is_a_404_page_on_every_route(app: Any) -> None:
     for path in ("/onboardings/nope", "/onboardings/nope/live", "/onboardings/nope/amend"):
         reply = browser.get(path)
         assert reply.status_code == 404, path
-        assert "no onboarding with id or key &#39;nope&#39;" in reply.text
+        assert "no onboarding with id, key or profile id &#39;nope&#39;" in reply.text
     for path in ("/onboardings/nope/amend", "/onboardings/nope/amend/apply"):
         reply = browser.post(path, data={"csrf": token, "spec": "{}", "reason": "r"})
         assert reply.status_code in (400, 404, 409), path  # the spec is refused first
@@ -307,4 +307,4 @@ def test_an_unknown_onboarding_is_a_404_page_on_every_route(app: Any) -> None:
         "/onboardings/nope/act", data={"csrf": token, "action": "retry", "reason": "r"}
     )
     assert reply.status_code == 409
-    assert "no onboarding with id or key" in reply.text
+    assert "no onboarding with" in reply.text

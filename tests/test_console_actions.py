@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.cli_process import ONBOARDING, environment
 from tests.conftest import TEST_KEY, Fleet, Harness
@@ -123,6 +124,18 @@ def test_a_bulk_dry_run_counts_then_the_run_changes_exactly_those(
         assert harness.store.get(untouched).version == versions[untouched]
     listed = operator.get(f"/onboardings?batch={batch_id}").text
     assert sorted(re.findall(r">(late-\d)</a>", listed)) == ["late-0", "late-1", "late-2"]
+    with harness.store.engine.connect() as connection:
+        stored = connection.execute(
+            text(
+                "SELECT actor, action, selection, matched, changed, skipped FROM batches "
+                "WHERE id = :id"
+            ),
+            {"id": batch_id},
+        ).one()
+    assert tuple(stored) == (
+        "olga", "resume", "console: state=needs_attention&code=COMPLETION_TIMEOUT", 3, 3, 0,
+    )  # fmt: skip
+    assert f'href="/batches/{batch_id}"' in operator.get("/batches").text
 
 
 def test_a_rewind_offers_the_earlier_states_and_goes_to_the_one_picked(

@@ -111,39 +111,69 @@ def test_subscriber_names_are_checked(harness: Harness) -> None:
         harness.ops.subscribe("x" * 129, lambda e: None)
 
 
-def test_async_iteration_delivers_in_order_and_again_after_a_failure(
+def counts(h: Harness, name: str) -> tuple[int, int]:
+    """(delivered, pending) of subscriber ``name``, as ``events subscribers`` shows them."""
+    (position,) = [p for p in h.store.subscribers() if p.name == name]
+    return position.delivered, position.pending
+
+
+def test_async_iteration_records_progress_per_event(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
-    """``async for`` yields every event in order; events of a batch whose loop body raised come
-    again to the next loop, and a finished batch does not."""
+    """``async for`` yields every event in order and records each one the loop body finished
+    with: after a failure or a ``break`` only the event the loop left on comes again, and
+    ``events subscribers`` counts every other one delivered."""
     ids = [harness.start(raw) for raw in list(samples.values())[:3]]
     harness.run()
     total = outbox_size(harness)
+    service = AsyncOnboardings(harness.store, harness.vault, clock=harness.clock)
 
-    async def collect(stop_at: int, fail_at: int | None = None) -> list[Event]:
-        got: list[Event] = []
-        async for event in harness.ops.events("feed", poll_interval=0.01, batch_size=total):
+    async def collect(got: list[Event], stop_at: int, fail_at: int | None = None) -> None:
+        async for event in service.events("feed", poll_interval=0.01, batch_size=total):
             if len(got) == fail_at:
                 raise RuntimeError("handler failed")
             got.append(event)
             if len(got) == stop_at:
                 break
-        return got
 
+    first: list[Event] = []
     with pytest.raises(RuntimeError):
-        asyncio.run(collect(total, fail_at=5))
-    everything = asyncio.run(collect(total))  # the failed batch again, from the start
-    check_run(harness, ids, everything)
+        asyncio.run(collect(first, total, fail_at=5))
+    assert counts(harness, "feed") == (5, total - 5)
+    rest: list[Event] = []
+    asyncio.run(collect(rest, total - 5))  # from the event the loop failed on
+    check_run(harness, ids, first + rest)
+    assert counts(harness, "feed") == (total - 1, 1)  # it left with break on the last one
+    again: list[Event] = []
+    asyncio.run(collect(again, 1))
+    assert again[0].event_id == rest[-1].event_id
 
-    async def then_more() -> list[Event]:
-        got: list[Event] = []
-        async for event in harness.ops.events("feed", poll_interval=0.01, batch_size=total):
-            got.append(event)
+
+def test_the_blocking_iteration_records_progress_per_event(
+    harness: Harness, samples: dict[str, Any]
+) -> None:
+    """``for event in onboardings.events(name)`` delivers every event in order once across
+    restarts, recording each handled event; ``close()`` ends a loop waiting for more."""
+    ids = [harness.start(raw) for raw in list(samples.values())[:3]]
+    harness.run()
+    total = outbox_size(harness)
+    received: list[Event] = []
+    for event in harness.ops.events("feed", poll_interval=0.01, batch_size=4):
+        received.append(event)
+        if len(received) == 7:
             break
-        return got
-
-    # The whole batch was handled, but the loop left before asking for more: it comes again.
-    assert asyncio.run(then_more())[0].event_id == everything[0].event_id
+    assert counts(harness, "feed") == (6, total - 6)
+    received.pop()  # the event the loop broke on was not finished with: it comes again
+    with harness.ops:
+        waiting = threading.Thread(
+            target=lambda: received.extend(harness.ops.events("feed", poll_interval=0.01))
+        )
+        waiting.start()
+        eventually(lambda: len(received) == total)
+    waiting.join(10)
+    assert not waiting.is_alive()
+    check_run(harness, ids, received)
+    assert counts(harness, "feed") == (total, 0)
 
 
 def test_wait_returns_when_terminal_or_paused_and_times_out_otherwise(

@@ -22,7 +22,7 @@ from workflow.spec import load_documents
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (
     "onboarding", "transition", "attempt", "stuck", "stuck_group", "worker", "event",
-    "audit_problem", "audit_summary", "subscriber", "console_user",
+    "audit_problem", "audit_summary", "subscriber", "batch", "console_user",
 )  # fmt: skip
 
 
@@ -63,7 +63,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Database:
         for args in (
             ["db", "upgrade"], ["start", str(specs)],
             [*api, "worker", "--until-idle", "--poll-interval", "0.05"],
-            ["cancel", "demo-main-country", "--reason", "wrong country", "--actor", "alice"],
+            ["cancel", "--key-prefix", "demo-main-country", "--reason", "wrong country",
+             "--actor", "alice", "--yes"],
             ["start", str(late)],
         ):  # fmt: skip
             result = run("--db", url, *args, env=env)
@@ -110,6 +111,7 @@ COMMANDS = [
     ["export", "--internals"],
     ["export", "--attempts"],
     ["workers", "--json"],
+    ["batches", "--json"],
     ["audit", "verify", "--json"],
     ["events", "subscribers", "--json"],
 ]

@@ -158,7 +158,7 @@ def test_sent_error_text_prints_escaped_everywhere(hostile_run: dict[str, Any]) 
         assert "refused\\x1b[2J\\x1b[H\\x1b]8;;https://evil.example/" in outputs[name]
         assert "\\x7f\\n2027-01-01" in outputs[name]
         assert "\\u202egnp.exe" in outputs[name]
-    assert "refused\\u001b[2J\\u001b[H" in outputs["show"]  # its JSON fields, as JSON escapes
+    assert "refused\\e[2J\\e[H" in outputs["show"]  # its YAML fields, as YAML escapes
     assert "VALIDATION\\x1b[31m_001" in outputs["stuck --summary"]
     assert "VALIDATION\\x1b[31m_001" in outputs["history"]
     assert "selected for resume" in outputs["preview"]

@@ -59,14 +59,20 @@ def test_list_pages_follow_the_cursor_without_gaps_or_repeats(
     assert seen == [r["id"] for r in everything]
     table = _cli(database_url_for_test, "list", "--limit", "5")
     command = table.strip().splitlines()[-1]
-    # The printed command is whole: same database, same page size, pasted as it is.
-    assert command.startswith(
-        f"more: onboarding --db {database_url_for_test} list --limit 5 --after "
-    )
-    pasted = run(*shlex.split(command.removeprefix("more: "))[1:], env=environment())
+    # The printed command is whole and short: the same page size, pasted as it is against the
+    # same database (whatever form of URL named it: the URL is not repeated).
+    assert command.startswith("more: onboarding list --limit 5 --after ")
+    assert len(command) <= 80
+    words = shlex.split(command.removeprefix("more: "))[1:]
+    pasted = run("--db", database_url_for_test, *words, env=environment())
     assert pasted.returncode == 0, pasted.stderr
     assert pasted.stdout.count("page-") == 3
     assert "more:" not in pasted.stdout
+    # The same page through each form of a PostgreSQL URL prints the same command.
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+        if "://" in database_url_for_test and database_url_for_test.startswith("postgres"):
+            typed = prefix + database_url_for_test.split("://", 1)[1]
+            assert _cli(typed, "list", "--limit", "5").strip().splitlines()[-1] == command
 
 
 def test_list_refuses_a_cursor_it_did_not_print(database_url_for_test: str) -> None:

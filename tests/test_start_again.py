@@ -55,7 +55,7 @@ def test_the_same_spec_is_already_started_after_its_secrets_were_sent(
     for changed in (_other_card(secret_spec), other_token):
         with pytest.raises(SpecConflictError, match="other payment details") as caught:
             harness.start(changed)
-        assert "onboarding amend" in str(caught.value)
+        assert "amend it while" in str(caught.value)
         assert OTHER_CARD not in str(caught.value)
 
 

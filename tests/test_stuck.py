@@ -116,7 +116,8 @@ def test_paused_onboardings_are_grouped_by_code_with_the_whole_reason(
     for onboarding, row in rows.items():
         reason = harness.store.get(onboarding).last_error["reason"]  # type: ignore[index]
         assert row["reason"] == reason
-        assert row["fix"].startswith(f"onboarding resume {row['key']} --reason")
+        # Both are fixed in the spec: the per-key amend, then a resume.
+        assert row["fix"].startswith(f"'onboarding amend {row['key']} FIXED.yaml --reason WHY'")
         assert 3000 <= row["age_seconds"] <= 7200
     long_reason = rows[refused]["reason"]
     assert len(long_reason) > 80
@@ -131,6 +132,10 @@ def test_paused_onboardings_are_grouped_by_code_with_the_whole_reason(
     ]
     assert sorted((g["cause"], g["code"], g["count"]) for g in summary) == sorted(
         ("paused", rows[o]["code"], 1) for o in rows
+    )
+    assert {g["code"]: g["fix"] for g in summary}["VALIDATION_001"].endswith(
+        "for each ('onboarding stuck --code VALIDATION_001' lists them) (Sent refused a field "
+        "of the spec, which 'show' names)"
     )
     text = _cli(database_url_for_test, "stuck", "--summary")
     assert "VALIDATION_001" in text
@@ -193,3 +198,44 @@ def test_nothing_stuck_says_so(database_url_for_test: str) -> None:
     """An empty database: one line, no table; JSON Lines print nothing."""
     assert _cli(database_url_for_test, "stuck").startswith("nothing is stuck")
     assert _stuck(database_url_for_test) == []
+
+
+def test_codes_filter_stuck_and_list_in_any_case_and_unknown_codes_are_refused(
+    harness: Harness, database_url_for_test: str, samples: dict[str, Any]
+) -> None:
+    """--code narrows stuck and list (read in any case); an unknown code exits 2 with one line
+    listing the known ones; list also filters by key prefix and age; show and history find an
+    onboarding by Sent's profile id."""
+    from tests.cli_process import one_line_error
+
+    harness.sandbox.state.organization = OrganizationConfig(
+        has_whatsapp_account=False, completion_delay_seconds=0
+    )
+    refused = harness.start(_spec(samples["demo-inherited"], "refused-1"))
+    harness.run()
+    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0)
+    unmet = harness.start(_spec(samples["demo-prerequisite-pause"], "unmet-1"))
+    harness.run()
+    url = database_url_for_test
+    assert [r["id"] for r in _stuck(url, "--code", "prerequisites")] == [unmet]
+    summary = _cli(url, "stuck", "--summary", "--code", "Validation_001")
+    assert "VALIDATION_001" in summary
+    assert "PREREQUISITES" not in summary
+    for command in (["stuck"], ["list"], ["resume", "--reason", "r", "--dry-run"]):
+        result = run("--db", url, *command, "--code", "NO_SUCH", env=environment())
+        assert result.returncode == 2, (command, result.stdout)
+        line = one_line_error(result)
+        assert "'NO_SUCH' is not a pause code; codes are COMMIT_FAILED" in line
+    listed = _cli(url, "list", "--json", "--code", "prerequisites")
+    assert [json.loads(line)["id"] for line in listed.splitlines()] == [unmet]
+    listed = _cli(url, "list", "--json", "--key-prefix", "refused-")
+    assert [json.loads(line)["id"] for line in listed.splitlines()] == [refused]
+    assert _cli(url, "list", "--json", "--older-than", "2h") == ""
+    assert len(_cli(url, "list", "--json", "--older-than", "30m").splitlines()) == 2
+    dry = _cli(url, "resume", "--code", "prerequisites", "--reason", "r", "--dry-run")
+    assert "1 onboarding(s) selected for resume" in dry
+    profile = harness.store.get(unmet).profile_id
+    assert profile is not None
+    shown = json.loads(_cli(url, "show", "--json", profile))
+    assert shown["id"] == unmet
+    assert json.loads(_cli(url, "history", "--json", profile).splitlines()[0])["onboarding_id"]

@@ -169,7 +169,7 @@ class AuditReport:
             notes += "; anchors not checked (no key)"
         return (
             f"audit verify: {verdict}: {self.onboardings} onboardings, {self.transitions} "
-            f"transitions checked in {self.seconds:.2f} s ({self.rate:,.0f} transitions/s)"
+            f"transitions, {self.seconds:.2f} s, {self.rate:,.0f} transitions/s"
             f"{notes}"
         )
 

@@ -39,7 +39,7 @@ from workflow.flow import FLOWS
 from workflow.machine import PAUSED, MachineDefinition, OnboardingFlow
 from workflow.operating import refusal
 from workflow.ports import Checkpoint
-from workflow.selection import Selected, SelectionStore, Selector
+from workflow.selection import BatchRecord, Selected, SelectionStore, Selector
 
 if TYPE_CHECKING:
     from workflow.management import Onboardings
@@ -137,6 +137,7 @@ def run_bulk(
     confirm: Callable[[BulkReport], bool] | None = None,
     preview: int = 20,
     page_size: int = 500,
+    selection: str | None = None,
 ) -> BulkReport:
     """Apply ``action`` to every onboarding ``selector`` matches (see the module docstring).
 
@@ -149,6 +150,9 @@ def run_bulk(
             stops there.
         preview: how many selected rows the report keeps for display.
         page_size: rows per query, when selecting and when acting.
+        selection: the filters as the operator typed them, kept with the batch (by default
+            the selector described). A batch that acts is stored (``onboarding batches``)
+            before its first change, and its counts and end when it is done.
 
     Raises:
         SelectionError: no filter, an unknown state or action.
@@ -192,6 +196,10 @@ def run_bulk(
     batch_run = _Batch(ops, store, scoped, action, fired, options, actor, reason, batch)
     applied: list[str] = []
     skipped: list[Skipped] = []
+    record = BatchRecord(
+        batch, actor, reason, action, selection or selector.describe(), len(ids), ops.clock.now()
+    )
+    store.record_batch(record)
     try:
         for chunk in _chunks(ids, page_size):
             found = {c.id: c for c in store.selected_checkpoints(scoped, chunk)}
@@ -206,6 +214,10 @@ def run_bulk(
             f"{exc}; batch {batch} stopped after applying {len(applied)} of {len(ids)} "
             "(their audit rows carry the batch id)"
         ) from exc
+    finished = dataclasses.replace(
+        record, changed=len(applied), skipped=len(skipped), finished_at=ops.clock.now()
+    )
+    store.record_batch(finished)
     return dataclasses.replace(report, applied=tuple(applied), skipped=tuple(skipped))
 
 

@@ -104,7 +104,11 @@ class SpecError(OnboardingError):
 
 
 class SpecConflictError(OnboardingError):
-    """The onboarding key is taken by a different spec."""
+    """The onboarding key is taken by a different spec; ``key`` names it (when one key)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
 
 
 class OnboardingNotFoundError(OnboardingError):

@@ -11,8 +11,9 @@ Three ways to follow, all over the :class:`EventStore` port:
 
 * :class:`Subscriber`: a thread polling the outbox and calling a handler, backing off while the
   handler (or the database) fails;
-* :func:`iterate_events`: ``async for event in onboardings.events("name")``; the position moves
-  once the loop body has finished with every event of a batch;
+* :func:`iterate_events`: ``async for event in onboardings.events("name")`` (and
+  :func:`follow_events`, its blocking twin); the position moves past each event once the loop
+  body has finished with it;
 * ``Onboardings.wait(key, timeout)``: block until one onboarding is terminal or paused.
 """
 
@@ -23,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -39,6 +40,7 @@ __all__ = [
     "Subscriber",
     "SubscriberPosition",
     "check_subscriber_name",
+    "follow_events",
     "iterate_events",
 ]
 
@@ -172,7 +174,7 @@ class Subscriber:
         self,
         store: EventStore,
         name: str,
-        handler: Callable[[Event], None],
+        handler: Callable[[Event], object],
         *,
         batch_size: int = 100,
         poll_interval: float = 0.5,
@@ -290,10 +292,11 @@ async def iterate_events(
 ) -> AsyncIterator[Event]:
     """Every event for subscriber ``name``, in order, waiting for new ones (never ends).
 
-    The position moves past a batch once the loop body has finished with each of its events
-    (the loop asked for the next one); leaving the loop, or an exception in its body, leaves
-    the position at the previous batch, so those events come again next time: at least once.
-    Store calls run in a thread (:func:`asyncio.to_thread`), never on the event loop.
+    The position moves past each event as soon as the loop body has finished with it (the loop
+    asks for the next one), one small update per event, so a restart goes on after the last
+    event handled. The event the loop leaves on (``break``, or an exception in its body) was
+    not finished with: it comes first next time (at least once). Store calls run in a thread
+    (:func:`asyncio.to_thread`), never on the event loop.
 
     Raises:
         ValueError: ``name`` is not a valid subscriber name.
@@ -309,9 +312,43 @@ async def iterate_events(
             continue
         for event in events:
             yield event
-        # Resumed after the batch's last event: the loop body finished with all of them.
-        position = events[-1].position
-        await asyncio.to_thread(store.ack_events, name, position, len(events), now())
+            # Resumed: the loop body finished with this event.
+            position = event.position
+            await asyncio.to_thread(store.ack_events, name, position, 1, now())
+
+
+def follow_events(
+    store: EventStore,
+    name: str,
+    *,
+    batch_size: int = 100,
+    poll_interval: float = 0.5,
+    clock: Clock | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[Event]:
+    """``for event in ...``: :func:`iterate_events` for threads, blocking between looks.
+
+    The position moves past each event once the loop body has finished with it; the event
+    the loop leaves on comes first next time. Ends when ``stop`` is set (checked between
+    looks), else never.
+
+    Raises:
+        ValueError: ``name`` is not a valid subscriber name.
+        StoreError: the database failed.
+    """
+    check_subscriber_name(name)
+    now = (clock or SystemClock()).now
+    stopping = stop or threading.Event()
+    position: EventPosition | None = None
+    while not stopping.is_set():
+        events = store.read_events(name, batch_size, now(), position)
+        if not events:
+            stopping.wait(poll_interval)
+            continue
+        for event in events:
+            yield event
+            position = event.position
+            store.ack_events(name, position, 1, now())
 
 
 def wait_interval(started: float, now: float | None = None) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -68,13 +69,17 @@ _OPERATOR_RETRIES = 5
 class Onboardings(Following):
     """Start onboardings and act on them as an operator; thread-safe.
 
-    Also waits for onboardings and follows their events (:class:`~workflow.following.Following`).
+    Also finds them, waits for them and follows their events
+    (:class:`~workflow.following.Following`). :class:`~workflow.aio.AsyncOnboardings` has the
+    same methods for asyncio. As a context manager (or with :meth:`close`) it stops the
+    subscribers it started and ends its ``events`` loops; the store stays open.
 
     Args:
         store: any implementation of the management port.
         vault: seals secrets at start and at amend, and anchors every audit row written
             (its key is the one the log's anchors are checked with).
-        flow: the flow new onboardings start under.
+        clock: the time (default: the system clock).
+        flow: the flow new onboardings start under (default: the current one).
     """
 
     def __init__(
@@ -83,12 +88,13 @@ class Onboardings(Following):
         vault: Vault,
         *,
         clock: Clock | None = None,
-        flow: FlowDefinition = FLOW,
+        flow: FlowDefinition | None = None,
     ) -> None:
+        super().__init__()
         self.store = store
         self.vault = vault
         self.clock = clock or SystemClock()
-        self.flow = flow
+        self.flow = flow or FLOW
 
     # ------------------------------------------------------------------ start
     def start(self, spec: OnboardingSpec, *, actor: str = "api") -> Checkpoint:
@@ -110,7 +116,12 @@ class Onboardings(Following):
         """
         conflicts = find_key_conflicts(specs)
         if conflicts:
-            raise SpecConflictError("; ".join(str(c) for c in conflicts))
+            given = Counter(spec.key for spec in specs)
+            repeated = [key for key, count in given.items() if count > 1]
+            raise SpecConflictError(
+                "; ".join(str(c) for c in conflicts),
+                key=repeated[0] if len(repeated) == 1 else None,
+            )
         now = self.clock.now()
         unique = {spec.key: spec for spec in specs}
         new = [self._new(spec, actor, now) for spec in unique.values()]
@@ -140,20 +151,19 @@ class Onboardings(Following):
         return NewOnboarding(checkpoint, entry, self.vault.seal(secrets) if secrets else None)
 
     def _check_same(self, stored: Checkpoint, spec: OnboardingSpec) -> None:
-        hint = (
-            f"start it under a new key, or change onboarding {stored.key!r} with "
-            f"'onboarding amend {stored.key} FILE' while it is paused or not yet started"
-        )
+        hint = "start it under a new key, or amend it while it is paused or not yet started"
         if stored.fingerprint != spec.fingerprint():
             paths = changed_paths(stored.spec, spec.storable())
             raise SpecConflictError(
                 f"key {spec.key!r} already names onboarding {stored.id} with a different spec "
-                f"(changed: {', '.join(paths) or 'field order'}); {hint}"
+                f"(changed: {', '.join(paths) or 'field order'}); {hint}",
+                key=spec.key,
             )
         if not self._same_secrets(stored, spec.secret_values()):
             raise SpecConflictError(
                 f"key {spec.key!r} already names onboarding {stored.id} with other payment "
-                f"details or WhatsApp token; {hint}"
+                f"details or WhatsApp token; {hint}",
+                key=spec.key,
             )
 
     def _secrets_fingerprint(self, secrets: dict[str, str]) -> str:
@@ -327,6 +337,7 @@ class Onboardings(Following):
         confirm: Callable[[BulkReport], bool] | None = None,
         preview: int = 20,
         page_size: int = 500,
+        selection: str | None = None,
     ) -> BulkReport:
         """Act on every onboarding ``selector`` matches; see :func:`workflow.bulk.run_bulk`."""
         from workflow.bulk import run_bulk
@@ -334,7 +345,7 @@ class Onboardings(Following):
         return run_bulk(
             self, action, selector, actor=actor, reason=reason, dry_run=dry_run,
             batch_id=batch_id, target=target, delete_at_sent=delete_at_sent, confirm=confirm,
-            preview=preview, page_size=page_size,
+            preview=preview, page_size=page_size, selection=selection,
         )  # fmt: skip
 
     def amend(
@@ -362,14 +373,16 @@ class Onboardings(Following):
             if spec.key != current.key:
                 raise SpecConflictError(
                     f"the spec's key {spec.key!r} is not onboarding {current.key!r}'s; amend keeps "
-                    "the key (start a new onboarding for a new key)"
+                    "the key (start a new onboarding for a new key)",
+                    key=spec.key,
                 )
             secrets = spec.secret_values()
             if secrets and current.profile_id is not None:
                 raise SpecConflictError(
                     f"onboarding {current.key!r} already created its profile, which is when "
                     "payment details and the WhatsApp token are sent; change them at Sent and "
-                    "leave them out of the amended spec"
+                    "leave them out of the amended spec",
+                    key=current.key,
                 )
             self._refuse_while_running(current, "amend")
             paths = changed_paths(current.spec, spec.storable())

@@ -19,20 +19,21 @@ stops waiting for it (it is still tried after each backoff while the worker runs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
-import signal
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
-from types import FrameType
-from typing import ClassVar
+from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar
 
+from workflow import shutdown
 from workflow.clock import Clock, FakeClock, SystemClock
 from workflow.errors import CommitFailedError, OnboardingError, StoreError
 from workflow.executor import EngineConfig, Executor, StepReport
@@ -40,6 +41,9 @@ from workflow.flow import FlowDefinition
 from workflow.holds import HOLD_GIVE_UP, Holds
 from workflow.observing import Observer
 from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 __all__ = ["Worker", "drive_until_idle"]
 
@@ -73,6 +77,10 @@ def _tick_job(worker_id: str) -> None:
 
 class Worker:
     """Claims and runs due onboardings with bounded concurrency.
+
+    ``start()`` runs it in background threads and ``stop()`` drains it (``with Worker(...)``
+    does both); ``run()`` blocks until stopped, handling SIGINT/SIGTERM in the main thread. A
+    worker still running when the interpreter exits is stopped then (:mod:`workflow.shutdown`).
 
     Args:
         store: the worker port of the store.
@@ -133,6 +141,16 @@ class Worker:
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
         self._presence: WorkerPresence | None = None
         self._holds = Holds()
+        self._state_lock = threading.Lock()
+        self._stop_lock = threading.Lock()
+        self._scheduler: BaseScheduler | None = None
+        self._finished = False
+        self._signals = False  # run() handles SIGINT/SIGTERM itself
+        # Imported here, in the thread that makes the worker: importing APScheduler registers
+        # exit hooks, which a thread starting while the interpreter ends could no longer do.
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler_class = BackgroundScheduler
 
     # ----------------------------------------------------------------- ticking
     def tick(self) -> int:
@@ -140,7 +158,8 @@ class Worker:
         if self._stopping.is_set() or not self._tick_lock.acquire(blocking=False):
             return 0
         try:
-            if time.monotonic() < self._retry_at:
+            # Again under the lock: stop() takes it before closing the pool this submits to.
+            if self._stopping.is_set() or time.monotonic() < self._retry_at:
                 return 0
             now = self.clock.now()
             with self._lock:
@@ -265,12 +284,12 @@ class Worker:
         with self._lock:
             return sum(1 for f in self._in_flight.values() if not f.done())
 
-    def wait_in_flight(self, timeout: float | None = None) -> None:
-        """Block until the steps in flight have finished."""
+    def wait_in_flight(self, timeout: float | None = None) -> bool:
+        """Block until the steps in flight have finished; ``False`` if ``timeout`` came first."""
         with self._lock:
             futures = list(self._in_flight.values())
-        for future in futures:
-            future.result(timeout=timeout)
+        _done, pending = wait(futures, timeout=timeout)
+        return not pending
 
     def is_idle(self) -> bool:
         """Nothing in flight and nothing left to move (all terminal or paused), not counting
@@ -278,33 +297,123 @@ class Worker:
         return self.in_flight() == 0 and self.store.count_active(exclude=self.given_up()) == 0
 
     # ----------------------------------------------------------------- running
-    def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> bool:
-        """Run with APScheduler as the clock until stopped (or idle); returns whether idle.
+    def start(self) -> Worker:
+        """Start claiming in background threads and return at once (again: nothing happens).
 
-        SIGINT/SIGTERM stop claiming, let in-flight steps finish and commit, and release leases.
+        APScheduler's daemon thread ticks; the steps run in the worker's pool. Call
+        :meth:`stop` to end it, or use the worker as a context manager; one still running when
+        the interpreter ends is stopped then (:mod:`workflow.shutdown`), so a service that
+        returns or raises never hangs on it.
+
+        Raises:
+            RuntimeError: the worker was stopped before (make a new one).
+        """
+        with self._state_lock:
+            if self._finished:
+                raise RuntimeError(f"worker {self.owner} was stopped; make a new Worker")
+            if self._scheduler is not None:
+                return self
+            if self._stopping.is_set():
+                return self  # asked to stop before it started (request_stop)
+            if not shutdown.track(self):
+                log.info("interpreter exiting: worker %s not started", self.owner)
+                self._stopping.set()
+                return self
+            Worker.registry[self.owner] = self
+            # A tick still running when the next is due is skipped on purpose (max_instances=1).
+            logging.getLogger("apscheduler.scheduler").addFilter(_skip_overlap_notices)
+            scheduler = self._scheduler_class(daemon=True)
+            scheduler.add_job(
+                _tick_job, "interval", args=[self.owner], seconds=self.poll_interval,
+                id=f"tick:{self.owner}", replace_existing=True, coalesce=True, max_instances=1,
+                misfire_grace_time=30,
+            )  # fmt: skip
+            self._autoclaim = True
+            scheduler.start()
+            self._scheduler = scheduler
+        return self
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop claiming, let the steps in flight finish and commit, mark the worker stopped.
+
+        Idempotent and thread-safe: a second call (from any thread) waits for the first. A
+        step checks between steps whether to go on, so a drain lasts at most the step running
+        now (a call to Sent is bounded by ``ONBOARDING_SENT_DEADLINE``). While it drains in
+        the main thread, SIGINT or SIGTERM end the process at once (``os._exit``, 130/143).
+
+        Args:
+            timeout: seconds to wait for the steps in flight (``None``: until they end). A
+                step still running then goes on in its thread under its lease, and commits.
+
+        Returns:
+            Whether every step in flight had finished.
+        """
+        self._stopping.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._stop_lock:
+            if self._finished:
+                return self.in_flight() == 0
+            guard = (
+                contextlib.nullcontext() if self._signals else shutdown.exit_at_once_on_signals()
+            )
+            with guard:
+                scheduler = self._scheduler
+                if scheduler is not None:
+                    scheduler.shutdown(wait=False)
+                # A tick claiming now submits what it claimed before the pool closes.
+                if self._tick_lock.acquire(
+                    timeout=-1 if deadline is None else _left(deadline) or 0.0
+                ):
+                    self._tick_lock.release()
+                drained = self.wait_in_flight(_left(deadline))
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._stopped()
+            with self._state_lock:
+                self._finished = True
+                Worker.registry.pop(self.owner, None)
+                shutdown.untrack(self)
+        return drained
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop and return at once; :meth:`run` then drains and returns."""
+        self._stopping.set()
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        max_seconds: float | None = None,
+        handle_signals: bool = True,
+    ) -> bool:
+        """Start, then block until stopped (or idle, or ``max_seconds``); returns whether idle.
+
+        Returns once the steps in flight have finished and committed. With
+        ``handle_signals`` in the main thread, the first SIGINT/SIGTERM stops claiming and
+        drains the steps in flight; a second ends the process at once (``os._exit``: 130
+        for SIGINT, 143 for SIGTERM). Elsewhere signals are left to the caller.
 
         Raises:
             StoreError: with ``until_idle``, when the database kept failing for
                 ``db_failure_limit`` seconds.
         """
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        Worker.registry[self.owner] = self
-        # A tick still running when the next is due is skipped on purpose (max_instances=1).
-        logging.getLogger("apscheduler.scheduler").addFilter(_skip_overlap_notices)
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(
-            _tick_job, "interval", args=[self.owner], seconds=self.poll_interval,
-            id=f"tick:{self.owner}", replace_existing=True, coalesce=True, max_instances=1,
-            misfire_grace_time=30,
-        )  # fmt: skip
-        previous = self._install_signal_handlers()
-        self._autoclaim = True
-        scheduler.start()
+        previous = shutdown.install_signal_handlers(self.request_stop) if handle_signals else {}
+        self._signals = bool(previous)
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         idle = False
         failure: StoreError | None = None
         try:
+            self.start()
             while not self._stopping.is_set():
                 if until_idle:
                     try:
@@ -323,41 +432,21 @@ class Worker:
                     break
                 self._stopping.wait(0.1)  # how often "idle?" is asked, not the claim pace
         finally:
-            self._stopping.set()
-            scheduler.shutdown(wait=True)
-            self.wait_in_flight()
-            self._pool.shutdown(wait=True)
-            self._stopped()
-            Worker.registry.pop(self.owner, None)
-            self._restore_signal_handlers(previous)
+            self.stop()
+            shutdown.restore_signal_handlers(previous)
+            self._signals = False
         if failure is not None:
             raise failure
         return idle
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to finish gracefully."""
-        self._stopping.set()
-
-    def _install_signal_handlers(self) -> dict[int, object]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handle(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing in-flight steps, then stopping", signum)
-            self.stop()
-
-        return {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, object]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
     def close(self) -> None:
         """Release the thread pool (for workers driven by :func:`drive_until_idle`)."""
-        self._stopping.set()
-        self._pool.shutdown(wait=True)
-        self._stopped()
+        self.stop()
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (never below 0); ``None`` without one."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def drive_until_idle(worker: Worker, clock: FakeClock, *, max_ticks: int = 100_000) -> int:

@@ -30,7 +30,14 @@ from typing import Any
 from workflow.audit import AnchorKey
 from workflow.errors import SecretUnavailableError
 
-__all__ = ["ANCHOR_LABEL", "DEFAULT_KEY_FILE", "FernetVault", "default_key_file", "hkdf_sha256"]
+__all__ = [
+    "ANCHOR_LABEL",
+    "DEFAULT_KEY_FILE",
+    "FernetVault",
+    "default_key_file",
+    "hkdf_sha256",
+    "write_key_file",
+]
 
 log = logging.getLogger("workflow.secrets")
 
@@ -90,6 +97,34 @@ def _warn_if_readable(path: Path, descriptor: int) -> None:
         )  # fmt: skip
 
 
+def write_key_file(path: Path, *, force: bool = False) -> None:
+    """Write a fresh key to ``path``, readable by its owner only (0600).
+
+    Args:
+        force: replace an existing file (atomically: a new file renamed over it).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is false.
+        OSError: the file cannot be written.
+    """
+    target = path
+    if force:
+        target = path.with_name(f".{path.name}.{os.getpid()}.new")
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask made of it
+            handle.write(_new_key() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(target, path)
+    except BaseException:
+        if force:
+            target.unlink(missing_ok=True)
+        raise
+
+
 class FernetVault:
     """Seals and opens an onboarding's secrets; derives its callback token.
 
@@ -124,6 +159,12 @@ class FernetVault:
     def generate(cls) -> FernetVault:
         """A vault with a fresh random key (tests, throwaway demos)."""
         return cls(_new_key())
+
+    @staticmethod
+    def new_key() -> str:
+        """A fresh random key (44 characters of url-safe base64), for
+        ``ONBOARDING_SECRET_KEY`` or a key file; ``onboarding key generate`` prints one."""
+        return _new_key().decode("ascii")
 
     @classmethod
     def _checked(cls, key: bytes, source: str) -> FernetVault:

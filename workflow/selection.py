@@ -12,7 +12,7 @@ alternatives. :func:`build_selector` checks an operator's filters and raises
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -23,10 +23,12 @@ from workflow.ports import Checkpoint
 __all__ = [
     "MAX_DURATION",
     "WHERE_KEYS",
+    "BatchRecord",
     "Selected",
     "SelectionStore",
     "Selector",
     "build_selector",
+    "known_codes",
     "parse_duration",
     "worker_actor",
 ]
@@ -57,8 +59,8 @@ class Selector:
             code of its last failure).
         updated_before: not updated since this moment.
         key_prefix: the key starts with this text (case-sensitive).
-        worker: the worker holding the lease now (a crashed worker's expired lease included),
-            or whose own transition is the newest audit row.
+        worker: the worker whose lease the onboarding is under now (a crashed worker's
+            expired lease included, until another worker takes it over).
         actor: whose transition is the newest audit row (an operator, ``worker:W``, ``api``).
         batch_id: one of its audit rows carries this batch id.
         created_since: created at or after this moment.
@@ -132,6 +134,30 @@ class Selected:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One bulk action as ``onboarding batches`` lists it.
+
+    Attributes:
+        selection: the filters as the operator typed them (or the selector described).
+        matched: how many onboardings the selection matched (that the action applies to).
+        changed: how many the action changed (each with an audit row carrying ``id``).
+        skipped: how many changed since the selection and were left alone.
+        finished_at: ``None`` while it runs (or when it stopped on an error).
+    """
+
+    id: str
+    actor: str
+    reason: str
+    action: str
+    selection: str
+    matched: int
+    started_at: datetime
+    changed: int = 0
+    skipped: int = 0
+    finished_at: datetime | None = None
+
+
 class SelectionStore(Protocol):
     """What a bulk action needs from the store beside :class:`~workflow.ports.ManagementStore`."""
 
@@ -147,6 +173,10 @@ class SelectionStore(Protocol):
 
     def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
         """The checkpoints of those ``ids`` that match ``selector`` now."""
+        ...
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Store ``batch``, or its counts and end when it is stored already."""
         ...
 
 
@@ -199,6 +229,37 @@ def _where(
     return found
 
 
+def known_codes(codes: Iterable[str], stored: Callable[[str], bool] | None = None) -> list[str]:
+    """Pause codes as typed, in any case, as the engine writes them (upper case).
+
+    Args:
+        stored: whether some onboarding has this exact code (Sent may send a code it does not
+            document: typed exactly as stored, it is taken as it is).
+
+    Raises:
+        SelectionError: a code is empty, or neither one of
+            :data:`~workflow.observing.PAUSE_CODES` nor (``stored``) a code some onboarding
+            has (the message lists the known ones).
+    """
+    from workflow.observing import PAUSE_CODES
+
+    found = []
+    for code in codes:
+        name = code.strip()
+        if not name:
+            raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
+        if name.upper() in PAUSE_CODES:
+            found.append(name.upper())
+            continue
+        if stored is not None and stored(name):
+            found.append(name)
+            continue
+        raise SelectionError(
+            f"--code {name!r} is not a pause code; codes are {', '.join(sorted(PAUSE_CODES))}"
+        )
+    return found
+
+
 def build_selector(
     *,
     states: Sequence[str],
@@ -209,8 +270,10 @@ def build_selector(
     older_than: str | None = None,
     key_prefix: str | None = None,
     worker: str | None = None,
+    stored: Callable[[str], bool] | None = None,
 ) -> Selector:
-    """A selector from an operator's filters, each checked.
+    """A selector from an operator's filters, each checked (``stored``: see
+    :func:`known_codes`).
 
     Args:
         states: every state of the flow (what ``state=`` may name).
@@ -221,11 +284,7 @@ def build_selector(
         SelectionError: a filter is malformed, names an unknown state, or is empty.
     """
     found = _where(where, states, paused_states)
-    chosen_codes = set()
-    for code in codes:
-        if not code.strip():
-            raise SelectionError("--code is empty: name a pause code, e.g. COMPLETION_TIMEOUT")
-        chosen_codes.add(code.strip())
+    chosen_codes = set(known_codes(codes, stored))
     for name, value in (("--key-prefix", key_prefix), ("--worker", worker)):
         if value is not None and not value.strip():
             raise SelectionError(f"{name} is empty: give the text to match, or leave it out")

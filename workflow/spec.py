@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from workflow.errors import Problem, SpecError
 from workflow.redaction import redact
-from workflow.spec_files import load_documents
+from workflow.spec_files import decode_json_text, load_documents
 from workflow.validation import (
     MAX_LIST_ITEMS,
     structure_problem,
@@ -250,13 +250,21 @@ def parse_spec(raw: object, *, today: date, source: str | None = None) -> Onboar
     """Check a raw spec document against every rule and build the :class:`OnboardingSpec`.
 
     Args:
-        raw: the decoded JSON/YAML object.
+        raw: the decoded JSON/YAML object (a ``dict``), or JSON text (``str`` or UTF-8
+            ``bytes``) holding one spec object; text is read with the rules of spec files
+            (size cap, depth, no repeated key).
         today: the date card expiry is judged against.
         source: where the document came from, named in the error.
 
     Raises:
-        SpecError: listing every problem at once, each with its field path.
+        SpecError: listing every problem at once, each with its field path; JSON text that
+            cannot be read is one problem naming why (with its line and column).
     """
+    if isinstance(raw, str | bytes | bytearray):
+        try:
+            raw = decode_json_text(raw)
+        except SpecError as exc:
+            raise SpecError(exc.problems, source=source) from None
     if not isinstance(raw, Mapping):
         raise SpecError([Problem("spec", "an onboarding spec must be an object")], source=source)
     # Before anything walks the document recursively (copying, pydantic, the rules).

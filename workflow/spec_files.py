@@ -47,7 +47,7 @@ from workflow.validation.limits import (
     json_nesting_overflow,
 )
 
-__all__ = ["MAX_SPEC_BYTES_ENV", "load_documents", "spec_size_limit"]
+__all__ = ["MAX_SPEC_BYTES_ENV", "decode_json_text", "load_documents", "spec_size_limit"]
 
 MAX_SPEC_BYTES_ENV: Final = "ONBOARDING_MAX_SPEC_BYTES"
 #: How much of the offending line a message quotes, either side of the error.
@@ -412,3 +412,34 @@ def load_documents(path: str | Path, *, max_bytes: int | None = None) -> list[ob
     except _Refused as exc:
         raise SpecError([Problem("file", f"cannot read {file}: {exc}")], source=str(file)) from None
     return list(loaded) if isinstance(loaded, list) else [loaded]
+
+
+def decode_json_text(data: str | bytes | bytearray, *, max_bytes: int | None = None) -> object:
+    """Decode JSON text given in memory (``str`` or UTF-8 bytes) with the file rules.
+
+    The same size cap, depth limit and duplicate-key check as :func:`load_documents`.
+
+    Raises:
+        SpecError: one problem at path ``spec`` naming what is wrong (too big, not UTF-8,
+            not valid JSON with its line and column, too deep, a repeated key), secrets
+            redacted.
+    """
+    try:
+        limit = spec_size_limit(max_bytes)
+        size = len(data) if not isinstance(data, str) else len(data.encode("utf-8", "replace"))
+        if size > limit:
+            raise _Refused(
+                f"it is larger than the {limit}-byte limit (set {MAX_SPEC_BYTES_ENV} to change it)"
+            )
+        if isinstance(data, str):
+            text = data
+        else:
+            try:
+                text = bytes(data).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _Refused(f"it is not UTF-8 text (byte {exc.start})") from None
+        if not text.strip():
+            raise _Refused("it is empty")
+        return _decode_json(text)
+    except _Refused as exc:
+        raise SpecError([Problem("spec", f"not valid JSON: {exc}")]) from None

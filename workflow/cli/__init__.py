@@ -18,8 +18,10 @@ app = typer.Typer(
     name="onboarding",
     help="Durable onboarding of Sent sender profiles: validate, run, inspect and repair.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help (click's): wrapped between words at the terminal's width, up to 80 columns,
+    # never cutting an option or variable name as rich's boxes do (and rich is not loaded).
+    rich_markup_mode=None,
 )
 
 from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
@@ -27,6 +29,7 @@ from workflow.cli import (  # noqa: E402  (the modules register their commands o
     console_commands as _console_commands,
     db_commands as _db_commands,
     event_commands as _event_commands,
+    key_commands as _key_commands,
     read_commands as _read_commands,
     repair_commands as _repair_commands,
     run_commands as _run_commands,
@@ -38,7 +41,7 @@ from workflow.cli import (  # noqa: E402  (the modules register their commands o
 __all__ = ["app", "main"]
 _REGISTERED = (
     _wiring, _run_commands, _db_commands, _read_commands, _repair_commands, _audit_commands,
-    _sandbox_commands, _spec_commands, _event_commands, _console_commands,
+    _sandbox_commands, _spec_commands, _event_commands, _key_commands, _console_commands,
 )  # fmt: skip
 
 

@@ -103,6 +103,24 @@ class Filters:
     key_prefix: str | None = None
     worker: str | None = None
 
+    def typed(self) -> str:
+        """The options as the operator typed them (for the batch's record)."""
+        import shlex
+
+        words: list[str] = []
+        for where in self.where or ():
+            words += ["--where", where]
+        for code in self.codes or ():
+            words += ["--code", code]
+        for name, value in (
+            ("--older-than", self.older_than),
+            ("--key-prefix", self.key_prefix),
+            ("--worker", self.worker),
+        ):
+            if value is not None:
+                words += [name, value]
+        return shlex.join(words)
+
     def given(self) -> bool:
         """Whether any selection option was typed (an empty value counts: it is refused)."""
         return any(v is not None and v != [] for v in vars(self).values())
@@ -167,7 +185,7 @@ def _run_bulk(
         selector = build_selector(
             states=STATES, paused_states=[s for s in STATES if s in ACTIVE_STATES], now=now,
             where=filters.where or (), codes=filters.codes or (), older_than=filters.older_than,
-            key_prefix=filters.key_prefix, worker=filters.worker,
+            key_prefix=filters.key_prefix, worker=filters.worker, stored=_stored_code,
         )  # fmt: skip
     except SelectionError as exc:
         raise fail(str(exc), 2) from None
@@ -190,7 +208,7 @@ def _run_bulk(
 
     report = _operations().bulk(
         action, selector, actor=actor, reason=reason, dry_run=dry_run, confirm=confirm,
-        preview=PREVIEW_ROWS, **options,
+        preview=PREVIEW_ROWS, selection=filters.typed(), **options,
     )  # fmt: skip
     if report.selected == 0:
         echo(f"no onboarding matches {selector.describe()} that '{action}' applies to")
@@ -209,6 +227,12 @@ def _run_bulk(
         for skipped in report.skipped:
             echo(f"  {skipped.key} ({skipped.id}): {skipped.reason}")
         raise typer.Exit(SKIPPED_EXIT)
+
+
+def _stored_code(code: str) -> bool:
+    from workflow.cli.read_commands import stored_code
+
+    return stored_code(code)
 
 
 def age(since: datetime, now: datetime) -> str:

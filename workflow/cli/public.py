@@ -17,7 +17,7 @@ import binascii
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 __all__ = [
@@ -65,6 +65,10 @@ STUCK: Final = (
     "next_attempt_at", "since", "age_seconds", "reason", "last_error", "fix",
 )  # fmt: skip
 STUCK_INTERNALS: Final = ("lease_owner", "lease_expires_at")
+BATCH: Final = (
+    "id", "actor", "reason", "action", "selection", "matched", "changed", "skipped",
+    "started_at", "finished_at",
+)  # fmt: skip
 WORKER: Final = (
     "id", "host", "pid", "version", "status", "started_at", "last_seen", "seen_seconds_ago",
     "stopped_at", "concurrency", "in_flight", "heartbeat_seconds",
@@ -118,15 +122,34 @@ def stuck_group(row: Mapping[str, Any]) -> dict[str, Any]:
     return _public("stuck_group", row, fields)
 
 
+def batch(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One bulk action (``batches``)."""
+    return _public("batch", row, BATCH)
+
+
 def worker(row: Mapping[str, Any]) -> dict[str, Any]:
     """One worker process and its last heartbeat (``workers``)."""
     return _public("worker", row, WORKER)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_cursor(row: dict[str, Any]) -> str:
-    """The opaque position after ``row`` in ``list`` order: base64 of (created_at, id)."""
-    raw = json.dumps([utc(row["created_at"]), row["id"]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The opaque position after ``row`` in ``list`` order: base64 of (created_at, id).
+
+    The usual id (32 hex digits) is packed with the time in microseconds: 32 characters, so
+    the next page's command fits an 80-column line. Any other id goes as JSON text.
+    """
+    onboarding_id = row["id"]
+    at = row["created_at"]
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    micros = (at - _EPOCH) // timedelta(microseconds=1)
+    if len(onboarding_id) == 32 and all(c in "0123456789abcdef" for c in onboarding_id):
+        raw = micros.to_bytes(8, "big", signed=True) + bytes.fromhex(onboarding_id)
+    else:
+        raw = json.dumps([utc(at), onboarding_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
@@ -138,7 +161,13 @@ def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
     if value is None:
         return None
     try:
-        at, onboarding_id = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        if len(raw) == 24:
+            micros = int.from_bytes(raw[:8], "big", signed=True)
+            at = (_EPOCH + timedelta(microseconds=micros)).isoformat()
+            onboarding_id = raw[8:].hex()
+        else:
+            at, onboarding_id = json.loads(raw)
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or not isinstance(onboarding_id, str):
             raise ValueError(value)

@@ -23,7 +23,6 @@ from workflow.cli.wiring import (
     fail,
     finite,
     open_reader,
-    settings,
 )
 from workflow.clock import SystemClock
 from workflow.errors import OnboardingError
@@ -79,7 +78,37 @@ Internals = Annotated[
     bool,
     typer.Option("--internals", help="Also the engine's internals: lease, version, digests."),
 ]
-Target = Annotated[str, typer.Argument(help="Onboarding id or key.")]
+Target = Annotated[str, typer.Argument(help="Onboarding id, key or Sent profile id.")]
+
+
+def _known_codes(values: list[str] | None) -> list[str] | None:
+    """``--code`` in any case, as the engine writes it; an unknown code is a usage error."""
+    if not values:
+        return values
+    from workflow.errors import SelectionError
+    from workflow.selection import known_codes
+
+    try:
+        return known_codes(values, stored_code)
+    except SelectionError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def stored_code(code: str) -> bool:
+    """Whether some onboarding has exactly this error code (one Sent does not document)."""
+    with open_reader() as reader:
+        return bool(reader.has_code(code))
+
+
+Codes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--code",
+        metavar="CODE",
+        callback=_known_codes,
+        help="Only those with this pause code, in any case, e.g. PREREQUISITES (repeatable).",
+    ),
+]
 
 
 def _found(reader: Any, onboarding: str, *, spec: bool = False) -> dict[str, Any]:
@@ -103,14 +132,44 @@ def list_command(
             "--after", metavar="CURSOR", callback=_cursor, help="Continue after this cursor."
         ),
     ] = None,
+    code: Codes = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Only those not updated for AGE: 90s, 15m, 2h, 1d."
+        ),
+    ] = None,
+    key_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--key-prefix", metavar="P", help="Only keys starting with P (case-sensitive)."
+        ),
+    ] = None,
     as_json: Json = False,
     internals: Internals = False,
 ) -> None:
     """List onboardings, oldest first, a page at a time (the next page's command follows it)."""
+    from persistence.reader import ListFilter
+    from workflow.errors import SelectionError
+    from workflow.selection import parse_duration
+
     position = public.decode_cursor(after)
+    try:
+        age = parse_duration(older_than) if older_than is not None else None
+    except SelectionError as exc:
+        raise fail(str(exc), 2) from None
+    if key_prefix is not None and not key_prefix:
+        raise fail("--key-prefix is empty: give the text to match, or leave it out", 2)
+    wanted = ListFilter(
+        codes=code or (),
+        updated_before=SystemClock().now() - age if age is not None else None,
+        key_prefix=key_prefix,
+    )
     with open_reader() as reader:
         if as_json:
-            rows = reader.page(states=state or (), after=position, limit=limit or None)
+            rows = reader.page(
+                states=state or (), after=position, limit=limit or None, wanted=wanted
+            )
             public.write_lines(
                 public.dumps(
                     {**public.onboarding(r, internals=internals), "cursor": public.encode_cursor(r)}
@@ -119,31 +178,36 @@ def list_command(
             )
             return
         found = list(
-            reader.page(states=state or (), after=position, limit=limit + 1 if limit else None)
+            reader.page(
+                states=state or (),
+                after=position,
+                limit=limit + 1 if limit else None,
+                wanted=wanted,
+            )
         )
     shown = found[:limit] if limit else found
     _print_onboardings(shown)
     if limit and len(found) > limit:
-        echo(f"more: {_next_page(state or [], limit, public.encode_cursor(shown[-1]))}")
+        options: list[tuple[str, str | None]] = [("--state", s) for s in state or ()]
+        options += [("--code", c) for c in code or ()]
+        options += [("--older-than", older_than), ("--key-prefix", key_prefix)]
+        if limit != 50:
+            options.append(("--limit", str(limit)))
+        echo(f"more: {_next_page(options, public.encode_cursor(shown[-1]))}")
 
 
-def _next_page(states: list[str], limit: int, cursor: str) -> str:
-    """The command showing the next page: the same database (unless its URL holds a password,
-    which stays out of the terminal), states and page size."""
+def _next_page(options: list[tuple[str, str | None]], cursor: str) -> str:
+    """The command showing the next page: the same filters and page size, after the last row.
+
+    The database is not repeated: its URL would fill the line (and may hold a password); the
+    command runs against the same one with the same ``--db`` or ``ONBOARDING_DATABASE_URL``.
+    """
     import shlex
-    from urllib.parse import urlsplit
 
-    from persistence.db import DEFAULT_URL
-
-    words = ["onboarding"]
-    db = settings().db
-    if db != DEFAULT_URL and urlsplit(db).password is None:
-        words += ["--db", db]
-    words.append("list")
-    for state in states:
-        words += ["--state", state]
-    if limit != 50:
-        words += ["--limit", str(limit)]
+    words = ["onboarding", "list"]
+    for name, value in options:
+        if value is not None:
+            words += [name, value]
     words += ["--after", cursor]
     return shlex.join(words)
 
@@ -179,10 +243,64 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
     if as_json:
         typer.echo(public.dumps(data))
         return
+    _print_onboarding(data, row)
+
+
+def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
+    """``show`` for reading at 80 columns: the fields set, one a line; the last error, the fix
+    (when paused) and the spec as indented YAML, secrets redacted; long text wrapped."""
+    import textwrap
+
+    nested = ("last_error", "spec", "profiles_at_sent")
+    echo(f"{data['key']} ({data['id']})")
     for key, value in data.items():
-        if key not in ("schema_version", "kind"):
-            shown = json.dumps(value) if isinstance(value, dict | list) else value
-            echo(f"{key:>20}: {shown}")
+        if key in ("schema_version", "kind", "key", "id", *nested) or value in (None, ""):
+            continue
+        for number, line in enumerate(textwrap.wrap(f"{key}: {value}", 78)):
+            echo(("  " if number == 0 else "      ") + line)
+    profiles = data.get("profiles_at_sent") or []
+    if profiles:
+        echo("  profiles_at_sent: " + ", ".join(str(p) for p in profiles))
+    paused = row["finished_at"] is None and row["next_attempt_at"] is None
+    if data.get("last_error"):
+        echo("last_error:")
+        for line in _yaml(data["last_error"]):
+            echo(line)
+    if paused and row["state"] != "pending":
+        from workflow.fixes import fix_line
+
+        code = (row["last_error"] or {}).get("code")
+        lines = textwrap.wrap(f"fix: {fix_line(code, row['key'])}", 78, break_on_hyphens=False)
+        for line in lines[:1] + [f"  {line}" for line in lines[1:]]:
+            echo(line)
+    echo("spec:")
+    for line in _yaml(_redacted(data.get("spec") or {})):
+        echo(line)
+
+
+def _yaml(value: Any) -> list[str]:
+    """``value`` as block YAML indented two spaces, long strings folded near 78 columns."""
+    import yaml
+
+    text = yaml.safe_dump(
+        value, sort_keys=False, allow_unicode=True, width=60, default_flow_style=False
+    )
+    return [f"  {line}" for line in text.rstrip("\n").splitlines()]
+
+
+def _redacted(value: Any) -> Any:
+    """A spec with every secret value replaced by ``***``: the fields named as secrets, and
+    anything shaped like a card number or a WhatsApp token in other text."""
+    from workflow.redaction import REDACTED, SECRET_FIELDS, redact
+
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if k in SECRET_FIELDS and v is not None else _redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 @app.command()
@@ -266,11 +384,15 @@ def stuck(
             help="Onboardings shown per cause and code (tables: 10; --json: all).",
         ),
     ] = None,
+    code: Codes = None,
     as_json: Json = False,
     internals: Internals = False,
 ) -> None:
     """What needs a person, grouped by cause: paused (by error code), lease expired, overdue,
-    retrying, waiting long for completion; each group with its count, oldest and fix."""
+    retrying, waiting long for completion; each group with its count, oldest and fix.
+
+    With --code, only the onboardings paused (or retrying) with those codes.
+    """
     from persistence.reader import StuckQuery, worker_status
     from workflow.cli import stuck_view
 
@@ -280,6 +402,7 @@ def stuck(
         overdue_before=now - timedelta(minutes=overdue_after),
         waiting_before=now - timedelta(minutes=waiting_after),
         states=state or (),
+        codes=code or (),
     )
     with open_reader() as reader:
         live = sum(worker_status(w, now) == "live" for w in reader.workers(seen_since=now))
@@ -323,6 +446,12 @@ def export(
             "--state", callback=_known_states, help="Only transitions into this state (repeatable)."
         ),
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", metavar="ID", help="Only the transitions of this bulk action's batch."
+        ),
+    ] = None,
     attempts: Annotated[
         bool,
         typer.Option("--attempts", help="Export the API attempts instead of the transitions."),
@@ -339,14 +468,18 @@ def export(
 
     if fmt not in ("jsonl", "csv"):
         raise fail(f"--format must be jsonl or csv, not {fmt!r}", code=2)
-    if attempts and (actor is not None or state):
-        raise fail("--actor and --state filter transitions; they do not apply to --attempts", 2)
+    if attempts and (actor is not None or state or batch is not None):
+        raise fail(
+            "--actor, --state and --batch filter transitions; they do not apply to --attempts", 2
+        )
     start, end = _option_time("--since", since), _option_time("--until", until)
     if start is not None and end is not None and end <= start:
         raise fail("--until must be later than --since", code=2)
     with open_reader() as reader:
         ids = [_found(reader, o)["id"] for o in [*(onboarding or ()), *(key or ())]]
-        wanted = ExportFilter(start, end, actor, state or (), ids)
+        if batch is not None and reader.batch(batch) is None:
+            raise fail(f"no batch {batch!r}; 'onboarding batches' lists them", 2)
+        wanted = ExportFilter(start, end, actor, state or (), ids, batch)
         if attempts:
             rows, fields = reader.attempt_log(wanted), public.ATTEMPT
         else:
@@ -391,6 +524,43 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return "" if value is None else value
+
+
+@app.command()
+def batches(
+    as_json: Json = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_ROWS, help="How many, newest first.")
+    ] = 20,
+) -> None:
+    """Bulk actions (resume, retry, rewind, cancel over a selection), newest first: who, why,
+    the selection as typed, how many matched, changed and were skipped, and when.
+
+    'onboarding export --batch ID' exports the audit rows of one.
+    """
+    from workflow.cli.tables import short_time
+
+    with open_reader() as reader:
+        rows = reader.batches(limit=limit)
+    if as_json:
+        public.write_lines(public.dumps(public.batch(r)) for r in rows)
+        return
+    if not rows:
+        typer.echo("no bulk action has run against this database")
+        return
+    import textwrap
+
+    for r in rows:
+        finished = "not finished" if r["finished_at"] is None else "done"
+        echo(f"{r['id']}  {short_time(r['started_at'])}  {r['action']}")
+        for line in (
+            f"by {r['actor']}: {r['changed']} of {r['matched']} changed, {r['skipped']} "
+            f"skipped ({finished})",
+            f"selection: {r['selection']}",
+            f"reason: {r['reason']}",
+        ):
+            for part in textwrap.wrap(line, 78, break_on_hyphens=False, break_long_words=True):
+                echo(f"  {part}")
 
 
 @app.command()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 import socket
+import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -104,7 +103,8 @@ def start(
     try:
         stored = onboardings.start_many([item.spec for item in valid], actor=actor)
     except SpecConflictError as exc:
-        raise fail(f"{exc} (nothing was stored)") from exc
+        how = f" (to change it: 'onboarding amend {exc.key} FILE')" if exc.key else ""
+        raise fail(f"{exc}{how}; nothing was stored") from exc
     for checkpoint, created in stored:
         note = "" if created else ", already started"
         echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
@@ -129,17 +129,6 @@ def check_port_free(host: str, port: int, what: str = "callback") -> None:
                 f"{what} port {port} on {host} is already in use: stop what listens there "
                 f"or pass another {'--port' if what == 'sandbox' else f'--{what}-port'}"
             ) from exc
-
-
-def _stop_on_signals(runner: Any) -> None:
-    """Stop gracefully on SIGINT/SIGTERM from now on, not only once ``run`` has its handlers."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing in-flight steps, then stopping", signum)
-        runner.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handle)
 
 
 def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
@@ -210,8 +199,20 @@ def worker(
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
     from workflow.runner import Worker
     from workflow.sent_client import HttpxSentApi
+    from workflow.shutdown import install_signal_handlers
 
     setup_logging(log_level, log_format)
+    # From now on, not only once the worker runs: the first signal stops it (draining the
+    # steps in flight), a second ends the process at once (130/143).
+    asked = threading.Event()
+    runners: list[Worker] = []
+
+    def stop() -> None:
+        asked.set()
+        for runner in runners:
+            runner.request_stop()
+
+    install_signal_handlers(stop)
     if not (settings().api_key or os.environ.get("SENT_DM_API_KEY")):
         raise fail(
             "no Sent API key: pass --api-key (before the command) or set SENT_DM_API_KEY; to run "
@@ -261,7 +262,9 @@ def worker(
             lease_seconds=lease_seconds,
             observer=observer,
         )
-        _stop_on_signals(runner)
+        runners.append(runner)
+        if asked.is_set():
+            runner.request_stop()
         log.info(
             "worker %s started: database %s, concurrency %d, callbacks at %s",
             runner.owner, _safe_url(settings().db), concurrency, config.callback_base_url,

@@ -31,16 +31,10 @@ MEANING: Final = {
 def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str:
     """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
     quoted = key if key == "KEY" else shlex.quote(key)
-    if cause == "paused" and code == "OWNERSHIP_UNPROVEN":
-        return (
-            f"a person decides ('onboarding show {quoted}' lists the candidates): 'onboarding "
-            f"resume {quoted} --reason WHY --adopt ID' if one is its own, '--create-new' if none"
-        )
     if cause == "paused":
-        return (
-            f"onboarding resume {quoted} --reason WHY once the cause is fixed "
-            "(amend, rewind or cancel otherwise)"
-        )
+        from workflow.fixes import fix_line
+
+        return fix_line(code, None if key == "KEY" else key)
     if cause in ("lease_expired", "overdue") and live_workers == 0:
         return "onboarding worker (no worker is live; any worker takes expired leases over)"
     if cause == "lease_expired":

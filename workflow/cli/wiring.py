@@ -59,6 +59,18 @@ class Settings:
 _settings = Settings(db=database_url(), api_url=None, api_key=None, key_file=None)
 
 
+def _version(value: bool) -> None:
+    """``--version``: print the installed version and stop."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"onboarding (sent-onboarding) {version('sent-onboarding')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("onboarding (sent-onboarding), version unknown (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     db: Annotated[
@@ -87,6 +99,12 @@ def main_options(
         bool,
         typer.Option(
             "--debug", envvar="ONBOARDING_DEBUG", help="Show tracebacks instead of one-line errors."
+        ),
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
 ) -> None:  # fmt: skip

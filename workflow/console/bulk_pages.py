@@ -94,6 +94,7 @@ def run(request: Request, console: Console, user: User, form: Form) -> Response:
     except (OnboardingError, ValueError) as exc:
         return console.render(request, "message.html", user, status=400, message=str(exc))
     typed = form.one("confirm_count").strip()
+    typed_filter = wanted.query() + (f" target={target}" if target else "")
     batch_id = uuid.uuid4().hex
     state = BatchRun(batch_id, name, user.name, selector.describe(), console.clock.now())
     console.batches[batch_id] = state
@@ -117,6 +118,7 @@ def run(request: Request, console: Console, user: User, form: Form) -> Response:
             report = console.ops.bulk(
                 name, selector, actor=user.name, reason=reason, batch_id=batch_id,
                 target=target, delete_at_sent=delete, confirm=confirm, preview=PREVIEW,
+                selection=f"console: {typed_filter}",
             )  # fmt: skip
             state.selected = report.selected
             state.applied = len(report.applied)
@@ -151,8 +153,8 @@ def batch(request: Request, console: Console, user: User) -> Response:
 
 @page
 def batches(request: Request, console: Console, user: User) -> Response:
-    """The batches of the audit log, newest first, and those this console runs now."""
+    """Every bulk action (``onboarding batches``), newest first, and those running here."""
     with console.reader() as reads:
-        found = reads.batches()
+        found = reads.batches(limit=50)
     running = [b for b in console.batches.values() if not b.done]
     return console.render(request, "batches.html", user, batches=found, running=running)

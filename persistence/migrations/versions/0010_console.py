@@ -1,15 +1,14 @@
 """console users and events; indexes for the console's search, batches and outcomes
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 16:00:00
 
 * ``console_users``: who may sign in to ``onboarding console``, with an argon2 hash and a role
   (``viewer``, ``operator``, ``admin``).
 * ``console_events``: sign-ins (successful or not), sign-outs and refused requests, append-only
   in practice (nothing updates or deletes them).
-* Indexes: ``step_attempts.idempotency_key`` and ``step_attempts.request_id`` (search),
-  ``transitions.batch_id`` (the onboardings of a batch, a batch's progress) and
+* Indexes: ``step_attempts.idempotency_key`` and ``step_attempts.request_id`` (search) and
   ``onboardings (predicted_outcome, actual_outcome)`` (predicted vs actual, index only), and on
   PostgreSQL ``onboardings.key text_pattern_ops`` (key prefixes).
 """
@@ -19,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -48,7 +47,6 @@ def upgrade() -> None:
     op.create_index("ix_console_events_at", "console_events", ["at"])
     op.create_index("ix_step_attempts_idempotency_key", "step_attempts", ["idempotency_key"])
     op.create_index("ix_step_attempts_request_id", "step_attempts", ["request_id"])
-    op.create_index("ix_transitions_batch_id", "transitions", ["batch_id"])
     op.create_index(
         "ix_onboardings_outcome", "onboardings", ["predicted_outcome", "actual_outcome"]
     )
@@ -65,7 +63,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_onboardings_key_pattern", table_name="onboardings")
     op.drop_index("ix_onboardings_outcome", table_name="onboardings")
-    op.drop_index("ix_transitions_batch_id", table_name="transitions")
     op.drop_index("ix_step_attempts_request_id", table_name="step_attempts")
     op.drop_index("ix_step_attempts_idempotency_key", table_name="step_attempts")
     op.drop_index("ix_console_events_at", table_name="console_events")

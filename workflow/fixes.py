@@ -1,0 +1,151 @@
+"""What fixes an onboarding paused with each code: the line ``stuck`` and ``show`` print.
+
+:data:`FIXES` holds one :class:`Fix` per code the engine pauses with
+(:data:`~workflow.observing.ENGINE_PAUSE_CODES`) and per error code Sent documents
+(:data:`~workflow.observing.SENT_ERROR_CODES`); a test keeps the table equal to those lists, so
+a new code cannot ship without its fix. :func:`fix_line` words it for one onboarding (the
+per-key command) or for a whole group (the bulk command over ``--code``, as a dry run first).
+Codes are compared without regard to case (Sent's are upper case; a person may type either).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["FIXES", "Fix", "fix_for", "fix_line"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """What to do about one pause code.
+
+    Attributes:
+        action: the operator command that moves it on (``resume``, ``rewind``, ``amend``,
+            ``cancel``), ``None`` when no command does by itself.
+        first: what a person does before that command (empty: nothing).
+        options: the command's options beside the key and reason (``--to pending``).
+        means: what the code says happened, briefly.
+    """
+
+    action: str | None
+    means: str
+    first: str = ""
+    options: str = ""
+
+
+#: The fix for each known pause code.
+FIXES: Final[dict[str, Fix]] = {
+    # The engine's own codes.
+    "COMMIT_FAILED": Fix(
+        "resume",
+        "the database refused to store a step's outcome",
+        first="fix the database (the worker's log names the error), then",
+    ),
+    "COMPLETION_TIMEOUT": Fix(
+        "resume", "Sent gave no completion result in time; a resume waits again"
+    ),
+    "FLOW_VERSION_UNKNOWN": Fix(
+        None,
+        "started under a flow this release does not run",
+        first="run a worker of the release that started it (or cancel it)",
+    ),
+    "GUARD": Fix("amend", "the spec breaks a rule of the flow"),
+    "OWNERSHIP_UNPROVEN": Fix(
+        "resume",
+        "something at Sent may be its own, and nothing proves it",
+        first="a person decides ('onboarding show {key}' lists the candidates):",
+        options="--adopt ID",
+    ),
+    "PREREQUISITES": Fix("amend", "the spec lacks what Sent needs before completion"),
+    "REJECTED": Fix(
+        "amend",
+        "Sent rejected the profile: amend what its reason names, or cancel",
+    ),
+    "SECRET_UNAVAILABLE": Fix(
+        "resume",
+        "its payment details or WhatsApp token cannot be opened",
+        first="restore the secret key (ONBOARDING_SECRET_KEY) or amend with the secrets, then",
+    ),
+    "SENT_ERROR": Fix(
+        "resume", "Sent refused a call without a code", first="fix what the error says, then"
+    ),
+    "STEP_ERROR": Fix(
+        "resume",
+        "a step failed on an error of its own; the worker's log has it",
+        first="upgrade or fix the cause, then",
+    ),
+    "UNEXPECTED_RESPONSE": Fix(
+        "resume", "Sent answered in a way the engine does not read", first="check Sent, then"
+    ),
+    # Sent's documented codes (sent-api.md 2.6).
+    "CONFLICT_012": Fix(
+        "resume",
+        "a number is still held on the WhatsApp account",
+        first="remove the number at Sent, then",
+    ),
+    "CONFLICT_013": Fix("resume", "Sent could not read the WhatsApp account"),
+    "INTERNAL_001": Fix("resume", "Sent failed on its side; 'show' gives its request id"),
+    "RESOURCE_001": Fix("resume", "Sent could not find a resource", first="check Sent, then"),
+    "RESOURCE_005": Fix(
+        "resume",
+        "Sent does not find the organization of the API key",
+        first="fix the API key the workers use (SENT_DM_API_KEY), then",
+    ),
+    "RESOURCE_014": Fix(
+        "rewind",
+        "the profile is gone at Sent; a rewind creates a new one",
+        options="--to pending",
+    ),
+    "VALIDATION_001": Fix("amend", "Sent refused a field of the spec, which 'show' names"),
+}
+_DEFAULT: Final = Fix(
+    "resume",
+    "paused",
+    first="fix the cause 'onboarding show {key}' gives (amend, rewind or cancel otherwise), then",
+)
+
+
+def fix_for(code: str | None) -> Fix:
+    """The fix of ``code`` (any case); ``VALIDATION_*`` codes are amended; others resumed."""
+    found = FIXES.get((code or "").upper())
+    if found is not None:
+        return found
+    if (code or "").upper().startswith("VALIDATION_"):
+        return FIXES["VALIDATION_001"]
+    return _DEFAULT
+
+
+def fix_line(code: str | None, key: str | None = None) -> str:
+    """The fix for one onboarding (``key``) or, with ``key=None``, for every onboarding paused
+    with ``code``: the bulk command as a dry run (``--yes`` then acts), or for an action taken
+    one at a time (amend, an adoption), the per-key command and where the keys are listed."""
+    found = fix_for(code)
+    name = "KEY" if key is None else shlex.quote(key)
+    group = key is None and bool(code)
+    listed = f" for each ('onboarding stuck --code {shlex.quote(code or '')}' lists them)"
+    if found.action is None:
+        return f"{found.first} ({found.means})"
+    if code and code.upper() == "OWNERSHIP_UNPROVEN":
+        command = (
+            f"{found.first.replace('{key}', name)} 'onboarding resume {name} --reason WHY "
+            "--adopt ID' if one is its own, '--create-new' if none"
+        )
+        return command + (listed.replace(" for each", ", for each") if group else "")
+    if found.action == "amend":
+        command = (
+            f"'onboarding amend {name} FIXED.yaml --reason WHY', then "
+            f"'onboarding resume {name} --reason WHY'"
+        )
+        return f"{command}{listed if group else ''} ({found.means})"
+    lead = f"{found.first.replace('{key}', name)} " if found.first else ""
+    options = f" {found.options}" if found.options else ""
+    if group:
+        command = (
+            f"'onboarding {found.action} --code {shlex.quote(code or '')}{options} "
+            "--reason WHY --dry-run', then again with --yes"
+        )
+    else:
+        command = f"'onboarding {found.action} {name}{options} --reason WHY'"
+    return f"{lead}{command} ({found.means})"
