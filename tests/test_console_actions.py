@@ -234,16 +234,16 @@ def test_search_finds_by_key_ids_idempotency_key_and_request_id(
     """Each exact identifier leads to the onboarding's page."""
     target = harness.store.get(fleet.timeouts[0])
     attempt = next(a for a in harness.store.attempts(target.id) if a.request_id)
-    for text in (
+    for searched in (
         target.key,
         target.id,
         target.profile_id,
         attempt.idempotency_key,
         attempt.request_id,
     ):
-        assert text is not None
-        reply = operator.get("/search", params={"q": text}, follow_redirects=False)
-        assert reply.status_code == 303, text
+        assert searched is not None
+        reply = operator.get("/search", params={"q": searched}, follow_redirects=False)
+        assert reply.status_code == 303, searched
         assert reply.headers["location"] == f"/onboardings/{target.id}"
     assert "Nothing matches" in operator.get("/search", params={"q": "late-"}).text
 
