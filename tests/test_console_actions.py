@@ -292,3 +292,23 @@ def test_a_bulk_run_lists_what_changed_meanwhile_as_skipped(
     assert "<td>late-1</td>" in page
     assert "no longer matches" in page or "cancelled" in page
     assert harness.store.get(selected_then_cancelled).state == "cancelled"
+
+
+def test_the_stuck_page_gives_each_group_its_fix_and_the_bulk_dry_run_that_applies_it(
+    fleet: Fleet, operator: Any
+) -> None:
+    """COMPLETION_TIMEOUT: resume them all (a link to the dry run); PREREQUISITES: amend each
+    (the command, no bulk link)."""
+    page = operator.get("/stuck").text
+    groups = re.split(r'<section class="group">', page)[1:]
+    timeout = next(g for g in groups if "COMPLETION_TIMEOUT: 3" in g)
+    unmet = next(g for g in groups if "PREREQUISITES: 1" in g)
+    assert (
+        'href="/bulk?action=resume&amp;state=needs_attention&amp;code=COMPLETION_TIMEOUT"'
+        in timeout
+    )
+    assert "onboarding resume --code COMPLETION_TIMEOUT" in timeout
+    assert "/bulk?" not in unmet
+    assert "onboarding amend KEY" in unmet
+    dry = operator.get("/bulk?action=resume&state=needs_attention&code=COMPLETION_TIMEOUT")
+    assert re.search(r'id="dry-count"><strong>3</strong>', dry.text)

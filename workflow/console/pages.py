@@ -241,15 +241,24 @@ def stuck(request: Request, console: Console, user: User) -> Response:
 
 
 def _bulk_link(cause: str, code: str | None) -> str | None:
+    """The bulk dry run that applies a group's fix (:mod:`workflow.fixes`), when one command
+    fixes every onboarding of the group (not an amend, which is one spec each, nor an
+    adoption, which a person decides one by one)."""
     from urllib.parse import urlencode
 
-    if cause == "paused" and code != "OWNERSHIP_UNPROVEN":
-        return "/bulk?" + urlencode(
-            {"action": "resume", "state": "needs_attention", "code": code or ""}
-        )
+    from workflow.fixes import fix_for
+
     if cause == "retrying":
         return "/bulk?" + urlencode({"action": "retry", "code": code or ""})
-    return None
+    if cause != "paused" or not code or code.upper() == "OWNERSHIP_UNPROVEN":
+        return None
+    fix = fix_for(code)
+    if fix.action not in ("resume", "rewind", "cancel"):
+        return None
+    query = {"action": fix.action, "state": "needs_attention", "code": code}
+    if fix.options.startswith("--to "):
+        query["target"] = fix.options.split()[1]
+    return "/bulk?" + urlencode(query)
 
 
 @page
