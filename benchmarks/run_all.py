@@ -48,8 +48,10 @@ def main() -> None:
 
     if _postgres_answers(postgres_url()):
         _run(str(HERE / "pg_workers.py"))
+        _run(str(HERE / "rate_limit.py"))  # about four minutes: Sent's limit sets the pace
     else:
         print("\npg_workers: skipped, no PostgreSQL answers (set ONBOARDING_BENCH_POSTGRES_URL)")
+        print("rate_limit: skipped, no PostgreSQL answers (set ONBOARDING_BENCH_POSTGRES_URL)")
     _run(str(HERE / "outbox.py"))
     _run(str(HERE / "operators.py"), "--repeat", "5", "--finished", "200000")
     _run(str(HERE / "bulk.py"))

@@ -34,10 +34,10 @@ __all__ = ["Database", "Location", "locate"]
 TIMES: Final = frozenset({
     "created_at", "updated_at", "finished_at", "next_attempt_at", "step_started_at",
     "lease_expires_at", "completion_deadline", "nudged_at", "at", "started_at", "last_seen",
-    "stopped_at", "since", "oldest", "entered_at",
+    "stopped_at", "since", "oldest", "entered_at", "rate_slot_at",
 })  # fmt: skip
 JSON_COLUMNS: Final = frozenset({"spec", "last_error", "details"})
-BOOLEANS: Final = frozenset({"has_secrets", "wake_on_callback"})
+BOOLEANS: Final = frozenset({"has_secrets", "wake_on_callback", "replayed"})
 #: How SQLAlchemy stores a datetime in SQLite (UTC, always six decimals, so text order is
 #: time order): parameters compared with stored times must be written the same way.
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"

@@ -24,8 +24,10 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -37,6 +39,7 @@ __all__ = [
     "OnboardingRow",
     "OutboxCursorRow",
     "OutboxRow",
+    "RateLimitRow",
     "SecretRow",
     "StepAttemptRow",
     "StepRecordRow",
@@ -79,7 +82,27 @@ class OnboardingRow(SQLModel, table=True):
     """The checkpoint of one onboarding."""
 
     __tablename__ = "onboardings"
-    __table_args__ = (Index("ix_onboardings_next_attempt_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_onboardings_next_attempt_at", "next_attempt_at"),
+        # The operator reads (migration 0004): ``stuck`` from the unfinished rows alone, and
+        # ``list`` in creation order, with or without a state.
+        Index(
+            "ix_onboardings_unfinished", "next_attempt_at", "lease_owner", "lease_expires_at",
+            "attempts", "wake_on_callback", "updated_at", "step_started_at", "audit_seq", "state",
+            "id", sqlite_where=text("finished_at IS NULL"),
+            postgresql_where=text("finished_at IS NULL"),
+        ),
+        Index("ix_onboardings_created", "created_at", "id"),
+        Index("ix_onboardings_state_created", "state", "created_at", "id"),
+        # ``--worker W``: the leases held now (migration 0009). Two indexes of that migration
+        # are on an expression of ``last_error`` written per dialect, so they live in the
+        # migration alone: ``ix_onboardings_paused_code`` and ``ix_onboardings_code``.
+        Index(
+            "ix_onboardings_leased", "lease_expires_at", "next_attempt_at", "state",
+            sqlite_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
+            postgresql_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=32)
     key: str = Field(unique=True, index=True, max_length=255)
@@ -112,6 +135,9 @@ class OnboardingRow(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
     updated_at: datetime = _when(nullable=False)
     finished_at: datetime | None = _when(nullable=True)
+    sent_api: str = Field(default="2026-03", max_length=16)
+    rate_class: str | None = Field(default=None, max_length=32)
+    rate_slot_at: datetime | None = _when(nullable=True)
 
 
 class StepRecordRow(SQLModel, table=True):
@@ -137,7 +163,16 @@ class TransitionRow(SQLModel, table=True):
     """One audited transition; rows are only ever inserted."""
 
     __tablename__ = "transitions"
-    __table_args__ = (UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),)
+    __table_args__ = (
+        UniqueConstraint("onboarding_id", "seq", name="uq_transitions_seq"),
+        Index("ix_transitions_at", "at"),  # ``export --since/--until``
+        Index(  # ``export --batch`` (migration 0009)
+            "ix_transitions_batch",
+            "batch_id",
+            sqlite_where=text("batch_id IS NOT NULL"),
+            postgresql_where=text("batch_id IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
@@ -159,7 +194,10 @@ class StepAttemptRow(SQLModel, table=True):
     """One API call made by a step, successful or not."""
 
     __tablename__ = "step_attempts"
-    __table_args__ = (Index("ix_step_attempts_resource_id", "resource_id"),)
+    __table_args__ = (
+        Index("ix_step_attempts_resource_id", "resource_id"),
+        Index("ix_step_attempts_at", "at"),  # ``export --since/--until``
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     onboarding_id: str = Field(foreign_key="onboardings.id", index=True, max_length=32)
@@ -178,7 +216,21 @@ class StepAttemptRow(SQLModel, table=True):
     message: str | None = None
     resource_id: str | None = Field(default=None, max_length=64)
     content_digest: str | None = Field(default=None, max_length=64)
+    replayed: bool = False
     at: datetime = _when(nullable=False)
+
+
+class RateLimitRow(SQLModel, table=True):
+    """The shared pace of one endpoint class at Sent: the next free slot, and until when a 429
+    holds the whole class back (seconds since the epoch)."""
+
+    __tablename__ = "rate_limits"
+
+    endpoint_class: str = Field(primary_key=True, max_length=32)
+    next_free_at: float = 0.0
+    blocked_until: float = 0.0
+    granted: int = 0
+    throttled: int = 0
 
 
 class CallbackEventRow(SQLModel, table=True):
@@ -263,7 +315,7 @@ class StuckCountRow(SQLModel, table=True):
     __tablename__ = "stuck_counts"
 
     state: str = Field(primary_key=True, max_length=32)
-    code: str = Field(primary_key=True)
+    code: str = Field(sa_column=Column(Text, primary_key=True))
     kind: str = Field(primary_key=True, max_length=16)
     count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
@@ -275,9 +327,9 @@ class BatchRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     actor: str = Field(max_length=128)
-    reason: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
     action: str = Field(max_length=16)
-    selection: str
+    selection: str = Field(sa_column=Column(Text, nullable=False))
     matched: int = 0
     changed: int = 0
     skipped: int = 0

@@ -11,6 +11,8 @@ engine keeps for every flow:
   ``last_error.code``;
 * lease expired: a ``lease_owner`` whose ``lease_expires_at`` has passed;
 * overdue: runnable, not leased, and due before a threshold;
+* rate_limited: waiting for a slot of a rate-limited endpoint class at Sent (``rate_class``,
+  shown as the code);
 * retrying: runnable after failed attempts (``attempts > 0``);
 * waiting: waiting for a completion callback (``wake_on_callback``) since before a threshold,
   counted from the transition into its state.
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 #: The causes, in the order they are tried and shown.
-CAUSES: Final = ("paused", "lease_expired", "overdue", "retrying", "waiting")
+CAUSES: Final = ("paused", "lease_expired", "overdue", "rate_limited", "retrying", "waiting")
 #: A worker that has not stopped but missed this many heartbeats is dead (killed, host lost).
 DEAD_AFTER_HEARTBEATS: Final = 3
 
@@ -61,7 +63,8 @@ ONBOARDING: Final = (
     "id, key, fingerprint, state, paused_from, profile_id, generation, flow_version, attempts, "
     "next_attempt_at, step_started_at, lease_owner, lease_expires_at, version, last_error, "
     "predicted_outcome, predicted_rule, actual_outcome, completion_deadline, has_secrets, "
-    "wake_on_callback, audit_seq, audit_head, created_by, created_at, updated_at, finished_at"
+    "wake_on_callback, audit_seq, audit_head, created_by, created_at, updated_at, finished_at, "
+    "sent_api, rate_class, rate_slot_at"
 )
 TRANSITION: Final = (
     "t.id, t.onboarding_id, o.key, t.seq, t.at, t.trigger, t.from_state, t.to_state, t.actor, "
@@ -70,7 +73,7 @@ TRANSITION: Final = (
 ATTEMPT: Final = (
     "a.id, a.onboarding_id, o.key, a.step, a.item, a.generation, a.attempt, a.method, a.path, "
     "a.at, a.latency_ms, a.outcome, a.idempotency_key, a.http_status, a.error_code, "
-    "a.request_id, a.message, a.resource_id"
+    "a.request_id, a.message, a.resource_id, a.replayed"
 )
 WORKER: Final = (
     "id, host, pid, version, started_at, last_seen, stopped_at, concurrency, in_flight, "
@@ -390,22 +393,25 @@ class SqlReader:
         sql = f"""
             SELECT c.id, c.cause,
                    CASE WHEN c.cause IN ('paused', 'retrying')
-                     THEN (SELECT {code} FROM onboardings x WHERE x.{row} = c.row_key) END AS code,
+                     THEN (SELECT {code} FROM onboardings x WHERE x.{row} = c.row_key)
+                     WHEN c.cause = 'rate_limited' THEN c.rate_class END AS code,
                    CASE c.cause
                      WHEN 'paused' THEN c.updated_at
                      WHEN 'lease_expired' THEN c.lease_expires_at
                      WHEN 'overdue' THEN c.next_attempt_at
                      WHEN 'retrying' THEN COALESCE(c.step_started_at, c.updated_at)
+                     WHEN 'rate_limited' THEN c.updated_at
                      ELSE {entered.format("c")}
                    END AS since
             FROM (
               SELECT o.id, o.{row} AS row_key, o.next_attempt_at, o.lease_expires_at,
-                     o.updated_at, o.step_started_at, o.audit_seq,
+                     o.updated_at, o.step_started_at, o.audit_seq, o.rate_class,
                      CASE
                        WHEN o.next_attempt_at IS NULL THEN 'paused'
                        WHEN o.lease_owner IS NOT NULL AND o.lease_expires_at < :now
                          THEN 'lease_expired'
                        WHEN {_OVERDUE} THEN 'overdue'
+                       WHEN o.rate_class IS NOT NULL THEN 'rate_limited'
                        WHEN o.attempts > 0 THEN 'retrying'
                        WHEN o.wake_on_callback AND {entered.format("o")} < :waiting_before
                          THEN 'waiting'

@@ -56,6 +56,7 @@ from persistence.ownership import OwnershipQueries
 from persistence.prepared import Prepared, decoder, transaction
 from persistence.presence import Presence
 from persistence.queries import Queries
+from persistence.rate_limits import SqlRateSlots
 from persistence.rows import (
     ATTEMPT_KEYS,
     ATTEMPTS,
@@ -110,6 +111,7 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
             },
         )
         self._hot = _HotPath(engine.dialect, self._upsert_record, self._postgres)
+        self._slots = SqlRateSlots(engine)
 
     @classmethod
     def from_url(cls, url: str | None = None) -> SqlStore:
@@ -466,6 +468,44 @@ class SqlStore(Presence, Queries, AuditReads, OutboxQueries, OwnershipQueries, S
         except IntegrityError:
             return False
         return True
+
+    def latest_callback(self, onboarding_id: str, since: datetime) -> dict[str, Any] | None:
+        """The payload of the newest callback of an onboarding received at or after ``since``."""
+        row = self._run(
+            "read a callback",
+            lambda c: c.execute(
+                select(CALLBACKS.c.payload)
+                .where(CALLBACKS.c.onboarding_id == onboarding_id, CALLBACKS.c.received_at >= since)
+                .order_by(CALLBACKS.c.received_at.desc(), CALLBACKS.c.id.desc())
+                .limit(1)
+            ).first(),
+        )
+        if row is None or not isinstance(row[0], dict):
+            return None
+        return dict(row[0])
+
+    # ------------------------------------------------------------- rate limits
+    def take_slot(
+        self, endpoint_class: str, per_minute: float, now: datetime, held: datetime | None
+    ) -> datetime | None:
+        """A slot of a rate-limited endpoint class (see :mod:`persistence.rate_limits`)."""
+        return self._slots.take_slot(endpoint_class, per_minute, now, held)
+
+    def slow_down(self, endpoint_class: str, until: datetime) -> None:
+        """Hold an endpoint class back after a 429."""
+        self._slots.slow_down(endpoint_class, until)
+
+    def count_rate_waiting(self) -> dict[str, int]:
+        """How many unfinished onboardings wait for a slot, by endpoint class."""
+        rows = self._run(
+            "count the onboardings waiting for a rate slot",
+            lambda c: c.execute(
+                select(O.c.rate_class, func.count())
+                .where(O.c.rate_class.is_not(None), O.c.finished_at.is_(None))
+                .group_by(O.c.rate_class)
+            ).all(),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # ---------------------------------------------------------------- secrets
     def read_secret(self, onboarding_id: str) -> bytes | None:

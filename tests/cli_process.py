@@ -37,7 +37,8 @@ def environment(**overrides: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ONBOARDING_", "SENT_")) or k == "ONBOARDING_TEST_POSTGRES_URL"
+        if not k.startswith(("ONBOARDING_", "SENT_"))
+        or k in ("ONBOARDING_TEST_POSTGRES_URL", "ONBOARDING_RATE_LIMITS")
     }
     env.update({"COLUMNS": "80", **overrides})
     return env

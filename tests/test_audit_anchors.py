@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,55 @@ def test_chained_anchors_each_head_after_the_one_before() -> None:
     )
     second = chained(after, AuditEntry("cancel", "pending", "cancelled", "a", NOW), vault)
     assert second.anchor == vault.anchor(ONBOARDING, 2, second.digest, first.anchor)
+
+
+#: A two-row chain as ``chained`` must write it: each row in its canonical form, written out by
+#: hand (keys sorted, non-ASCII escaped, times in UTC with microseconds), the first chained to
+#: the genesis digest and the second to the first; then the digests and anchors that follow.
+CHAIN_ROWS = (
+    '["0123456789abcdef0123456789abcdef",1,"start",null,"pending","ops \\u2713",'
+    '"2026-05-01T09:00:00.000000+00:00",null,null,null,null,null,"' + "0" * 64 + '"]',
+    '["0123456789abcdef0123456789abcdef",2,"cancel","pending","cancelled","alice",'
+    '"2026-05-01T09:30:00.250000+00:00","na\\u00efve","req_1",{"a":"\\u2713","b":[1,null]},'
+    '"prof_1","batch_1","{previous}"]',
+)
+CHAIN_DIGESTS = (
+    "7bd92decacb5fe882033bfcb858e1416e9733e7b78ec4f16d8a67a910b5567d4",
+    "22154ab18a95f5da74ca734c6b02e2ec2a3caf209fcc9dbae067b1ce91382ac8",
+)
+CHAIN_ANCHORS = (
+    "399a54e25ce501f8fb3da80a5c0156b3b813d05b9fe02735f962c9db291c2cb6",
+    "7e950f4e17a8259042a1f89c3efbcc49c9ce5af56319c0ea333ce88ece0b7418",
+)
+
+
+def test_a_chain_written_by_chained_has_fixed_digests_and_anchors() -> None:
+    """Every entry field lands in its place of the canonical row, the first row follows the
+    genesis digest, the second its predecessor, the anchors follow each other: a change to how
+    ``chained`` serialises or links rows breaks these vectors (and every stored chain)."""
+    first_row = CHAIN_ROWS[0]
+    second_row = CHAIN_ROWS[1].replace("{previous}", CHAIN_DIGESTS[0])
+    assert hashlib.sha256(first_row.encode()).hexdigest() == CHAIN_DIGESTS[0]
+    assert hashlib.sha256(second_row.encode()).hexdigest() == CHAIN_DIGESTS[1]
+    vault = FernetVault(TEST_KEY)
+    start = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    checkpoint = Checkpoint(
+        id=ONBOARDING, key="k", fingerprint="f", spec={}, state="pending", version=0,
+        created_at=start, updated_at=start,
+    )  # fmt: skip
+    first = chained(checkpoint, AuditEntry("start", None, "pending", "ops ✓", start), vault)
+    after = dataclasses.replace(
+        checkpoint, audit_seq=1, audit_head=first.digest, audit_anchor=first.anchor
+    )
+    cancel = AuditEntry(
+        "cancel", "pending", "cancelled", "alice", datetime(2026, 5, 1, 9, 30, 0, 250000, UTC),
+        reason="naïve", request_id="req_1", details={"b": [1, None], "a": "✓"},
+        profile_id="prof_1", batch_id="batch_1",
+    )  # fmt: skip
+    second = chained(after, cancel, vault)
+    assert (first.seq, second.seq) == (1, 2)
+    assert (first.digest, second.digest) == CHAIN_DIGESTS
+    assert (first.anchor, second.anchor) == CHAIN_ANCHORS
 
 
 def test_every_writer_anchors_and_another_key_fails_every_anchor(

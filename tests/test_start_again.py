@@ -122,7 +122,7 @@ def test_an_amend_that_replaces_the_secrets_replaces_their_fingerprint(
 def test_rows_stored_before_fingerprints_compare_as_before_then_accept_the_same_spec(
     harness: Harness, secret_spec: dict[str, Any]
 ) -> None:
-    """A row without a fingerprint (stored before migration 0009) is compared with its sealed
+    """A row without a fingerprint (stored before migration 0007) is compared with its sealed
     secrets while they are held; once sent, the same spec is already started."""
     onboarding = harness.start(secret_spec)
     with harness.store.engine.begin() as connection:

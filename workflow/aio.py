@@ -19,6 +19,7 @@ from workflow.flow import FlowDefinition
 from workflow.following import event_store, is_settled
 from workflow.management import Onboardings
 from workflow.ports import Checkpoint, ManagementStore, Vault
+from workflow.rules import DEFAULT_REVISION
 from workflow.spec import OnboardingSpec
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ class AsyncOnboardings:
         *,
         clock: Clock | None = None,
         flow: FlowDefinition | None = None,
+        sent_api: str = DEFAULT_REVISION,
     ) -> None:
-        self.sync = Onboardings(store, vault, clock=clock, flow=flow)
+        self.sync = Onboardings(store, vault, clock=clock, flow=flow, sent_api=sent_api)
 
     async def start(self, spec: OnboardingSpec, *, actor: str = "api") -> Checkpoint:
         """Store a validated spec as a new onboarding (idempotent on its key).
@@ -189,13 +191,14 @@ class AsyncOnboardings:
         confirm: Callable[[BulkReport], bool] | None = None,
         preview: int = 20,
         page_size: int = 500,
+        selection: str | None = None,
     ) -> BulkReport:
         """Act on every onboarding ``selector`` matches (see ``Onboardings.bulk``); ``confirm``
         runs in the worker thread."""
         return await asyncio.to_thread(
             self.sync.bulk, action, selector, actor=actor, reason=reason, dry_run=dry_run,
             batch_id=batch_id, target=target, delete_at_sent=delete_at_sent, confirm=confirm,
-            preview=preview, page_size=page_size,
+            preview=preview, page_size=page_size, selection=selection,
         )  # fmt: skip
 
     def subscribe(

@@ -13,6 +13,11 @@ Idempotency-Key is retired so that a resume sends it under a new one. A commit t
 refuses is a failure too (``COMMIT_FAILED``, on the short budget); when even that cannot be
 written, :class:`~workflow.errors.CommitFailedError` tells the worker to keep the onboarding
 aside. Nothing re-runs at once, and a transition is logged only once it is committed.
+
+Waiting is not failing: a call whose endpoint class has no free slot at Sent's pace (the
+:class:`~workflow.ports.RateSlots` shared in the database), a 429 on a paced class (which holds
+the whole class back) and a 409 ``CONFLICT_001`` (the same key still being processed) commit a
+wait, with the call's attempt recorded but no attempt counted, so they never pause.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from workflow.ports import (
     Checkpoint,
     CheckpointUpdate,
     Claim,
+    RateSlots,
     SentApi,
     StepRecord,
     Vault,
@@ -57,7 +63,16 @@ from workflow.ports import (
 from workflow.redaction import redact
 from workflow.retry import RetryPolicy
 from workflow.spec import OnboardingSpec, OrganizationFacts
-from workflow.steps.base import Advance, Item, Pause, StepContext, StepDefinition, Wait
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Pause,
+    RateWait,
+    StepContext,
+    StepDefinition,
+    Wait,
+    endpoint_class,
+)
 
 __all__ = ["EngineConfig", "Executor", "StepReport"]
 
@@ -76,6 +91,8 @@ class EngineConfig:
         completion_timeout: seconds to wait for a result (from the start of each wait).
         retry: the default backoff schedule; a step may declare its own.
         organization: default facts about the parent organization, under each spec's own.
+        rate_limits: calls per minute by endpoint class (``complete``, ``write``, ``read``),
+            paced across every worker on the database; a class not named is not paced.
     """
 
     callback_base_url: str = "http://127.0.0.1:8780"
@@ -83,6 +100,12 @@ class EngineConfig:
     completion_timeout: float = 3600.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     organization: OrganizationFacts = field(default_factory=OrganizationFacts)
+    rate_limits: Mapping[str, float] = field(default_factory=dict)
+
+
+#: Seconds to wait before sending again a request Sent was still processing under the same
+#: Idempotency-Key (409 ``CONFLICT_001``), when it names no ``Retry-After``.
+CONFLICT_WAIT: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -148,8 +171,12 @@ class Executor:
         rng: random.Random | None = None,
         actor: str = "engine",
         observer: Observer | None = None,
+        limiter: RateSlots | None = None,
     ) -> None:
         self.store = store
+        self.limiter = (
+            limiter if limiter is not None else (store if isinstance(store, RateSlots) else None)
+        )
         self.observer: Observer = observer or NullObserver()
         self.api = api
         self.vault = vault
@@ -257,6 +284,13 @@ class Executor:
         result: Advance | Wait | Pause | _Progress | _Failure
         try:
             result = self._run_items(ctx, step, machine, trigger, pending)
+        except RateWait as waiting:  # no slot free at Sent's pace: not an attempt
+            try:
+                return self._hold(
+                    checkpoint, pending, ctx, now, owner, waiting.slot, waiting.endpoint_class
+                )
+            except _CommitFailedSignal as failed:
+                return self._commit_failed(checkpoint, step, by_key, ctx, now, owner, failed.error)
         except SentApiError as exc:
             result = _Failure(exc, exc.code or "SENT_ERROR", str(exc), exc.unexpected)
         except SecretUnavailableError as exc:
@@ -337,6 +371,8 @@ class Executor:
             completion_timeout=self.config.completion_timeout,
             secrets=lambda: self.vault.open(checkpoint.id, self.store.read_secret(checkpoint.id)),
             reads=self.store,
+            rate_limits=self.config.rate_limits,
+            limiter=self.limiter,
         )
 
     def _spec(self, checkpoint: Checkpoint) -> OnboardingSpec:
@@ -429,6 +465,12 @@ class Executor:
         records: Sequence[StepRecord] = (),
     ) -> StepReport:
         change = dataclasses.replace(change, base=checkpoint)
+        if checkpoint.rate_class is not None and "rate_class" not in change.update.values():
+            # The slot held was spent (or the onboarding moved on): it waits for none now.
+            change = dataclasses.replace(
+                change,
+                update=dataclasses.replace(change.update, rate_class=None, rate_slot_at=None),
+            )
         try:
             saved = self.store.apply(change)
         except ConcurrencyError:
@@ -467,6 +509,29 @@ class Executor:
             checkpoint.id, checkpoint.version, now, update, records=pending, attempts=ctx.attempts
         )
         return self._commit(change, checkpoint, "progress", list(ctx.records.values()))
+
+    def _hold(
+        self,
+        checkpoint: Checkpoint,
+        pending: list[StepRecord],
+        ctx: StepContext,
+        now: datetime,
+        owner: str | None,
+        until: datetime,
+        rate_class: str | None,
+    ) -> StepReport:
+        """Wait until ``until`` without counting an attempt: for a slot of ``rate_class`` at
+        Sent's pace, or (no class) for Sent to finish a request it is still processing."""
+        update = CheckpointUpdate(
+            next_attempt_at=until,
+            rate_class=rate_class,
+            rate_slot_at=until if rate_class is not None else None,
+        )
+        change = Change(
+            checkpoint.id, checkpoint.version, now, update, records=pending,
+            attempts=ctx.attempts, release=owner,
+        )  # fmt: skip
+        return self._commit(change, checkpoint, "wait")
 
     def _wait(
         self,
@@ -564,6 +629,21 @@ class Executor:
         """
         exc = failure.error
         calls = () if bare else tuple(ctx.attempts)
+        if exc is not None and not bare:
+            held = self._held_by_sent(ctx, exc, now)
+            if held is not None:
+                return self._hold(
+                    checkpoint, [*pending, *_after_failure(ctx, step, exc, now)], ctx, now,
+                    owner, *held,
+                )  # fmt: skip
+            if not exc.retryable and step.refusal is not None:
+                refused = step.refusal(ctx, exc)
+                if refused is not None:
+                    records = [
+                        *_judged_again(ctx, step, pending),
+                        *_after_failure(ctx, step, exc, now),
+                    ]
+                    return self._pause(checkpoint, records, now, owner, refused, calls)
         attempts = checkpoint.attempts + 1
         previous = checkpoint.last_error or {}
         unexpected = int(previous.get("unexpected_attempts", 0)) + (1 if failure.unexpected else 0)
@@ -620,6 +700,29 @@ class Executor:
                 extra=_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
             )  # fmt: skip
         return report
+
+    def _held_by_sent(
+        self, ctx: StepContext, exc: SentApiError, now: datetime
+    ) -> tuple[datetime, str | None] | None:
+        """When a failure is Sent asking to wait, not an attempt: ``(until, rate class)``.
+
+        A 429 on a paced endpoint class holds the whole class back (``Retry-After``, at least
+        one slot) and this onboarding takes a slot after it; a 409 ``CONFLICT_001`` (the same
+        Idempotency-Key still being processed) sends again later under the same key.
+        """
+        if not ctx.attempts:
+            return None
+        last = ctx.attempts[-1]
+        if exc.status == 409 and exc.code == "CONFLICT_001":
+            return now + timedelta(seconds=exc.retry_after or CONFLICT_WAIT), None
+        kind = endpoint_class(last.method, last.path)
+        per_minute = self.config.rate_limits.get(kind)
+        if exc.status != 429 or not per_minute or self.limiter is None:
+            return None
+        pause = max(exc.retry_after or 0.0, 60.0 / per_minute)
+        self.limiter.slow_down(kind, now + timedelta(seconds=min(pause, 3600.0)))
+        slot = self.limiter.take_slot(kind, per_minute, now, None)
+        return (slot or now + timedelta(seconds=pause)), kind
 
     def _pause(
         self,
@@ -719,6 +822,25 @@ def _after_failure(
             )
         ]
     return [dataclasses.replace(record, uncertain=True, first_sent_at=record.first_sent_at or now)]
+
+
+def _judged_again(
+    ctx: StepContext, step: StepDefinition, pending: Sequence[StepRecord]
+) -> list[StepRecord]:
+    """The pending records, with the step's pure items (what was judged) marked refused and not
+    done: after a resume they are computed again, from Sent's current view."""
+    pure = {i.id for i in step.items(ctx) if i.pure}
+    held = {(r.step, r.item) for r in pending}
+    judged = [
+        r for (name, item), r in ctx.records.items()
+        if name == step.name and item in pure and (name, item) not in held
+    ]  # fmt: skip
+    return [
+        dataclasses.replace(r, done=False, output={**r.output, "refused": True})
+        if r.item in pure and r.step == step.name
+        else r
+        for r in [*pending, *judged]
+    ]
 
 
 def _refusal(item: Item | None, exc: GuardRejectedError) -> Pause:

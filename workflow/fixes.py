@@ -43,6 +43,11 @@ FIXES: Final[dict[str, Fix]] = {
         "the database refused to store a step's outcome",
         first="fix the database (the worker's log names the error), then",
     ),
+    "COMPLETION_FAILED": Fix(
+        "resume",
+        "Sent's background processing failed (2026-10); the profile keeps its old status",
+        first="fix what Sent's reason names (at Sent, or amend the spec), then",
+    ),
     "COMPLETION_TIMEOUT": Fix(
         "resume", "Sent gave no completion result in time; a resume waits again"
     ),

@@ -55,6 +55,7 @@ from workflow.ports import (
     StepRecord,
     Vault,
 )
+from workflow.rules import DEFAULT_REVISION, check_revision
 from workflow.spec import OnboardingSpec, changed_paths, find_key_conflicts
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class Onboardings(Following):
             (its key is the one the log's anchors are checked with).
         clock: the time (default: the system clock).
         flow: the flow new onboardings start under (default: the current one).
+        sent_api: the Sent API revision new onboardings start under (``2026-03``, the seeds';
+            ``2026-10``, SDK 0.46's); each keeps its own, as it keeps its flow version.
     """
 
     def __init__(
@@ -89,12 +92,15 @@ class Onboardings(Following):
         *,
         clock: Clock | None = None,
         flow: FlowDefinition | None = None,
+        sent_api: str = DEFAULT_REVISION,
     ) -> None:
         super().__init__()
         self.store = store
         self.vault = vault
         self.clock = clock or SystemClock()
         self.flow = flow or FLOW
+        #: The Sent API revision new onboardings start under (each keeps its own).
+        self.sent_api = check_revision(sent_api)
 
     # ------------------------------------------------------------------ start
     def start(self, spec: OnboardingSpec, *, actor: str = "api") -> Checkpoint:
@@ -137,8 +143,8 @@ class Onboardings(Following):
             id=onboarding_id, key=spec.key, fingerprint=spec.fingerprint(),
             spec=spec.storable(), state=self.flow.machine.path[0], version=0,
             created_at=now, updated_at=now, next_attempt_at=now, flow_version=self.flow.version,
-            has_secrets=bool(secrets), secrets_fingerprint=self._secrets_fingerprint(secrets),
-            created_by=actor,
+            sent_api=self.sent_api, has_secrets=bool(secrets),
+            secrets_fingerprint=self._secrets_fingerprint(secrets), created_by=actor,
         )  # fmt: skip
         entry = chained(
             checkpoint,

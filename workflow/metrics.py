@@ -26,11 +26,13 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import OnboardingError
@@ -44,12 +46,36 @@ STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
 
+class _RateWaiting(Collector):
+    """``onboarding_waiting_for_rate_slot{endpoint_class}``, read from the store at scrape."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "onboarding_waiting_for_rate_slot",
+            "Onboardings waiting for a slot of a rate-limited endpoint class at Sent.",
+            labels=["endpoint_class"],
+        )
+        try:
+            counts = self._read()
+        except OnboardingError as exc:
+            log.warning("metrics: could not count the onboardings waiting for a slot: %s", exc)
+            counts = {}
+        for name, count in sorted(counts.items()):
+            family.add_metric([name], float(count))
+        yield family
+
+
 class PrometheusObserver:
     """Counts what the engine does into a registry of its own.
 
     Args:
         next_due: returns when the most overdue runnable onboarding became due (the store's
             ``next_due``), read at each scrape; ``None`` leaves the gauge at 0.
+        rate_waiting: how many onboardings wait for a slot of each rate-limited endpoint class
+            (the store's ``count_rate_waiting``), read at each scrape.
     """
 
     def __init__(
@@ -58,6 +84,7 @@ class PrometheusObserver:
         *,
         next_due: Callable[[], datetime | None] | None = None,
         clock: Clock | None = None,
+        rate_waiting: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self._clock: Clock = clock or SystemClock()
@@ -103,6 +130,8 @@ class PrometheusObserver:
             registry=r,
         )
         oldest.set_function(self._oldest_due_age)
+        if rate_waiting is not None:
+            r.register(_RateWaiting(rate_waiting))
 
     def _oldest_due_age(self) -> float:
         if self._next_due is None:

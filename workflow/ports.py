@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
@@ -32,6 +32,7 @@ __all__ = [
     "Anchoring",
     "AttemptRecord",
     "AuditEntry",
+    "CallbackReads",
     "CallbackStore",
     "Change",
     "Checkpoint",
@@ -41,6 +42,7 @@ __all__ = [
     "ManagementStore",
     "NewOnboarding",
     "OwnershipReads",
+    "RateSlots",
     "SentApi",
     "StepRecord",
     "Store",
@@ -111,6 +113,8 @@ class AttemptRecord:
     generation: int = 0
     resource_id: str | None = None
     content_digest: str | None = None
+    #: Sent answered ``Idempotent-Replayed: true``: the reply is the one cached for the key.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,11 @@ class Checkpoint:
     created_by: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    #: The Sent API revision the onboarding started under (``2026-03``, ``2026-10``).
+    sent_api: str = "2026-03"
+    #: While it waits for a slot of a rate-limited endpoint class: the class and the slot held.
+    rate_class: str | None = None
+    rate_slot_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +217,8 @@ class CheckpointUpdate:
     fingerprint: str | Unset = UNSET
     has_secrets: bool | Unset = UNSET
     secrets_fingerprint: str | Unset | None = UNSET
+    rate_class: str | Unset | None = UNSET
+    rate_slot_at: datetime | Unset | None = UNSET
 
     def values(self) -> dict[str, Any]:
         """The fields that are set, by name."""
@@ -334,6 +345,32 @@ class OwnershipReads(Protocol):
         """Which onboardings hold each id: as their checkpoint's profile id, or named by one of
         their attempts (a create's answer, or what a lookup proved theirs). Ids nobody holds
         are absent."""
+        ...
+
+
+@runtime_checkable
+class RateSlots(Protocol):
+    """The pace of each endpoint class at Sent, shared by every worker on one database."""
+
+    def take_slot(
+        self, endpoint_class: str, per_minute: float, now: datetime, held: datetime | None
+    ) -> datetime | None:
+        """A slot to call the class: ``None`` to call now, else the time of the slot reserved
+        (``held``: the slot reserved earlier, called now or given again when a 429 since
+        holds the class back)."""
+        ...
+
+    def slow_down(self, endpoint_class: str, until: datetime) -> None:
+        """Hold the whole class back until ``until`` (Sent answered 429)."""
+        ...
+
+
+@runtime_checkable
+class CallbackReads(Protocol):
+    """The completion callbacks an onboarding received."""
+
+    def latest_callback(self, onboarding_id: str, since: datetime) -> Mapping[str, Any] | None:
+        """The payload of the newest callback received at or after ``since``, if any."""
         ...
 
 

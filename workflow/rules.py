@@ -1,4 +1,12 @@
-"""Seed 002's prerequisites and Status Logic as pure functions.
+"""The prerequisites and outcome of ``/complete``, per Sent API revision, as pure functions.
+
+Two revisions of Sent's contract are known; every onboarding keeps the one it started under
+(:attr:`CompletionFacts.revision` carries it into these functions):
+
+* ``2026-03``: the seed documents (SDK 0.10 - 0.32, reference 0.24.1), below.
+* ``2026-10``: the SDK 0.46 text (``sent_dm/resources/profiles/profiles.py``), at the end.
+
+**2026-03.** Seed 002's prerequisites and Status Logic.
 
 ``/v3/profiles/{id}/complete`` checks the prerequisites and then sets the profile's status by the
 Status Logic, evaluated in order::
@@ -11,7 +19,21 @@ Status Logic, evaluated in order::
 Where the seed's wording is loose, ``sent-api.md`` section 0 decides: rule 2 applies when a TCR
 application does not inherit *both* brand and campaigns; "profile should have campaigns" warns
 but does not block; channel presence is read from the phone number fields and the WhatsApp
-Business Account. The engine and the sandbox both call these functions.
+Business Account.
+
+**2026-10.** Prerequisites, all checked before anything starts (400 naming every unmet one):
+name, short name and description; a KYC form submission; a brand, own or inherited; a TCR
+application has at least one campaign, own or inherited; main destination countries have their
+compliance documents uploaded; a TCR application states whether it inherits the organization's
+brand and campaign (checked after the already-onboarded short-circuit). The outcome is no
+longer submitted or completed: a profile whose background processing succeeds is onboarded and
+reads ``approved``, whatever its channels or TCR state; a failed run keeps the old status and
+the webhook reports why. The engine maps ``approved`` to its ``completed`` state. What a local
+prediction cannot know (the KYC form, uploaded documents) is reported as *unknown*, never
+guessed: it does not block locally, and Sent's 400 names it if it is unmet.
+
+The engine and the sandbox both call these functions; tests pin them to fixed expectations
+written from the seeds and the SDK text.
 """
 
 from __future__ import annotations
@@ -19,19 +41,46 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
+    "DEFAULT_REVISION",
+    "REVISIONS",
+    "REVISION_2026_03",
+    "REVISION_2026_10",
     "CompletionFacts",
     "Outcome",
     "Prerequisite",
     "StatusDecision",
     "channel_presence",
+    "check_revision",
     "has_main_destination_country",
+    "predict",
     "prerequisites",
     "status_logic",
     "unmet_prerequisites",
 ]
+
+
+REVISION_2026_03: Final = "2026-03"
+REVISION_2026_10: Final = "2026-10"
+#: Every Sent API revision this release speaks, oldest first.
+REVISIONS: Final = (REVISION_2026_03, REVISION_2026_10)
+#: The revision of onboardings stored before revisions were recorded, and of new ones unless set.
+DEFAULT_REVISION: Final = REVISION_2026_03
+
+
+def check_revision(value: str) -> str:
+    """``value`` when it names a known revision.
+
+    Raises:
+        ValueError: one line naming the known revisions.
+    """
+    if value not in REVISIONS:
+        raise ValueError(
+            f"Sent API revision must be one of {', '.join(REVISIONS)} (got {value[:40]!r})"
+        )
+    return value
 
 
 class Outcome(StrEnum):
@@ -56,15 +105,28 @@ class CompletionFacts:
     has_sms: bool
     has_whatsapp: bool
     has_main_destination_country: bool
+    #: The revision whose rules apply; the fields below it matter under ``2026-10`` only.
+    revision: str = DEFAULT_REVISION
+    #: Whether a KYC form was submitted; ``None``: unknown (the engine cannot see it).
+    kyc_submitted: bool | None = None
+    #: Whether the main destination countries' documents are uploaded; ``None``: unknown.
+    documents_uploaded: bool | None = None
+    #: Whether both ``inherit_tcr_brand`` and ``inherit_tcr_campaign`` were given explicitly.
+    tcr_choice_stated: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Prerequisite:
-    """One unmet prerequisite: a stable code, a sentence, and whether it blocks completion."""
+    """One unmet prerequisite: a stable code, a sentence, and whether it blocks completion.
+
+    ``unknown``: the facts cannot tell whether it is met (only Sent knows); it does not block
+    locally.
+    """
 
     code: str
     message: str
     blocking: bool = True
+    unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +139,13 @@ class StatusDecision:
 
 
 def prerequisites(facts: CompletionFacts) -> list[Prerequisite]:
+    """Every unmet (or unknown) prerequisite of the facts' revision, in its documents' order."""
+    if facts.revision == REVISION_2026_10:
+        return _prerequisites_2026_10(facts)
+    return _prerequisites_2026_03(facts)
+
+
+def _prerequisites_2026_03(facts: CompletionFacts) -> list[Prerequisite]:
     """Every unmet prerequisite of seed 002, blocking ones and warnings, in the seed's order."""
     found: list[Prerequisite] = []
     if not facts.profile_complete:
@@ -129,9 +198,82 @@ def prerequisites(facts: CompletionFacts) -> list[Prerequisite]:
     return found
 
 
+def _prerequisites_2026_10(facts: CompletionFacts) -> list[Prerequisite]:
+    """The SDK 0.46 list, in its order; KYC and documents unknown unless the facts know."""
+    found: list[Prerequisite] = []
+    if not facts.profile_complete:
+        found.append(
+            Prerequisite(
+                "PROFILE_INCOMPLETE",
+                "The profile must have a name, short name, and description.",
+            )
+        )
+    if facts.kyc_submitted is None:
+        found.append(
+            Prerequisite(
+                "KYC_FORM_MISSING",
+                "A KYC form submission is required; whether one was submitted is unknown here.",
+                blocking=False,
+                unknown=True,
+            )
+        )
+    elif not facts.kyc_submitted:
+        found.append(Prerequisite("KYC_FORM_MISSING", "A KYC form submission is required."))
+    inherited_brand = facts.inherit_tcr_brand and facts.parent_has_brand
+    if not (facts.has_own_brand or inherited_brand):
+        found.append(
+            Prerequisite(
+                "BRAND_MISSING",
+                "A brand is required, either on the profile or inherited from the parent "
+                "organization.",
+            )
+        )
+    inherited_campaigns = facts.inherit_tcr_campaign and facts.parent_has_campaigns
+    if facts.is_tcr_application and not (facts.has_own_campaigns or inherited_campaigns):
+        found.append(
+            Prerequisite(
+                "TCR_CAMPAIGN_MISSING",
+                "TCR applications must have at least one campaign, own or inherited.",
+            )
+        )
+    if facts.has_main_destination_country and facts.documents_uploaded is not True:
+        unknown = facts.documents_uploaded is None
+        found.append(
+            Prerequisite(
+                "COMPLIANCE_DOCUMENTS_MISSING",
+                "Destination countries marked as main must have their required compliance "
+                "documents uploaded" + ("; whether they are is unknown here." if unknown else "."),
+                blocking=not unknown,
+                unknown=unknown,
+            )
+        )
+    if facts.is_tcr_application and not facts.tcr_choice_stated:
+        found.append(
+            Prerequisite(
+                "TCR_INHERIT_CHOICE_MISSING",
+                "TCR applications must state whether they inherit the organization's TCR brand "
+                "and campaign: set inherit_tcr_brand and inherit_tcr_campaign.",
+            )
+        )
+    return found
+
+
 def unmet_prerequisites(facts: CompletionFacts) -> list[Prerequisite]:
-    """Only the prerequisites that block ``/complete``."""
+    """Only the prerequisites that block ``/complete`` (known to be unmet)."""
     return [p for p in prerequisites(facts) if p.blocking]
+
+
+def predict(facts: CompletionFacts) -> StatusDecision:
+    """The outcome a completion that succeeds ends in, under the facts' revision.
+
+    ``2026-03``: the Status Logic (rules 1-4). ``2026-10``: every onboarded profile reads
+    ``approved``, which the engine concludes as ``completed`` (rule ``0``).
+    """
+    if facts.revision == REVISION_2026_10:
+        return StatusDecision(
+            Outcome.COMPLETED, 0, "2026-10: a profile whose completion succeeds reads approved"
+        )
+    return status_logic(facts)
 
 
 def status_logic(facts: CompletionFacts) -> StatusDecision:

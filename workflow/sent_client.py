@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from workflow.bounds import MAX_REQUEST_ID, optional
 from workflow.errors import SentTransportError, UnexpectedResponseError
 from workflow.sent_models import Campaign, CompleteResult, ProfileDetail, SentResponse
 from workflow.sent_replies import (
@@ -199,6 +200,11 @@ class HttpxSentApi:
             data=parse_data(model, data, method, path, response.status_code, payload),
             status=response.status_code,
             request_id=request_id_of(payload),
+            replayed=response.headers.get("idempotent-replayed", "").lower() == "true",
+            original_request_id=optional(
+                response.headers.get("x-original-request-id"), MAX_REQUEST_ID
+            )
+            or None,
         )
         return parsed
 

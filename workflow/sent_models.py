@@ -150,3 +150,7 @@ class SentResponse(BaseModel, Generic[T]):
     data: T
     status: int
     request_id: str | None = None
+    #: ``Idempotent-Replayed: true``: Sent answered from its cache for the Idempotency-Key,
+    #: first given to the request ``original_request_id`` (``X-Original-Request-Id``).
+    replayed: bool = False
+    original_request_id: str | None = None

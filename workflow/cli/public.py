@@ -41,7 +41,8 @@ __all__ = [
 SCHEMA_VERSION: Final = 1
 
 ONBOARDING: Final = (
-    "id", "key", "state", "paused_from", "profile_id", "generation", "flow_version", "attempts",
+    "id", "key", "state", "paused_from", "profile_id", "generation", "flow_version", "sent_api",
+    "attempts",
     "next_attempt_at", "step_started_at", "last_error", "predicted_outcome", "predicted_rule",
     "actual_outcome", "completion_deadline", "has_secrets", "created_by", "created_at",
     "updated_at", "finished_at",
@@ -58,7 +59,7 @@ TRANSITION_INTERNALS: Final = ("digest",)
 ATTEMPT: Final = (
     "onboarding_id", "key", "step", "item", "generation", "attempt", "method", "path", "at",
     "latency_ms", "outcome", "idempotency_key", "http_status", "error_code", "request_id",
-    "message", "resource_id",
+    "message", "resource_id", "replayed",
 )  # fmt: skip
 STUCK: Final = (
     "cause", "code", "id", "key", "state", "paused_from", "profile_id", "attempts",

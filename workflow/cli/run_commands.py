@@ -78,6 +78,16 @@ def start(
             help="Who starts them (kept in the audit log, at most 128 characters).",
         ),
     ] = "cli",
+    sent_api: Annotated[
+        str,
+        typer.Option(
+            "--sent-api",
+            envvar="ONBOARDING_SENT_API",
+            callback=checked_revision,
+            help="The Sent API revision new onboardings start under: 2026-03 (the seeds') or "
+            "2026-10 (SDK 0.46's); each keeps its own.",
+        ),
+    ] = "2026-03",
 ) -> None:
     """Validate and store onboardings (idempotent on each spec's key); a worker runs them.
 
@@ -99,7 +109,7 @@ def start(
         raise fail("nothing was stored: fix the specs above and start again")
     store = open_store(create=True, write=True)
     # The key seals secrets and anchors the audit rows: without one, nothing is stored.
-    onboardings = Onboardings(store, open_vault())
+    onboardings = Onboardings(store, open_vault(), sent_api=sent_api)
     try:
         stored = onboardings.start_many([item.spec for item in valid], actor=actor)
     except SpecConflictError as exc:
@@ -108,6 +118,20 @@ def start(
     for checkpoint, created in stored:
         note = "" if created else ", already started"
         echo(f"{checkpoint.key}: {checkpoint.id} ({checkpoint.state}{note})")
+
+
+def checked_revision(value: str) -> str:
+    """A ``--sent-api`` value, or one line naming the revisions."""
+    from workflow.rules import check_revision
+
+    try:
+        return check_revision(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _limits_text(limits: Any) -> str:
+    return ", ".join(f"{k} {v:g}/min" for k, v in sorted(limits.items())) or "none"
 
 
 def _safe_url(url: str) -> str:
@@ -137,7 +161,7 @@ def _metrics(store: Any, host: str, port: int | None) -> tuple[Any, Any]:
         return None, None
     from workflow.metrics import MetricsServer, PrometheusObserver
 
-    observer = PrometheusObserver(next_due=store.next_due)
+    observer = PrometheusObserver(next_due=store.next_due, rate_waiting=store.count_rate_waiting)
     try:
         server = MetricsServer(observer.registry, port, host)
     except OSError as exc:
@@ -193,6 +217,16 @@ def worker(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics listen on.")] = (
         "127.0.0.1"
     ),
+    sent_api: Annotated[
+        str,
+        typer.Option(
+            "--sent-api",
+            envvar="ONBOARDING_SENT_API",
+            callback=checked_revision,
+            help="The Sent API revision onboardings this worker's process starts take (each "
+            "onboarding runs under the revision it started under).",
+        ),
+    ] = "2026-03",
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
@@ -266,8 +300,10 @@ def worker(
         if asked.is_set():
             runner.request_stop()
         log.info(
-            "worker %s started: database %s, concurrency %d, callbacks at %s",
+            "worker %s started: database %s, concurrency %d, callbacks at %s, Sent API %s "
+            "for new onboardings, rate limits %s",
             runner.owner, _safe_url(settings().db), concurrency, config.callback_base_url,
+            sent_api, _limits_text(config.rate_limits),
         )  # fmt: skip
         idle = runner.run(until_idle=until_idle, max_seconds=max_seconds)
     finally:

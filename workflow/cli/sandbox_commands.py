@@ -85,6 +85,28 @@ def serve(
     signing_secret: Annotated[
         str | None, typer.Option(envvar="ONBOARDING_SANDBOX_SIGNING_SECRET", help="Sign callbacks.")
     ] = None,
+    api_revision: Annotated[
+        str,
+        typer.Option(
+            help="The Sent API revision played: 2026-03 (the seeds') or 2026-10 (SDK 0.46's)."
+        ),
+    ] = "2026-03",
+    complete_per_minute: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1_000_000,
+            callback=finite,
+            help="/complete requests per minute per API key before 429 (0: no limit).",
+        ),
+    ] = 0.0,
+    kyc: Annotated[
+        bool, typer.Option("--kyc/--no-kyc", help="2026-10: the organization's KYC form is in.")
+    ] = True,
+    completion_failure: Annotated[
+        str | None,
+        typer.Option(help="2026-10: every completion fails with this reason (status unchanged)."),
+    ] = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
 ) -> None:
@@ -107,6 +129,10 @@ def serve(
                 completion_delay_seconds=completion_delay,
                 list_page_size=list_page_size,
                 rejection_reason=rejection_reason,
+                api_revision=api_revision,
+                complete_per_minute=complete_per_minute,
+                kyc_submitted=kyc,
+                completion_failure_reason=completion_failure,
             ),
             FaultConfig(
                 error_rates=_rates(error_rate or []),
@@ -135,7 +161,10 @@ def serve(
 
     check_port_free(host, port, "sandbox")
     keys = ", ".join(box.state.organization.api_keys)
-    typer.echo(f"Sent sandbox on http://{host}:{port} (x-api-key: {keys})")
+    typer.echo(
+        f"Sent sandbox on http://{host}:{port} (x-api-key: {keys}; API revision "
+        f"{box.state.organization.api_revision})"
+    )
     try:
         # log_config=None: uvicorn's records go through our handler (text or JSON), not its own.
         uvicorn.run(

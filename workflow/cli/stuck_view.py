@@ -23,6 +23,7 @@ MEANING: Final = {
     "paused": "waiting for a person",
     "lease_expired": "the worker running them stopped heartbeating",
     "overdue": "due, and nobody runs them",
+    "rate_limited": "waiting for a slot under Sent's rate limit (not an attempt)",
     "retrying": "failing, and retried on a schedule",
     "waiting": "no completion result from Sent yet",
 }
@@ -43,6 +44,8 @@ def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str
         )
     if cause == "overdue":
         return "more workers, or 'onboarding worker --concurrency N': the live ones are behind"
+    if cause == "rate_limited":
+        return "none needed: it calls Sent at its slot (ONBOARDING_RATE_LIMITS sets the pace)"
     if cause == "retrying":
         return f"onboarding retry {quoted} --reason WHY runs the step now (it retries by itself)"
     return f"onboarding retry {quoted} --reason WHY reads the result at Sent now"
@@ -55,6 +58,8 @@ def _reason(row: Mapping[str, Any], now: datetime, live_workers: int) -> str:
         return str(error.get("reason") or error.get("message") or "paused without a reason")
     if cause == "retrying":
         return f"try {row['attempts']} failed: {error.get('message') or error.get('code') or ''}"
+    if cause == "rate_limited":
+        return f"waiting for a {row.get('code')} slot at Sent's rate limit"
     if cause == "lease_expired":
         return f"lease expired {duration((now - row['lease_expires_at']).total_seconds())} ago"
     if cause == "overdue":

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
@@ -348,6 +348,37 @@ def _seconds(variable: str, default: float, low: float, high: float) -> float:
     return value
 
 
+#: Sent's documented limit on ``/complete`` (10 a minute); other classes unpaced unless set.
+DEFAULT_RATE_LIMITS: Final = "complete=10"
+RATE_CLASSES: Final = ("complete", "write", "read")
+
+
+def rate_limits(text: str | None) -> dict[str, float]:
+    """``ONBOARDING_RATE_LIMITS``: ``class=N`` per minute, comma-separated (``complete=10,
+    write=300``); ``complete`` is 10 unless named; ``class=0`` turns a class's pacing off.
+
+    Raises:
+        typer.Exit: one line naming the entry and the rule.
+    """
+    limits: dict[str, float] = {}
+    for entry in f"{DEFAULT_RATE_LIMITS},{text or ''}".split(","):
+        if not entry.strip():
+            continue
+        name, _, raw = entry.partition("=")
+        name = name.strip()
+        try:
+            value = float(raw.strip().removesuffix("/min"))
+        except ValueError:
+            value = math.nan
+        if name not in RATE_CLASSES or not 0 <= value <= 1_000_000:
+            raise fail(
+                f"ONBOARDING_RATE_LIMITS: {entry.strip()[:40]!r} must be CLASS=N requests per "
+                f"minute, CLASS one of {', '.join(RATE_CLASSES)}, N from 0 (not paced) to 1000000"
+            )
+        limits[name] = value
+    return {name: value for name, value in limits.items() if value > 0}
+
+
 def engine_config(**overrides: object) -> EngineConfig:
     """Engine settings from the environment, with overrides.
 
@@ -366,6 +397,7 @@ def engine_config(**overrides: object) -> EngineConfig:
         "organization": OrganizationFacts(
             whatsapp_has_phone_number=os.environ.get("ONBOARDING_ORG_WHATSAPP_NUMBER", "1") == "1"
         ),
+        "rate_limits": rate_limits(os.environ.get("ONBOARDING_RATE_LIMITS")),
     }
     values.update(overrides)
     return EngineConfig(**values)  # type: ignore[arg-type]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -59,6 +61,8 @@ class Sandbox:
         faults: what it gets wrong on purpose.
         clock: the time it starts from (its own clock then moves with ``/_sandbox/clock``).
         signing_secret: ``whsec_...`` to sign completion callbacks.
+        api_revision: the Sent API revision played (``2026-03`` or ``2026-10``), over the
+            organization's ``api_revision``.
         cache_client_errors: keep refused (4xx) answers under their Idempotency-Key for 24 h,
             as Sent's docs allow ("responses are cached for 24 hours per key"), so the same key
             answers the same refusal even after its cause is fixed; ``False`` keeps only
@@ -73,8 +77,20 @@ class Sandbox:
         clock: Clock | None = None,
         signing_secret: str | None = None,
         cache_client_errors: bool = True,
+        api_revision: str | None = None,
     ) -> None:
         self.cache_client_errors = cache_client_errors
+        if api_revision is not None:
+            organization = (organization or OrganizationConfig()).model_copy(
+                update={
+                    "api_revision": OrganizationConfig.model_validate(
+                        {"api_revision": api_revision}
+                    ).api_revision
+                }
+            )
+        self._in_flight: set[tuple[str, str]] = set()
+        self._flight_lock = threading.Lock()
+        self._completes: dict[str, deque[datetime]] = {}
         self.scopes = ScopeLog()
         self.clock = OffsetClock(clock)
         self.state = SandboxState(organization or OrganizationConfig(), self.clock)
@@ -119,6 +135,7 @@ class Sandbox:
             Route("/_sandbox/organization", self._organization, methods=["GET", "PUT"]),
             Route("/_sandbox/clock", self._clock, methods=["POST"]),
             Route("/_sandbox/flush", self._flush, methods=["POST"]),
+            Route("/_sandbox/profiles/{profile_id}/kyc", self._kyc, methods=["PUT"]),
         ]
         return routes
 
@@ -135,6 +152,62 @@ class Sandbox:
         api_key = request.headers.get("x-api-key", "")
         if api_key not in self.state.organization.api_keys:
             return Response(status_code=401)
+        if name == "complete":
+            limited = self._rate_limited(api_key, rid)
+            if limited is not None:
+                self._count(name, "rate_limited")
+                return _response(limited)
+        key = request.headers.get("idempotency-key") if keyed else None
+        if key is None:
+            return await self._handle_once(request, name, handler, keyed, api_key, raw, rid)
+        token = (api_key, key)
+        with self._flight_lock:
+            busy = token in self._in_flight
+            self._in_flight.add(token)
+        if busy:  # the same key is still being processed: Sent answers 409, nothing runs
+            self._count(name, "in_flight_conflict")
+            return _response(
+                error_reply(
+                    409, "CONFLICT_001",
+                    "A request with this Idempotency-Key is still being processed",
+                    rid, self.clock.now(), headers={"retry-after": "1"},
+                )
+            )  # fmt: skip
+        try:
+            return await self._handle_once(request, name, handler, keyed, api_key, raw, rid)
+        finally:
+            with self._flight_lock:
+                self._in_flight.discard(token)
+
+    def _rate_limited(self, api_key: str, rid: str) -> Reply | None:
+        """429 when ``/complete`` was called ``complete_per_minute`` times in the last minute."""
+        limit = self.state.organization.complete_per_minute
+        if not limit:
+            return None
+        now = self.clock.now()
+        with self._flight_lock:
+            window = self._completes.setdefault(api_key, deque())
+            while window and (now - window[0]).total_seconds() >= 60:
+                window.popleft()
+            if len(window) < limit:
+                window.append(now)
+                return None
+            wait = 60 - (now - window[0]).total_seconds()
+        return error_reply(
+            429, "RATE_LIMIT_001", "Too many requests; retry after the given delay", rid, now,
+            headers={"retry-after": str(max(1, math.ceil(wait)))},
+        )  # fmt: skip
+
+    async def _handle_once(
+        self,
+        request: Request,
+        name: str,
+        handler: Handler,
+        keyed: bool,
+        api_key: str,
+        raw: bytes,
+        rid: str,
+    ) -> Response:
         decision = self.faults.decide(
             method=request.method,
             path=request.url.path,
@@ -208,7 +281,12 @@ class Sandbox:
                 )  # fmt: skip
             if found.replay is not None:
                 self._count(name, "replayed")
-                return found.replay
+                replay = found.replay
+                original = ((replay.body or {}).get("meta") or {}).get("request_id")
+                headers = {**replay.headers, "idempotent-replayed": "true"}
+                if original:
+                    headers["x-original-request-id"] = str(original)
+                return Reply(replay.status, replay.body, headers)
             reply = self._execute(request, name, handler, body, rid)
             if reply.status < 400 or (reply.status < 500 and self.cache_client_errors):
                 self.idempotency.store(api_key, key, fingerprint, reply, self.clock.now())
@@ -376,6 +454,18 @@ class Sandbox:
         payload = await request.json()
         self.clock.advance(float(payload.get("advance_seconds", 0)))
         return JSONResponse({"now": self.clock.now().isoformat()})
+
+    async def _kyc(self, request: Request) -> Response:
+        """``PUT /_sandbox/profiles/{id}/kyc`` ``{"submitted": bool | null}``: one profile's
+        KYC form (``null``: the organization's flag)."""
+        payload = await request.json()
+        submitted = payload.get("submitted") if isinstance(payload, dict) else None
+        with self.state.lock:
+            record = self.state.profiles.get(request.path_params["profile_id"])
+            if record is None:
+                return JSONResponse({"error": "no such profile"}, status_code=404)
+            record.kyc_submitted = submitted if isinstance(submitted, bool) else None
+        return JSONResponse({"kyc_submitted": record.kyc_submitted})
 
     async def _flush(self, request: Request) -> Response:
         await asyncio.to_thread(self.completer.flush)

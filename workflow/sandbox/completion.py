@@ -1,5 +1,11 @@
-"""``/complete`` in the sandbox: prerequisites, then a background run of the Status Logic
-that sets the profile's status and calls the ``webHookUrl`` (signed when a secret is set)."""
+"""``/complete`` in the sandbox: prerequisites, then a background run that sets the profile's
+status and calls the ``webHookUrl`` once, without retry (signed when a secret is set).
+
+Under ``2026-03`` the run applies the seeds' Status Logic (submitted or completed). Under
+``2026-10`` (SDK 0.46): every prerequisite but the TCR inherit choice is checked before the
+already-onboarded answer (200), that one after it; a run that succeeds onboards the profile
+(``approved``); a run that fails (``completion_failure_reason``) keeps the status and the
+webhook reports the reason."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from workflow.rules import Outcome, status_logic, unmet_prerequisites
+from workflow.rules import REVISION_2026_10, Outcome, status_logic, unmet_prerequisites
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
 from workflow.sandbox.faults import FaultInjector
 from workflow.sandbox.state import ProfileRecord, SandboxState
@@ -30,7 +36,13 @@ PREREQUISITE_FIELDS = {
     "PARENT_BRAND_MISSING": "inherit_tcr_brand",
     "TCR_CAMPAIGN_MISSING": "campaigns",
     "PARENT_CAMPAIGNS_MISSING": "inherit_tcr_campaign",
+    "KYC_FORM_MISSING": "kyc",
+    "BRAND_MISSING": "brand",
+    "COMPLIANCE_DOCUMENTS_MISSING": "compliance_documents",
+    "TCR_INHERIT_CHOICE_MISSING": "inherit_tcr_brand",
 }
+#: 2026-10: the prerequisite checked after the already-onboarded answer.
+AFTER_DONE = frozenset({"TCR_INHERIT_CHOICE_MISSING"})
 PUBLIC_STATUS = {Outcome.SUBMITTED: "pending_review", Outcome.COMPLETED: "approved"}
 DONE_STATUSES = {"submitted", "completed", "pending_review", "approved"}
 
@@ -49,6 +61,16 @@ def sign(secret: str, message_id: str, stamp: str, body: bytes) -> str:
     """
     moment = datetime.fromtimestamp(int(stamp), tz=UTC)
     return Webhook(secret).sign(message_id, moment, body.decode("utf-8"))
+
+
+def _refused(unmet: list[Any], rid: str, now: datetime) -> Reply:
+    """400 naming every unmet prerequisite, by the field it concerns."""
+    details: dict[str, list[str]] = {}
+    for prerequisite in unmet:
+        details.setdefault(PREREQUISITE_FIELDS[prerequisite.code], []).append(prerequisite.message)
+    return error_reply(
+        400, "VALIDATION_001", "Profile prerequisites are not met", rid, now, details=details
+    )
 
 
 class Completer:
@@ -88,22 +110,22 @@ class Completer:
                 details={"webHookUrl": ["webHookUrl is required"]},
             )  # fmt: skip
         unmet = unmet_prerequisites(state.facts(record))
-        if unmet:
-            details: dict[str, list[str]] = {}
-            for prerequisite in unmet:
-                details.setdefault(PREREQUISITE_FIELDS[prerequisite.code], []).append(
-                    prerequisite.message
-                )
-            return error_reply(
-                400, "VALIDATION_001", "Profile prerequisites are not met", rid, now,
-                details=details,
-            )  # fmt: skip
+        later = state.organization.api_revision == REVISION_2026_10
+        first = [p for p in unmet if not (later and p.code in AFTER_DONE)]
+        if first:  # 400 names every unmet one, the TCR choice too
+            return _refused(unmet, rid, now)
         status = record.data["status"]
-        if status in DONE_STATUSES:
+        if later and status == "approved":
+            return ok_reply(
+                200, {"status": "approved", "message": "Profile is already onboarded"}, rid, now
+            )
+        if not later and status in DONE_STATUSES:
             word = "completed" if status in ("completed", "approved") else "submitted"
             return ok_reply(
                 200, {"status": word, "message": f"Profile is already {word}"}, rid, now
             )
+        if unmet:
+            return _refused(unmet, rid, now)
         if record.completion != "in_progress":
             record.completion = "in_progress"
             self._schedule(record.data["id"], url)
@@ -129,8 +151,16 @@ class Completer:
             record.data["updated_at"] = timestamp(self.state.clock.now())
             record.completion = "done"
             rejection = self.state.organization.rejection_reason
+            later = self.state.organization.api_revision == REVISION_2026_10
+            failure = self.state.organization.completion_failure_reason
             outcome: dict[str, Any]
-            if rejection is not None:
+            if later and failure is not None:
+                # The run failed: the profile keeps its status, only the webhook says why.
+                outcome = {"status": "failed", "reason": failure}
+            elif later:
+                record.data["status"] = "approved"  # onboarded, whatever channels or TCR
+                outcome = {"status": "approved"}
+            elif rejection is not None:
                 # Sent's review said no: nothing is submitted, and the profile says why.
                 record.data.update(status="rejected", rejection_reason=rejection)
                 outcome = {"status": "rejected", "rejection_reason": rejection}

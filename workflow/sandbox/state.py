@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,6 +72,17 @@ class OrganizationConfig(BaseModel):
     #: Set: every completion ends ``rejected`` and the profile reads back this
     #: ``rejection_reason``.
     rejection_reason: str | None = Field(default=None, min_length=1)
+    #: The Sent API revision played: "2026-03" (the seeds') or "2026-10" (SDK 0.46's).
+    api_revision: Literal["2026-03", "2026-10"] = "2026-03"
+    #: 2026-10: whether the organization submitted its KYC form (each profile may override).
+    kyc_submitted: bool = True
+    #: 2026-10: whether the main destination countries' compliance documents are uploaded.
+    documents_uploaded: bool = True
+    #: 2026-10: set, every background completion fails with this reason: the profile keeps
+    #: its status and the webhook reports the reason.
+    completion_failure_reason: str | None = Field(default=None, min_length=1)
+    #: ``/complete`` requests per minute per API key (a sliding minute); 0: no limit.
+    complete_per_minute: float = Field(default=0.0, ge=0)
 
 
 @dataclass
@@ -85,6 +96,10 @@ class ProfileRecord:
     has_own_waba: bool = False
     deleted: bool = False
     completion: str | None = None  # None, "in_progress", "done"
+    #: 2026-10: this profile's KYC form; ``None``: the organization's flag.
+    kyc_submitted: bool | None = None
+    #: Whether both inherit_tcr_brand and inherit_tcr_campaign were given explicitly.
+    tcr_choice_stated: bool = False
     payments_forwarded: int = 0
 
 
@@ -263,6 +278,12 @@ class SandboxState:
             has_sms=has_sms,
             has_whatsapp=has_whatsapp,
             has_main_destination_country=has_main_destination_country(compliance),
+            revision=org.api_revision,
+            kyc_submitted=org.kyc_submitted
+            if record.kyc_submitted is None
+            else record.kyc_submitted,
+            documents_uploaded=org.documents_uploaded,
+            tcr_choice_stated=record.tcr_choice_stated,
         )
 
     # ------------------------------------------------------------ operations
@@ -273,7 +294,8 @@ class SandboxState:
         if problems:
             return _validation(problems, rid, now)
         waba = body.get("whatsapp_business_account")
-        if waba is None and not self.organization.has_whatsapp_account:
+        later = self.organization.api_revision == "2026-10"  # a WABA is never inherited
+        if waba is None and not self.organization.has_whatsapp_account and not later:
             return error_reply(422, "VALIDATION_001", NO_WABA, rid, now)
         profile_id = str(uuid.uuid4())
         data: dict[str, Any] = {
@@ -283,13 +305,16 @@ class SandboxState:
             "short_name": body.get("short_name"), "status": "incomplete",
             "created_at": timestamp(now), "updated_at": timestamp(now),
         }  # fmt: skip
-        for key, default in PROFILE_DEFAULTS.items():
+        defaults = dict(PROFILE_DEFAULTS)
+        if self.organization.api_revision == "2026-10":  # 0.35+: inheriting is opted into
+            defaults.update(inherit_tcr_brand=False, inherit_tcr_campaign=False)
+        for key, default in defaults.items():
             data[key] = body.get(key, default) if body.get(key) is not None else default
         data.update(
             sending_phone_number_profile_id=None, sending_whatsapp_number_profile_id=None,
             sending_phone_number=None, whatsapp_phone_number=None,
             allow_number_change_during_onboarding=None,
-            waba_id=waba["waba_id"] if waba else self.organization.waba_id,
+            waba_id=waba["waba_id"] if waba else (None if later else self.organization.waba_id),
             billing_contact=_billing_contact(body.get("billing_contact")),
         )  # fmt: skip
         record = ProfileRecord(
@@ -297,6 +322,8 @@ class SandboxState:
             has_own_waba=waba is not None,
             waba_phone_number_id=(waba or {}).get("phone_number_id"),
             payments_forwarded=1 if body.get("payment_details") else 0,
+            tcr_choice_stated=body.get("inherit_tcr_brand") is not None
+            and body.get("inherit_tcr_campaign") is not None,
         )
         if body.get("brand") is not None:
             record.brand = _brand_response(body["brand"], str(uuid.uuid4()), now)
@@ -316,6 +343,11 @@ class SandboxState:
         for key in UPDATABLE:
             if body.get(key) is not None:
                 record.data[key] = body[key]
+        if (
+            body.get("inherit_tcr_brand") is not None
+            and body.get("inherit_tcr_campaign") is not None
+        ):
+            record.tcr_choice_stated = True
         record.data["billing_contact"] = _billing_contact(record.data["billing_contact"])
         if body.get("brand") is not None:
             previous = record.brand

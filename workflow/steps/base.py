@@ -27,6 +27,7 @@ from workflow.ports import (
     Checkpoint,
     CheckpointUpdate,
     OwnershipReads,
+    RateSlots,
     SentApi,
     StepRecord,
 )
@@ -41,9 +42,11 @@ __all__ = [
     "Item",
     "Outcome",
     "Pause",
+    "RateWait",
     "StepContext",
     "StepDefinition",
     "Wait",
+    "endpoint_class",
 ]
 
 T = TypeVar("T")
@@ -78,6 +81,22 @@ class Pause:
 
 
 Outcome = Advance | Wait | Pause
+
+
+class RateWait(Exception):
+    """The call's endpoint class has no free slot: wait for ``slot`` (not an attempt)."""
+
+    def __init__(self, endpoint_class: str, slot: datetime) -> None:
+        super().__init__(f"waiting for a {endpoint_class} slot at {slot.isoformat()}")
+        self.endpoint_class = endpoint_class
+        self.slot = slot
+
+
+def endpoint_class(method: str, path: str) -> str:
+    """The rate-limit class of a call: ``complete``, ``write`` (other mutations) or ``read``."""
+    if method == "POST" and path.endswith("/complete"):
+        return "complete"
+    return "read" if method == "GET" else "write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +135,8 @@ class StepDefinition:
     Neither the state it runs in nor the trigger it fires is named here: the flow definition
     (:mod:`workflow.flow`) places the step, and the executor reads the trigger from the table.
     ``consumes_secrets``: once it advances, the onboarding's sealed secrets are deleted.
+    ``refusal``: reads a refusal from Sent (``/complete``'s 400 naming the unmet
+    prerequisites pauses with ``PREREQUISITES``).
     """
 
     name: str
@@ -124,6 +145,9 @@ class StepDefinition:
     retry: RetryPolicy | None = None
     consumes_secrets: bool = False
     description: str = ""
+    #: What a refusal from Sent (a non-retryable error) means for this step, when it means
+    #: more than the error itself: a :class:`Pause` with its own code, or ``None``.
+    refusal: Callable[[StepContext, SentApiError], Pause | None] | None = None
 
 
 class StepContext:
@@ -144,6 +168,8 @@ class StepContext:
         completion_timeout: float,
         secrets: Callable[[], dict[str, str]],
         reads: OwnershipReads,
+        rate_limits: Mapping[str, float] | None = None,
+        limiter: RateSlots | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.spec = spec
@@ -159,6 +185,33 @@ class StepContext:
         self.reads = reads
         self.attempts: list[AttemptRecord] = []
         self.item: Item | None = None
+        self.rate_limits: Mapping[str, float] = rate_limits or {}
+        self.limiter = limiter
+        #: The slot this run holds, until a call of its class spends it.
+        self._held: tuple[str, datetime] | None = (
+            (checkpoint.rate_class, checkpoint.rate_slot_at)
+            if checkpoint.rate_class is not None and checkpoint.rate_slot_at is not None
+            else None
+        )
+
+    @property
+    def sent_api(self) -> str:
+        """The Sent API revision this onboarding started under."""
+        return self.checkpoint.sent_api
+
+    def _pace(self, method: str, path: str) -> None:
+        """Take a slot of the call's endpoint class, or raise :class:`RateWait`."""
+        kind = endpoint_class(method, path)
+        per_minute = self.rate_limits.get(kind)
+        if not per_minute or self.limiter is None:
+            return
+        held = None
+        if self._held is not None and self._held[0] == kind:
+            held = self._held[1]
+            self._held = None
+        slot = self.limiter.take_slot(kind, per_minute, self.now, held)
+        if slot is not None:
+            raise RateWait(kind, slot)
 
     @property
     def profile_id(self) -> str:
@@ -222,6 +275,7 @@ class StepContext:
         attempt keeps of the reply is bounded to its columns whatever the client did: an id that
         does not fit is left out rather than cut (a cut id would name another resource).
         """
+        self._pace(method, path)
         started = time.perf_counter()
         base = AttemptRecord(
             step=self.step.name,
@@ -258,6 +312,7 @@ class StepContext:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 http_status=getattr(result, "status", 200),
                 request_id=optional(getattr(result, "request_id", None), MAX_REQUEST_ID),
+                replayed=bool(getattr(result, "replayed", False)),
                 resource_id=made if made is not None and _storable_id(made) else None,
             )
         )

@@ -7,6 +7,12 @@ read-back), then ``complete``. The ``request_completion`` guard (every prerequis
 checked before ``/complete`` is called; a refusal pauses with every unmet prerequisite instead
 of letting Sent answer 400. After such a pause, a resume reads the profile and its campaigns
 from Sent once (a person may have fixed them there, or an amend's PATCH did) and judges again.
+
+The rules are those of the Sent API revision the onboarding started under. What only Sent knows
+(under ``2026-10``: the KYC form, uploaded documents) cannot be judged here: when Sent answers
+400 naming unmet prerequisites, the onboarding pauses with ``PREREQUISITES`` and Sent's list,
+and a resume judges again as above. A 200 (already done) is concluded from Sent's answer by the
+next step, without waiting for a callback.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from workflow.bounds import MAX_REASON, bounded
+from workflow.errors import SentApiError
 from workflow.ports import CheckpointUpdate
-from workflow.rules import CompletionFacts, status_logic
-from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.rules import CompletionFacts, predict
+from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
 from workflow.steps.views import completion_facts, latest_view, profile_view
 
 __all__ = ["STEP"]
@@ -85,6 +93,7 @@ def _facts(ctx: StepContext) -> Mapping[str, Any]:
         own_campaigns=own,
         inherited_campaigns=int(inherited),
         organization=ctx.organization,
+        revision=ctx.sent_api,
     )
     return {"facts": dataclasses.asdict(facts)}
 
@@ -146,7 +155,7 @@ def _items(ctx: StepContext) -> Sequence[Item]:
 
 def _finish(ctx: StepContext) -> Outcome:
     facts = _stored_facts(ctx)
-    decision = status_logic(facts)
+    decision = predict(facts)
     accepted = ctx.output(NAME, COMPLETE) or {}
     return Advance(
         kwargs={"facts": facts},
@@ -156,6 +165,8 @@ def _finish(ctx: StepContext) -> Outcome:
             "why": decision.reason,
             "http_status": accepted.get("http_status"),
             "message": accepted.get("message"),
+            "sent_status": accepted.get("status"),
+            "sent_api": ctx.sent_api,
         },
         request_id=accepted.get("request_id"),
         update=CheckpointUpdate(
@@ -168,9 +179,34 @@ def _finish(ctx: StepContext) -> Outcome:
     )
 
 
+def _refusal(ctx: StepContext, exc: SentApiError) -> Pause | None:
+    """``/complete`` answered 400 naming unmet prerequisites: pause with Sent's list."""
+    item = ctx.item
+    if item is None or item.id != COMPLETE or exc.status != 400 or not exc.details:
+        return None
+    unmet = [
+        {"code": field, "message": message}
+        for field, messages in exc.details.items()
+        for message in messages
+    ]
+    listed = "; ".join(f"{u['code']}: {u['message']}" for u in unmet)
+    return Pause(
+        "PREREQUISITES",
+        bounded(f"Sent refused /complete, prerequisites not met: {listed}", MAX_REASON),
+        {
+            "unmet": unmet,
+            "source": "sent",
+            "sent_code": exc.code,
+            "status": exc.status,
+            "request_id": exc.request_id,
+        },
+    )
+
+
 STEP = StepDefinition(
     name=NAME,
     items=_items,
     finish=_finish,
     description="PATCH channels, check prerequisites from the replies held, POST /complete",
+    refusal=_refusal,
 )

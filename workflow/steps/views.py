@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from workflow.rules import CompletionFacts, channel_presence, has_main_destination_country
+from workflow.rules import (
+    DEFAULT_REVISION,
+    CompletionFacts,
+    channel_presence,
+    has_main_destination_country,
+)
 from workflow.sent_models import ProfileDetail
 from workflow.spec import OnboardingSpec, OrganizationFacts
 
@@ -57,10 +62,12 @@ def completion_facts(
     own_campaigns: int,
     inherited_campaigns: int,
     organization: OrganizationFacts,
+    revision: str = DEFAULT_REVISION,
 ) -> CompletionFacts:
     """The prerequisites' and Status Logic's inputs, from Sent's latest view of the profile.
 
     Where a reply left a field out, the spec's value stands in (what was sent is what is there).
+    Under ``2026-10`` the KYC form and the uploaded documents are unknown here (``None``).
     """
     brand = view.get("brand")
     inherits_brand = view.get("inherit_tcr_brand")
@@ -101,4 +108,7 @@ def completion_facts(
         has_sms=has_sms,
         has_whatsapp=has_whatsapp,
         has_main_destination_country=main_country,
+        revision=revision,
+        tcr_choice_stated=spec.profile.inherit_tcr_brand is not None
+        and spec.profile.inherit_tcr_campaign is not None,
     )
