@@ -1,7 +1,7 @@
 """The console's reads beside :class:`~persistence.reader.SqlReader`'s: search, counts for the
 overview, a batch's progress and an onboarding's position in its log, through the DB-API driver.
 
-Each is an index range or an index-only count (migration 0010 adds the indexes search and the
+Each is an index range or an index-only count (migration 0011 adds the indexes search and the
 outcome counts walk). No workflow state is named: states come back as stored.
 """
 

@@ -102,6 +102,10 @@ class OnboardingRow(SQLModel, table=True):
             sqlite_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
             postgresql_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
         ),
+        # The console's predicted vs actual outcomes, counted from the index (migration 0011).
+        # Its PostgreSQL-only ``ix_onboardings_key_pattern`` (key prefixes) is in the migration
+        # alone: SQLite's unique key index serves a prefix as a range.
+        Index("ix_onboardings_outcome", "predicted_outcome", "actual_outcome"),
     )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=32)
@@ -197,6 +201,9 @@ class StepAttemptRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_step_attempts_resource_id", "resource_id"),
         Index("ix_step_attempts_at", "at"),  # ``export --since/--until``
+        # The console's search by Idempotency-Key and Sent's request id (migration 0011).
+        Index("ix_step_attempts_idempotency_key", "idempotency_key"),
+        Index("ix_step_attempts_request_id", "request_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -360,4 +367,4 @@ class ConsoleEventRow(SQLModel, table=True):
     user_name: str | None = Field(default=None, max_length=128)
     remote: str | None = Field(default=None, max_length=64)
     path: str | None = Field(default=None, max_length=255)
-    detail: str | None = None
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

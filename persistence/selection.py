@@ -62,7 +62,7 @@ def _key_prefix(prefix: str, postgres: bool) -> ColumnElement[bool]:
     SQLite compares text bytewise (BINARY), so the prefix is a range of the key's unique index;
     U+10FFFF's UTF-8 encoding sorts after every character's. PostgreSQL's comparisons follow
     the database's collation, where such a range is not exact: ``LIKE 'prefix%'`` (escaped)
-    walks the ``text_pattern_ops`` index of migration 0010 instead.
+    walks the ``text_pattern_ops`` index of migration 0011 instead.
     """
     if not postgres:
         return and_(O.c.key >= prefix, O.c.key < prefix + "\U0010ffff")

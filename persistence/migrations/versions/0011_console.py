@@ -1,7 +1,7 @@
 """console users and events; indexes for the console's search, batches and outcomes
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07 16:00:00
 
 * ``console_users``: who may sign in to ``onboarding console``, with an argon2 hash and a role
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
