@@ -56,6 +56,7 @@ def main() -> None:
     _run(str(HERE / "operators.py"), "--repeat", "5", "--finished", "200000")
     _run(str(HERE / "bulk.py"))
     _run(str(HERE / "audit_verify.py"))
+    _run(str(HERE / "console.py"))
     if os.environ.get("ONBOARDING_BENCH_LONG"):
         _run(str(HERE / "resilience.py"))  # about nine minutes of real waiting
     else:

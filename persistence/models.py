@@ -34,6 +34,8 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "BatchRow",
     "CallbackEventRow",
+    "ConsoleEventRow",
+    "ConsoleUserRow",
     "OnboardingRow",
     "OutboxCursorRow",
     "OutboxRow",
@@ -100,6 +102,10 @@ class OnboardingRow(SQLModel, table=True):
             sqlite_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
             postgresql_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
         ),
+        # The console's predicted vs actual outcomes, counted from the index (migration 0011).
+        # Its PostgreSQL-only ``ix_onboardings_key_pattern`` (key prefixes) is in the migration
+        # alone: SQLite's unique key index serves a prefix as a range.
+        Index("ix_onboardings_outcome", "predicted_outcome", "actual_outcome"),
     )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=32)
@@ -195,6 +201,9 @@ class StepAttemptRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_step_attempts_resource_id", "resource_id"),
         Index("ix_step_attempts_at", "at"),  # ``export --since/--until``
+        # The console's search by Idempotency-Key and Sent's request id (migration 0011).
+        Index("ix_step_attempts_idempotency_key", "idempotency_key"),
+        Index("ix_step_attempts_request_id", "request_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -333,3 +342,29 @@ class BatchRow(SQLModel, table=True):
     skipped: int = 0
     started_at: datetime = _when(nullable=False, index=True)
     finished_at: datetime | None = _when(nullable=True)
+
+
+class ConsoleUserRow(SQLModel, table=True):
+    """Who may sign in to the console: an argon2 hash, never the password, and a role."""
+
+    __tablename__ = "console_users"
+
+    name: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    created_at: datetime = _when(nullable=False)
+
+
+class ConsoleEventRow(SQLModel, table=True):
+    """A console sign-in (or a failed one), a sign-out or a refused request."""
+
+    __tablename__ = "console_events"
+    __table_args__ = (Index("ix_console_events_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(nullable=False)
+    kind: str = Field(max_length=32)
+    user_name: str | None = Field(default=None, max_length=128)
+    remote: str | None = Field(default=None, max_length=64)
+    path: str | None = Field(default=None, max_length=255)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

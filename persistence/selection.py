@@ -11,15 +11,16 @@ names are compared as the caller gives them: nothing here knows the flow.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from persistence.models import BatchRow
-from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, aware, to_checkpoint
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
 from workflow.ports import BatchRecord, Checkpoint, Selected, Selector, StoreError
 
 __all__ = ["Selection"]
@@ -53,8 +54,23 @@ def _applicable(pairs: frozenset[tuple[str, str | None]]) -> ColumnElement[bool]
     return or_(*terms)
 
 
-def conditions(selector: Selector) -> list[ColumnElement[bool]]:
-    """The WHERE terms of ``selector`` (all must hold)."""
+def _key_prefix(prefix: str, postgres: bool) -> ColumnElement[bool]:
+    """Keys starting with ``prefix``, case-sensitive and literal, through an index.
+
+    SQLite compares text bytewise (BINARY), so the prefix is a range of the key's unique index;
+    U+10FFFF's UTF-8 encoding sorts after every character's. PostgreSQL's comparisons follow
+    the database's collation, where such a range is not exact: ``LIKE 'prefix%'`` (escaped)
+    walks the ``text_pattern_ops`` index of migration 0011 instead.
+    """
+    if not postgres:
+        return and_(O.c.key >= prefix, O.c.key < prefix + "\U0010ffff")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # Backslash is LIKE's default escape; an ESCAPE clause would hide the pattern from the index.
+    return O.c.key.like(escaped + "%")
+
+
+def conditions(selector: Selector, *, postgres: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE terms of ``selector`` (all must hold) for SQLite, or for PostgreSQL."""
     terms: list[ColumnElement[bool]] = []
     if selector.states:
         terms.append(O.c.state.in_(sorted(selector.states)))
@@ -65,11 +81,26 @@ def conditions(selector: Selector) -> list[ColumnElement[bool]]:
     if selector.updated_before is not None:
         terms.append(O.c.updated_at < selector.updated_before)
     if selector.key_prefix:
-        # substr, not LIKE: SQLite's LIKE ignores case, and the prefix is taken literally.
-        prefix = selector.key_prefix
-        terms.append(func.substr(O.c.key, 1, len(prefix)) == prefix)
+        terms.append(_key_prefix(selector.key_prefix, postgres))
     if selector.worker:
         terms.append(O.c.lease_owner == selector.worker)
+    if selector.actor:
+        newest_by_actor = exists().where(
+            TRANSITIONS.c.onboarding_id == O.c.id,
+            TRANSITIONS.c.seq == O.c.audit_seq,
+            TRANSITIONS.c.actor == selector.actor,
+        )
+        terms.append(newest_by_actor)
+    if selector.batch_id:
+        # Through ix_transitions_batch: a batch's rows, not every onboarding's log.
+        in_batch = select(TRANSITIONS.c.onboarding_id).where(
+            TRANSITIONS.c.batch_id == selector.batch_id
+        )
+        terms.append(O.c.id.in_(in_batch))
+    if selector.created_since is not None:
+        terms.append(O.c.created_at >= selector.created_since)
+    if selector.created_until is not None:
+        terms.append(O.c.created_at < selector.created_until)
     if selector.ids:
         terms.append(O.c.id.in_(sorted(selector.ids)))
     if selector.applicable is not None:
@@ -90,6 +121,10 @@ class Selection:
 
     engine: Engine
 
+    @property
+    def _postgres_selection(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     def _run(self, what: str, work: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
@@ -103,7 +138,9 @@ class Selection:
             StoreError: the database failed.
         """
         query = (
-            select(*_PREVIEW_COLUMNS).where(*conditions(selector)).order_by(O.c.created_at, O.c.id)
+            select(*_PREVIEW_COLUMNS)
+            .where(*conditions(selector, postgres=self._postgres_selection))
+            .order_by(O.c.created_at, O.c.id)
         )
         try:
             with self.engine.connect() as connection:
@@ -120,13 +157,38 @@ class Selection:
                 f"could not select onboardings: {type(original).__name__}: {reason}"
             ) from exc
 
+    def page_selected(
+        self, selector: Selector, *, after: tuple[datetime, str] | None = None, limit: int = 50
+    ) -> list[Selected]:
+        """One page of the onboardings ``selector`` matches, oldest first, after a position
+        (``created_at``, ``id``): the rows a bulk action on the same selector would act on.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        query = select(*_PREVIEW_COLUMNS).where(
+            *conditions(selector, postgres=self._postgres_selection)
+        )
+        if after is not None:
+            at, onboarding_id = after
+            query = query.where(
+                or_(O.c.created_at > at, and_(O.c.created_at == at, O.c.id > onboarding_id))
+            )
+        query = query.order_by(O.c.created_at, O.c.id).limit(limit)
+        rows = self._run("list selected onboardings", lambda c: c.execute(query).all())
+        return [_to_selected(row) for row in rows]
+
     def count_selected(self, selector: Selector) -> int:
         """How many onboardings match ``selector`` (one ``COUNT``, no row leaves the database).
 
         Raises:
             StoreError: the database failed.
         """
-        query = select(func.count()).select_from(O).where(*conditions(selector))
+        query = (
+            select(func.count())
+            .select_from(O)
+            .where(*conditions(selector, postgres=self._postgres_selection))
+        )
         return int(self._run("count selected onboardings", lambda c: c.execute(query).scalar_one()))
 
     def selected_checkpoints(self, selector: Selector, ids: Sequence[str]) -> list[Checkpoint]:
@@ -137,7 +199,9 @@ class Selection:
         """
         if not ids:
             return []
-        query = select(*CHECKPOINT_COLUMNS).where(*conditions(selector), O.c.id.in_(list(ids)))
+        query = select(*CHECKPOINT_COLUMNS).where(
+            *conditions(selector, postgres=self._postgres_selection), O.c.id.in_(list(ids))
+        )
         rows = self._run("read selected onboardings", lambda c: c.execute(query).all())
         return [to_checkpoint(r._mapping) for r in rows]
 

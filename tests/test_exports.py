@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["workflow", "persistence"]
+PACKAGES = ["workflow", "persistence", "workflow.console"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -22,7 +22,7 @@ from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedF
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 KINDS = (
     "onboarding", "transition", "attempt", "stuck", "stuck_group", "worker", "event",
-    "audit_problem", "audit_summary", "subscriber", "batch",
+    "audit_problem", "audit_summary", "subscriber", "batch", "console_user",
 )  # fmt: skip
 
 
@@ -117,8 +117,8 @@ COMMANDS = [
 ]
 #: Kinds no read command prints on a sound database: events go to subscribers and webhooks
 #: (checked against their schema in tests/test_outbox.py), problems only when a log is broken
-#: (tests/test_audit_verify.py).
-ELSEWHERE = {"event", "audit_problem"}
+#: (tests/test_audit_verify.py); console users only once added (tests/test_console_cli.py).
+ELSEWHERE = {"event", "audit_problem", "console_user"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

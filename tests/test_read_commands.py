@@ -14,8 +14,12 @@ import pytest
 
 from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import Harness
-from workflow.cli.public import ONBOARDING as ONBOARDING_FIELDS, ONBOARDING_INTERNALS, TRANSITION
 from workflow.core.spec import parse_spec
+from workflow.management.public import (
+    ONBOARDING as ONBOARDING_FIELDS,
+    ONBOARDING_INTERNALS,
+    TRANSITION,
+)
 
 
 def _cli(url: str, *args: str) -> str:

@@ -26,6 +26,7 @@ app = typer.Typer(
 
 from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
     audit_commands as _audit_commands,
+    console_commands as _console_commands,
     db_commands as _db_commands,
     event_commands as _event_commands,
     key_commands as _key_commands,
@@ -40,7 +41,7 @@ from workflow.cli import (  # noqa: E402  (the modules register their commands o
 __all__ = ["app", "main"]
 _REGISTERED = (
     _wiring, _run_commands, _db_commands, _read_commands, _repair_commands, _audit_commands,
-    _sandbox_commands, _spec_commands, _event_commands, _key_commands,
+    _sandbox_commands, _spec_commands, _event_commands, _key_commands, _console_commands,
 )  # fmt: skip
 
 

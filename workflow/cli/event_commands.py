@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 
 from workflow.cli import app
-from workflow.cli.public import utc
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import echo, fail, finite, open_store
 from workflow.core.clock import SystemClock
+from workflow.management.public import utc
 
 events_app = typer.Typer(
     help="Transition events: forward them to a webhook, see subscribers, prune old ones.",

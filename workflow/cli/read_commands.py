@@ -2,7 +2,8 @@
 
 They read through :mod:`persistence.reader` (the DB-API driver, no SQLAlchemy), so a page of
 ``list`` or ``stuck --summary`` answers in well under 200 ms, start-up included. ``--json``
-prints the public objects of :mod:`workflow.cli.public` as JSON Lines; lists and exports stream.
+prints the public objects of :mod:`workflow.management.public` as JSON Lines; lists and exports
+stream.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workflow.cli import app, public
+from workflow.cli import app
 from workflow.cli.wiring import (
     MAX_MINUTES,
     MAX_ROWS,
@@ -26,6 +27,7 @@ from workflow.cli.wiring import (
 )
 from workflow.core.clock import SystemClock
 from workflow.core.errors import OnboardingError
+from workflow.management import public
 
 __all__: list[str] = []  # the commands register themselves on the app
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from workflow.core.printable import printable
+from workflow.core.printable import duration, printable, relative_time
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,35 +74,6 @@ def literal(value: Any) -> Text:
 def short_time(value: datetime | None) -> str:
     """A timestamp in :data:`TIME_FORMAT` (empty for ``None``)."""
     return value.strftime(TIME_FORMAT) if value is not None else ""
-
-
-def relative_time(value: datetime | None, now: datetime) -> str:
-    """How far ahead ``value`` is, briefly: ``now``, ``in 12s``, ``in 4m``, ``in 3h``, ``in 2d``."""
-    if value is None:
-        return ""
-    seconds = (value - now).total_seconds()
-    if seconds <= 0:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"in {seconds // size:.0f}{unit}"
-    return f"in {seconds:.0f}s"
-
-
-def duration(seconds: float) -> str:
-    """A length of time, briefly, in its two largest units: ``45s``, ``12m``, ``3h 5m``, ``2d``."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    units = (("d", 86400), ("h", 3600), ("m", 60))
-    parts: list[str] = []
-    for unit, size in units:
-        if whole >= size or parts:
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-        if len(parts) == 2:
-            break
-    return " ".join(part for part in parts if not part.startswith("0") or part == parts[0])
 
 
 def print_table(

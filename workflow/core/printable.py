@@ -14,6 +14,7 @@ characters itself).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 __all__ = ["UNPRINTABLE", "printable"]
@@ -56,3 +57,32 @@ def printable(value: object, *, newlines: bool = False) -> str:
     if text.isprintable():  # the common case: nothing to escape, no copy
         return text
     return text.translate(_KEEP_NEWLINES if newlines else UNPRINTABLE)
+
+
+def relative_time(value: datetime | None, now: datetime) -> str:
+    """How far ahead ``value`` is, briefly: ``now``, ``in 12s``, ``in 4m``, ``in 3h``, ``in 2d``."""
+    if value is None:
+        return ""
+    seconds = (value - now).total_seconds()
+    if seconds <= 0:
+        return "now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size:.0f}{unit}"
+    return f"in {seconds:.0f}s"
+
+
+def duration(seconds: float) -> str:
+    """A length of time, briefly, in its two largest units: ``45s``, ``12m``, ``3h 5m``, ``2d``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60))
+    parts: list[str] = []
+    for unit, size in units:
+        if whole >= size or parts:
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+        if len(parts) == 2:
+            break
+    return " ".join(part for part in parts if not part.startswith("0") or part == parts[0])

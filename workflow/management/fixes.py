@@ -11,10 +11,14 @@ Codes are compared without regard to case (Sent's are upper case; a person may t
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
-__all__ = ["FIXES", "Fix", "fix_for", "fix_line"]
+from workflow.core.printable import duration
+
+__all__ = ["FIXES", "MEANING", "Fix", "described", "fix", "fix_for", "fix_line", "summarized"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +158,71 @@ def fix_line(code: str | None, key: str | None = None) -> str:
     else:
         command = f"'onboarding {found.action} {name}{options} --reason WHY'"
     return f"{lead}{command} ({found.means})"
+
+
+#: What each cause of being stuck means (``stuck``, the console's stuck page).
+MEANING: Final = {
+    "paused": "waiting for a person",
+    "lease_expired": "the worker running them stopped heartbeating",
+    "overdue": "due, and nobody runs them",
+    "rate_limited": "waiting for a slot under Sent's rate limit (not an attempt)",
+    "retrying": "failing, and retried on a schedule",
+    "waiting": "no completion result from Sent yet",
+}
+
+
+def fix(cause: str, key: str, live_workers: int, code: str | None = None) -> str:
+    """The command that fixes one onboarding stuck for ``cause`` (``KEY`` for a whole group)."""
+    quoted = key if key == "KEY" else shlex.quote(key)
+    if cause == "paused":
+        return fix_line(code, None if key == "KEY" else key)
+    if cause in ("lease_expired", "overdue") and live_workers == 0:
+        return "onboarding worker (no worker is live; any worker takes expired leases over)"
+    if cause == "lease_expired":
+        return (
+            "none needed: a live worker takes it over at its next claim (see 'onboarding workers')"
+        )
+    if cause == "overdue":
+        return "more workers, or 'onboarding worker --concurrency N': the live ones are behind"
+    if cause == "rate_limited":
+        return "none needed: it calls Sent at its slot (ONBOARDING_RATE_LIMITS sets the pace)"
+    if cause == "retrying":
+        return f"onboarding retry {quoted} --reason WHY runs the step now (it retries by itself)"
+    return f"onboarding retry {quoted} --reason WHY reads the result at Sent now"
+
+
+def _reason(row: Mapping[str, Any], now: datetime, live_workers: int) -> str:
+    error = row["last_error"] or {}
+    cause = row["cause"]
+    if cause == "paused":
+        return str(error.get("reason") or error.get("message") or "paused without a reason")
+    if cause == "retrying":
+        return f"try {row['attempts']} failed: {error.get('message') or error.get('code') or ''}"
+    if cause == "rate_limited":
+        return f"waiting for a {row.get('code')} slot at Sent's rate limit"
+    if cause == "lease_expired":
+        return f"lease expired {duration((now - row['lease_expires_at']).total_seconds())} ago"
+    if cause == "overdue":
+        who = "no worker is live" if live_workers == 0 else f"{live_workers} live worker(s) behind"
+        return f"due {duration((now - row['next_attempt_at']).total_seconds())} ago; {who}"
+    return f"no completion result for {duration((now - row['since']).total_seconds())}"
+
+
+def described(row: Mapping[str, Any], now: datetime, live_workers: int) -> dict[str, Any]:
+    """A stuck row with its age, reason and fix."""
+    return {
+        **row,
+        "age_seconds": max(0, int((now - row["since"]).total_seconds())),
+        "reason": _reason(row, now, live_workers),
+        "fix": fix(row["cause"], row["key"], live_workers, row.get("code")),
+    }
+
+
+def summarized(group: Mapping[str, Any], now: datetime, live_workers: int) -> dict[str, Any]:
+    """A (cause, code) group with the age of its oldest and the fix."""
+    return {
+        **group,
+        "oldest_since": group["oldest"],
+        "oldest_age_seconds": max(0, int((now - group["oldest"]).total_seconds())),
+        "fix": fix(group["cause"], "KEY", live_workers, group.get("code")),
+    }

@@ -30,6 +30,10 @@ class Selector:
         key_prefix: the key starts with this text (case-sensitive).
         worker: the worker whose lease the onboarding is under now (a crashed worker's
             expired lease included, until another worker takes it over).
+        actor: whose transition is the newest audit row (an operator, ``worker:W``, ``api``).
+        batch_id: one of its audit rows carries this batch id.
+        created_since: created at or after this moment.
+        created_until: created before this moment.
         ids: only these onboarding ids (used to re-check a selection before acting).
         applicable: ``(state, paused_from)`` pairs the action applies to (set by the bulk
             action from the machine table; ``None``: any).
@@ -41,6 +45,10 @@ class Selector:
     updated_before: datetime | None = None
     key_prefix: str | None = None
     worker: str | None = None
+    actor: str | None = None
+    batch_id: str | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None
     ids: frozenset[str] = frozenset()
     applicable: frozenset[tuple[str, str | None]] | None = field(default=None)
 
@@ -54,6 +62,10 @@ class Selector:
             or self.updated_before is not None
             or self.key_prefix
             or self.worker
+            or self.actor
+            or self.batch_id
+            or self.created_since is not None
+            or self.created_until is not None
         )
 
     def describe(self) -> str:
@@ -67,6 +79,14 @@ class Selector:
             parts.append(f"key prefix {self.key_prefix!r}")
         if self.worker:
             parts.append(f"worker {self.worker!r}")
+        if self.actor:
+            parts.append(f"last actor {self.actor!r}")
+        if self.batch_id:
+            parts.append(f"batch {self.batch_id}")
+        if self.created_since is not None:
+            parts.append(f"created from {self.created_since.isoformat()}")
+        if self.created_until is not None:
+            parts.append(f"created before {self.created_until.isoformat()}")
         return ", ".join(parts)
 
 
