@@ -143,10 +143,17 @@ def free_port() -> int:
 class SandboxProcess:
     """``onboarding sandbox serve`` in its own process: fresh state, CPU not counted."""
 
-    def __init__(self, workdir: Path, *, latency_ms: float, completion_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        latency_ms: float = 0.0,
+        completion_delay: float = 0.0,
+        options: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = engine_cli.sandbox_command(self.port, latency_ms, completion_delay)
+        self.argv = [*engine_cli.sandbox_command(self.port, latency_ms, completion_delay), *options]
         self.log = workdir / f"sandbox-{self.port}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -28,7 +28,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -36,39 +35,27 @@ import sqlalchemy as sa
 import yaml
 
 import engine_cli
-from harness import Measured, free_port, run_measured
+from harness import Measured, SandboxProcess, run_measured
 from pg_workers import empty_database, postgres_url
 from tcr_path import CALLBACK_BASE_URL, documents
 
 
-class LimitedSandbox:
+class LimitedSandbox(SandboxProcess):
     """``onboarding sandbox serve --api-revision 2026-10 --complete-per-minute N``."""
 
     def __init__(self, workdir: Path, per_minute: float) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = engine_cli.command(
-            "sandbox", "serve", "--port", str(self.port), "--api-revision", "2026-10",
-            "--complete-per-minute", f"{per_minute:g}", "--completion-delay", "0.2",
-            "--log-level", "WARNING",
-        )  # fmt: skip
-        self.log = workdir / "sandbox.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> LimitedSandbox:
-        with self.log.open("wb") as log:
-            self._proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"sandbox exited at start: {self.log.read_text()[-500:]}")
-            try:
-                if httpx.get(self.url + "/_sandbox/state", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"sandbox did not answer on {self.url} within 30 s")
+        super().__init__(
+            workdir,
+            completion_delay=0.2,
+            options=(
+                "--api-revision",
+                "2026-10",
+                "--complete-per-minute",
+                f"{per_minute:g}",
+                "--log-level",
+                "WARNING",
+            ),  # fmt: skip
+        )
 
     def faults(self, config: dict[str, Any]) -> None:
         httpx.put(self.url + "/_sandbox/faults", json=config, timeout=30).raise_for_status()
@@ -82,19 +69,7 @@ class LimitedSandbox:
         ).raise_for_status()
 
     def counts(self) -> dict[str, int]:
-        state = httpx.get(self.url + "/_sandbox/state", timeout=30).json()
-        return dict(state["mutations"])
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        return dict(self.state()["mutations"])
 
 
 def failed_once(url: str) -> int:

@@ -115,6 +115,14 @@ def _missing(trigger: _Trigger) -> GuardProblem:
     )
 
 
+def _altered(trigger: _Trigger) -> GuardProblem:
+    return GuardProblem(
+        trigger.name,
+        f"{trigger.name} is not as this code defines it (altered or replaced): "
+        f"{trigger.refuses} on the audit log may not be refused",
+    )
+
+
 def _sqlite_problems(connection: Connection) -> list[GuardProblem]:
     from sqlalchemy import text
 
@@ -131,13 +139,7 @@ def _sqlite_problems(connection: Connection) -> list[GuardProblem]:
         elif found[trigger.name][0] != "transitions" or _plain(found[trigger.name][1]) != (
             trigger.sql
         ):
-            problems.append(
-                GuardProblem(
-                    trigger.name,
-                    f"{trigger.name} is not as this code defines it (altered or replaced): "
-                    f"{trigger.refuses} on the audit log may not be refused",
-                )
-            )
+            problems.append(_altered(trigger))
     return problems
 
 
@@ -181,13 +183,7 @@ def _pg_problems(connection: Connection) -> list[GuardProblem]:
         elif not (
             kind == trigger.pg_type and function == PG_FUNCTION and unconditional and all_columns
         ):
-            problems.append(
-                GuardProblem(
-                    trigger.name,
-                    f"{trigger.name} is not as this code defines it (altered or replaced): "
-                    f"{trigger.refuses} on the audit log may not be refused",
-                )
-            )
+            problems.append(_altered(trigger))
     return problems
 
 
