@@ -44,17 +44,9 @@ class LimitedSandbox(SandboxProcess):
     """``onboarding sandbox serve --api-revision 2026-10 --complete-per-minute N``."""
 
     def __init__(self, workdir: Path, per_minute: float) -> None:
+        options = ["--api-revision", "2026-10", "--complete-per-minute", f"{per_minute:g}"]
         super().__init__(
-            workdir,
-            completion_delay=0.2,
-            options=(
-                "--api-revision",
-                "2026-10",
-                "--complete-per-minute",
-                f"{per_minute:g}",
-                "--log-level",
-                "WARNING",
-            ),  # fmt: skip
+            workdir, completion_delay=0.2, options=[*options, "--log-level", "WARNING"]
         )
 
     def faults(self, config: dict[str, Any]) -> None:
