@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from workflow.core import spec_files
+from workflow.core import spec_yaml
 from workflow.core.errors import SpecError
 from workflow.core.spec import load_documents, parse_documents, parse_spec
 
@@ -79,9 +79,9 @@ def _refusal(path: Path, today: date, **kwargs: Any) -> tuple[SpecError, int, in
 def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each YAML check runs with libyaml's parser (the default) and PyYAML's own."""
     if request.param == "python":
-        loader = spec_files._loader(spec_files.PY_PARSING)
-        monkeypatch.setattr(spec_files, "_SpecYamlLoader", loader)
-    elif not spec_files.C_PARSING:
+        loader = spec_yaml._loader(spec_yaml.PY_PARSING)
+        monkeypatch.setattr(spec_yaml, "_SpecYamlLoader", loader)
+    elif not spec_yaml.C_PARSING:
         pytest.skip("PyYAML was built without libyaml")
     return str(request.param)
 
@@ -96,7 +96,7 @@ def test_both_yaml_parsers_read_a_spec_file_alike(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     fast = load_documents(path)
-    loader = spec_files._loader(spec_files.PY_PARSING)
+    loader = spec_yaml._loader(spec_yaml.PY_PARSING)
     slow = loader(path.read_text(encoding="utf-8")).get_single_data()  # type: ignore[attr-defined]
     assert fast == slow
     assert fast[0]["profile"]["name"] == "Café ✓"  # type: ignore[index]
