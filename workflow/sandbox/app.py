@@ -2,9 +2,9 @@
 
 Around every API call: ``x-api-key`` authentication, injected faults, ``x-profile-id``
 scoping (recorded per request: :mod:`workflow.sandbox.scoping`) and Idempotency-Key replay.
-Under ``/_sandbox`` (a path no Sent client uses) it shows everything it holds, deleted profiles
-included, how often each mutation was executed versus replayed and which ``x-profile-id`` each
-call carried, and lets a test change faults, the organization and the clock while it runs.
+The operations themselves are :mod:`workflow.sandbox.endpoints`. Under ``/_sandbox`` (a path
+no Sent client uses, :mod:`workflow.sandbox.control`) it shows everything it holds and lets a
+test change faults, the organization and the clock while it runs.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from workflow.core.clock import Clock
 from workflow.core.validation import MAX_DEPTH, json_nesting_overflow, validate_idempotency_key
 from workflow.sandbox.clock import OffsetClock
 from workflow.sandbox.completion import Completer
-from workflow.sandbox.envelope import Reply, error_reply, ok_reply, request_id
+from workflow.sandbox.control import Control, snapshot
+from workflow.sandbox.endpoints import Endpoints
+from workflow.sandbox.envelope import Reply, error_reply, request_id
 from workflow.sandbox.faults import FaultConfig, FaultInjector, ScriptedFault
 from workflow.sandbox.idempotency import IdempotencyCache
-from workflow.sandbox.listing import list_reply
 from workflow.sandbox.scoping import ScopeLog, out_of_scope
-from workflow.sandbox.state import OrganizationConfig, ProfileRecord, SandboxState
+from workflow.sandbox.state import OrganizationConfig, SandboxState
 
 __all__ = ["OffsetClock", "Sandbox"]
 
@@ -99,6 +100,7 @@ class Sandbox:
         self.completer = Completer(self.state, self.faults, signing_secret=signing_secret)
         self.counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self.endpoints = Endpoints(self.state, self.completer, self.clock)
         self.app = Starlette(routes=self._routes())
 
     # ----------------------------------------------------------------- plumbing
@@ -110,17 +112,18 @@ class Sandbox:
         one = "/v3/profiles/{profile_id}"
         campaigns = one + "/campaigns"
         campaign = campaigns + "/{campaign_id}"
+        ops = self.endpoints
         api = [
-            ("/v3/profiles", "POST", "create_profile", self._create_profile, True),
-            ("/v3/profiles", "GET", "list_profiles", self._list_profiles, False),
-            (one, "GET", "get_profile", self._get_profile, False),
-            (one, "PATCH", "update_profile", self._update_profile, True),
-            (one, "DELETE", "delete_profile", self._delete_profile, False),
-            (one + "/complete", "POST", "complete", self._complete, True),
-            (campaigns, "GET", "list_campaigns", self._list_campaigns, False),
-            (campaigns, "POST", "create_campaign", self._create_campaign, True),
-            (campaign, "PUT", "update_campaign", self._update_campaign, True),
-            (campaign, "DELETE", "delete_campaign", self._delete_campaign, False),
+            ("/v3/profiles", "POST", "create_profile", ops.create_profile, True),
+            ("/v3/profiles", "GET", "list_profiles", ops.list_profiles, False),
+            (one, "GET", "get_profile", ops.get_profile, False),
+            (one, "PATCH", "update_profile", ops.update_profile, True),
+            (one, "DELETE", "delete_profile", ops.delete_profile, False),
+            (one + "/complete", "POST", "complete", ops.complete, True),
+            (campaigns, "GET", "list_campaigns", ops.list_campaigns, False),
+            (campaigns, "POST", "create_campaign", ops.create_campaign, True),
+            (campaign, "PUT", "update_campaign", ops.update_campaign, True),
+            (campaign, "DELETE", "delete_campaign", ops.delete_campaign, False),
         ]
         by_path: dict[str, dict[str, tuple[str, Handler, bool]]] = {}
         for path, method, name, handler, keyed in api:
@@ -129,15 +132,7 @@ class Sandbox:
             Route(path, self._endpoint(methods), methods=list(methods))
             for path, methods in by_path.items()
         ]
-        routes += [
-            Route("/_sandbox/state", self._inspect, methods=["GET"]),
-            Route("/_sandbox/faults", self._faults, methods=["GET", "PUT"]),
-            Route("/_sandbox/organization", self._organization, methods=["GET", "PUT"]),
-            Route("/_sandbox/clock", self._clock, methods=["POST"]),
-            Route("/_sandbox/flush", self._flush, methods=["POST"]),
-            Route("/_sandbox/profiles/{profile_id}/kyc", self._kyc, methods=["PUT"]),
-        ]
-        return routes
+        return routes + Control(self).routes()
 
     def _endpoint(self, methods: dict[str, tuple[str, Handler, bool]]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -241,23 +236,9 @@ class Sandbox:
         rid: str,
     ) -> Reply:
         """The answer to an authenticated request that no fault replaced."""
-        try:
-            text = raw.decode("utf-8")
-            # Measured before decoding: the decoder recurses once per level.
-            too_deep = json_nesting_overflow(text) is not None
-            body = None if too_deep else (json.loads(text) if text.strip() else {})
-        except ValueError:
-            too_deep, body = False, None
-        if too_deep:
-            return error_reply(
-                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
-                details={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
-            )  # fmt: skip
-        if not isinstance(body, dict):
-            return error_reply(
-                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
-                details={"body": ["The request body must be a JSON object"]},
-            )  # fmt: skip
+        body = self._body(raw, rid)
+        if isinstance(body, Reply):
+            return body
         key = request.headers.get("idempotency-key") if keyed else None
         if key is None:
             with self.state.lock:
@@ -281,16 +262,32 @@ class Sandbox:
                 )  # fmt: skip
             if found.replay is not None:
                 self._count(name, "replayed")
-                replay = found.replay
-                original = ((replay.body or {}).get("meta") or {}).get("request_id")
-                headers = {**replay.headers, "idempotent-replayed": "true"}
-                if original:
-                    headers["x-original-request-id"] = str(original)
-                return Reply(replay.status, replay.body, headers)
+                return _replayed(found.replay)
             reply = self._execute(request, name, handler, body, rid)
             if reply.status < 400 or (reply.status < 500 and self.cache_client_errors):
                 self.idempotency.store(api_key, key, fingerprint, reply, self.clock.now())
             return reply
+
+    def _body(self, raw: bytes, rid: str) -> dict[str, Any] | Reply:
+        """The request's JSON object, or the 400 a body that is not one gets."""
+        try:
+            text = raw.decode("utf-8")
+            # Measured before decoding: the decoder recurses once per level.
+            too_deep = json_nesting_overflow(text) is not None
+            body = None if too_deep else (json.loads(text) if text.strip() else {})
+        except ValueError:
+            too_deep, body = False, None
+        if too_deep:
+            return error_reply(
+                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                details={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
+            )  # fmt: skip
+        if not isinstance(body, dict):
+            return error_reply(
+                400, "VALIDATION_001", "Request validation failed", rid, self.clock.now(),
+                details={"body": ["The request body must be a JSON object"]},
+            )  # fmt: skip
+        return body
 
     def _note_scope(self, request: Request, name: str, reply: Reply) -> None:
         """Record the x-profile-id a request carried, against the profile it acted on."""
@@ -331,145 +328,15 @@ class Sandbox:
             catalog_doc=catalog,
         )  # fmt: skip
 
-    def _profile(self, request: Request, rid: str) -> ProfileRecord | Reply:
-        record = self.state.live(request.path_params["profile_id"])
-        if record is None:
-            return error_reply(
-                404, "RESOURCE_014", "Profile not found", rid, self.clock.now(),
-                catalog_doc=request.method in ("PATCH", "GET"),  # as the seeds show
-            )  # fmt: skip
-        return record
-
-    # --------------------------------------------------------------- endpoints
-    def _create_profile(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        return self.state.create_profile(body, rid)
-
-    def _list_profiles(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        scope = request.headers.get("x-profile-id")
-        profiles = [
-            self.state.detail(r)
-            for r in self.state.profiles.values()
-            if not r.deleted and (scope is None or r.data["id"] == scope)
-        ]
-        page_size = self.state.organization.list_page_size
-        return list_reply(profiles, request.query_params, page_size, rid, self.clock.now())
-
-    def _get_profile(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        if isinstance(record, Reply):
-            return record
-        return ok_reply(200, self.state.detail(record), rid, self.clock.now())
-
-    def _update_profile(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        return record if isinstance(record, Reply) else self.state.update_profile(record, body, rid)
-
-    def _delete_profile(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        if isinstance(record, Reply):
-            return record
-        record.deleted = True
-        return Reply(204, None)
-
-    def _complete(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        return record if isinstance(record, Reply) else self.completer.request(record, body, rid)
-
-    def _list_campaigns(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        if isinstance(record, Reply):
-            return record
-        return ok_reply(200, self.state.visible_campaigns(record), rid, self.clock.now())
-
-    def _create_campaign(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        return (
-            record if isinstance(record, Reply) else self.state.create_campaign(record, body, rid)
-        )
-
-    def _update_campaign(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        if isinstance(record, Reply):
-            return record
-        return self.state.update_campaign(record, request.path_params["campaign_id"], body, rid)
-
-    def _delete_campaign(self, request: Request, body: dict[str, Any], rid: str) -> Reply:
-        record = self._profile(request, rid)
-        if isinstance(record, Reply):
-            return record
-        return self.state.delete_campaign(record, request.path_params["campaign_id"], rid)
-
     # -------------------------------------------------------------- inspection
+    def mutation_counts(self) -> dict[str, int]:
+        """How often each operation ended each way (``"create_profile executed"``: 3)."""
+        with self._count_lock:
+            return dict(self.counts)
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the sandbox holds, deleted profiles included, and the mutation counts."""
-        scoping = self.scopes.entries()
-        by_profile = ScopeLog.by_profile(scoping)
-        with self.state.lock:
-            profiles = [
-                {
-                    **self.state.detail(r),
-                    "deleted": r.deleted,
-                    "own_campaigns": list(r.campaigns),
-                    "completion": r.completion,
-                    "payments_forwarded": r.payments_forwarded,
-                    "x_profile_ids": by_profile.get(r.data["id"], []),
-                }
-                for r in self.state.profiles.values()
-            ]
-        with self._count_lock:
-            counts = dict(self.counts)
-        return {
-            "organization": self.state.organization.model_dump(exclude={"api_keys"}),
-            "profiles": profiles,
-            "mutations": counts,
-            "idempotency_keys": len(self.idempotency),
-            "cache_client_errors": self.cache_client_errors,
-            "x_profile_ids": scoping,
-            "callbacks": {
-                "sent": self.completer.callbacks_sent,
-                "dropped": self.completer.callbacks_dropped,
-            },
-            "now": self.clock.now().isoformat(),
-        }
-
-    async def _inspect(self, request: Request) -> Response:
-        return JSONResponse(self.snapshot())
-
-    async def _faults(self, request: Request) -> Response:
-        if request.method == "PUT":
-            self.faults.configure(FaultConfig.model_validate(await request.json()))
-        return JSONResponse(self.faults.config.model_dump(mode="json"))
-
-    async def _organization(self, request: Request) -> Response:
-        if request.method == "PUT":
-            update = await request.json()
-            with self.state.lock:
-                merged = {**self.state.organization.model_dump(), **update}
-                self.state.organization = OrganizationConfig.model_validate(merged)
-                compliance = self.state.org_brand["compliance"]
-                compliance["is_tcr_application"] = self.state.organization.brand_is_tcr_application
-        return JSONResponse(self.state.organization.model_dump(exclude={"api_keys"}))
-
-    async def _clock(self, request: Request) -> Response:
-        payload = await request.json()
-        self.clock.advance(float(payload.get("advance_seconds", 0)))
-        return JSONResponse({"now": self.clock.now().isoformat()})
-
-    async def _kyc(self, request: Request) -> Response:
-        """``PUT /_sandbox/profiles/{id}/kyc`` ``{"submitted": bool | null}``: one profile's
-        KYC form (``null``: the organization's flag)."""
-        payload = await request.json()
-        submitted = payload.get("submitted") if isinstance(payload, dict) else None
-        with self.state.lock:
-            record = self.state.profiles.get(request.path_params["profile_id"])
-            if record is None:
-                return JSONResponse({"error": "no such profile"}, status_code=404)
-            record.kyc_submitted = submitted if isinstance(submitted, bool) else None
-        return JSONResponse({"kyc_submitted": record.kyc_submitted})
-
-    async def _flush(self, request: Request) -> Response:
-        await asyncio.to_thread(self.completer.flush)
-        return JSONResponse({"flushed": True})
+        return snapshot(self)
 
     def close(self) -> None:
         """Stop background completions."""
@@ -480,6 +347,15 @@ def _response(reply: Reply) -> Response:
     if reply.body is None:
         return Response(status_code=reply.status, headers=reply.headers)
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+def _replayed(replay: Reply) -> Reply:
+    """A kept answer given again, marked as a replay of the request that first got it."""
+    original = ((replay.body or {}).get("meta") or {}).get("request_id")
+    headers = {**replay.headers, "idempotent-replayed": "true"}
+    if original:
+        headers["x-original-request-id"] = str(original)
+    return Reply(replay.status, replay.body, headers)
 
 
 def _scripted_body(reply: Reply, fault: ScriptedFault | None) -> Reply:

@@ -12,16 +12,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from workflow.core.clock import Clock
 from workflow.core.errors import Problem
 from workflow.core.rules import CompletionFacts, channel_presence, has_main_destination_country
 from workflow.core.validation import validate_campaign_request, validate_profile_body
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
-from workflow.sandbox.listing import MAX_PAGE_SIZE
+from workflow.sandbox.organization import OrganizationConfig
+from workflow.sandbox.resources import billing_contact, brand_response, campaign_response
 
 __all__ = ["OrganizationConfig", "ProfileRecord", "SandboxState"]
 
@@ -48,43 +47,6 @@ UPDATABLE = (
 )  # fmt: skip
 
 
-class OrganizationConfig(BaseModel):
-    """The parent organization the sandbox pretends to be, for every inherit path."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = "550e8400-e29b-41d4-a716-446655440000"
-    exists: bool = True  # False: every call answers 404 RESOURCE_005
-    email: str = "team@acme.com"
-    has_brand: bool = True
-    brand_is_tcr_application: bool = True
-    has_campaigns: bool = True
-    has_whatsapp_account: bool = True
-    waba_id: str = "100200300400500"
-    whatsapp_phone_number_id: str | None = "600700800900100"
-    api_keys: list[str] = ["sandbox-key"]
-    completion_delay_seconds: float = 0.2
-    #: "complete" answers submitted/completed; "public" answers pending_review/approved.
-    status_vocabulary: str = "complete"
-    #: None: ``GET /v3/profiles`` answers one list (seed era); a number: pages of that many,
-    #: with ``data.pagination``, as later API versions answer.
-    list_page_size: int | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
-    #: Set: every completion ends ``rejected`` and the profile reads back this
-    #: ``rejection_reason``.
-    rejection_reason: str | None = Field(default=None, min_length=1)
-    #: The Sent API revision played: "2026-03" (the seeds') or "2026-10" (SDK 0.46's).
-    api_revision: Literal["2026-03", "2026-10"] = "2026-03"
-    #: 2026-10: whether the organization submitted its KYC form (each profile may override).
-    kyc_submitted: bool = True
-    #: 2026-10: whether the main destination countries' compliance documents are uploaded.
-    documents_uploaded: bool = True
-    #: 2026-10: set, every background completion fails with this reason: the profile keeps
-    #: its status and the webhook reports the reason.
-    completion_failure_reason: str | None = Field(default=None, min_length=1)
-    #: ``/complete`` requests per minute per API key (a sliding minute); 0: no limit.
-    complete_per_minute: float = Field(default=0.0, ge=0)
-
-
 @dataclass
 class ProfileRecord:
     """One profile as the sandbox holds it (the secrets it was sent are never kept)."""
@@ -103,76 +65,6 @@ class ProfileRecord:
     payments_forwarded: int = 0
 
 
-def _billing_contact(contact: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if contact is None:
-        return None
-    return {key: contact.get(key) for key in ("name", "email", "phone", "address")}
-
-
-def _brand_response(request: Mapping[str, Any], brand_id: str, now: datetime) -> dict[str, Any]:
-    """The response ``brand`` (snake_case) for a request brand, echoing what the seeds echo."""
-    contact = request.get("contact") or {}
-    business = request.get("business") or {}
-    compliance = request.get("compliance") or {}
-    countries = compliance.get("destinationCountries") or []
-    return {
-        "id": brand_id, "tcr_brand_id": None, "status": None, "identity_status": None,
-        "universal_ein": None, "csp_id": None, "submitted_to_tcr": False, "submitted_at": None,
-        "is_inherited": False, "created_at": timestamp(now), "updated_at": None,
-        "contact": {
-            "name": contact.get("name"), "business_name": contact.get("businessName"),
-            "role": None, "phone": None, "email": contact.get("email"), "phone_country_code": None,
-        },
-        "business": {
-            "legal_name": business.get("legalName"), "tax_id": None, "tax_id_type": None,
-            "entity_type": None, "street": None, "city": None, "state": None,
-            "postal_code": None, "country": business.get("country"), "url": None,
-            "country_of_registration": None,
-        },
-        "compliance": {
-            "vertical": compliance.get("vertical"),
-            "brand_relationship": compliance.get("brandRelationship"),
-            "primary_use_case": None, "expected_messaging_volume": None,
-            "is_tcr_application": compliance.get("isTcrApplication"),
-            "phone_number_prefix": None,
-            "destination_countries": [
-                {"id": c.get("id"), "isMain": bool(c.get("isMain"))} for c in countries
-            ],
-            "notes": compliance.get("notes"),
-        },
-    }  # fmt: skip
-
-
-def _campaign_response(
-    request: Mapping[str, Any], campaign_id: str, brand_id: str | None, customer: str, now: datetime
-) -> dict[str, Any]:
-    stamp = timestamp(now)
-    use_cases = [
-        {
-            "id": str(uuid.uuid4()), "createdAt": stamp, "updatedAt": stamp,
-            "campaignId": campaign_id, "customerId": customer,
-            "messagingUseCaseUs": use.get("messagingUseCaseUs"),
-            "sampleMessages": list(use.get("sampleMessages") or []),
-        }
-        for use in request.get("useCases") or []
-    ]  # fmt: skip
-    optional = (
-        "helpKeywords", "helpMessage", "messageFlow", "optinKeywords", "optinMessage",
-        "optoutKeywords", "optoutMessage", "privacyPolicyLink", "termsAndConditionsLink",
-    )  # fmt: skip
-    return {
-        "id": campaign_id, "createdAt": stamp, "updatedAt": stamp,
-        "name": request.get("name"), "description": request.get("description"),
-        "type": request.get("type"), "brandId": brand_id, "customerId": customer,
-        "cspId": None, "resellerId": None, "kycSubmissionFormId": None, "upstreamCnpId": None,
-        "telnyxCampaignId": None, "status": "SENT_CREATED", "submittedToTCR": False,
-        "submittedAt": None, "tcrCampaignId": None, "tcrSyncError": None,
-        "sharingStatus": None, "cost": None, "billedDate": None,
-        **{key: request.get(key) for key in optional},
-        "useCases": use_cases,
-    }  # fmt: skip
-
-
 class SandboxState:
     """Everything the fake Sent knows. Thread-safe: every operation holds ``lock``."""
 
@@ -182,7 +74,7 @@ class SandboxState:
         self.lock = threading.RLock()
         self.profiles: dict[str, ProfileRecord] = {}
         created = clock.now()
-        self.org_brand = _brand_response(
+        self.org_brand = brand_response(
             {
                 "contact": {"name": "Organization Admin", "email": organization.email},
                 "business": {"legalName": "Acme Corporation LLC", "country": "US"},
@@ -198,7 +90,7 @@ class SandboxState:
         )
         self.org_brand["is_inherited"] = True
         self.org_campaigns = [
-            _campaign_response(
+            campaign_response(
                 {
                     "name": "Organization notifications",
                     "description": "Account notifications shared by every profile",
@@ -315,7 +207,7 @@ class SandboxState:
             sending_phone_number=None, whatsapp_phone_number=None,
             allow_number_change_during_onboarding=None,
             waba_id=waba["waba_id"] if waba else (None if later else self.organization.waba_id),
-            billing_contact=_billing_contact(body.get("billing_contact")),
+            billing_contact=billing_contact(body.get("billing_contact")),
         )  # fmt: skip
         record = ProfileRecord(
             data=data,
@@ -326,7 +218,7 @@ class SandboxState:
             and body.get("inherit_tcr_campaign") is not None,
         )
         if body.get("brand") is not None:
-            record.brand = _brand_response(body["brand"], str(uuid.uuid4()), now)
+            record.brand = brand_response(body["brand"], str(uuid.uuid4()), now)
         self.profiles[profile_id] = record
         return ok_reply(201, self.detail(record), rid, now)
 
@@ -348,10 +240,10 @@ class SandboxState:
             and body.get("inherit_tcr_campaign") is not None
         ):
             record.tcr_choice_stated = True
-        record.data["billing_contact"] = _billing_contact(record.data["billing_contact"])
+        record.data["billing_contact"] = billing_contact(record.data["billing_contact"])
         if body.get("brand") is not None:
             previous = record.brand
-            record.brand = _brand_response(
+            record.brand = brand_response(
                 body["brand"], previous["id"] if previous else str(uuid.uuid4()), now
             )
             if previous is not None:
@@ -375,7 +267,7 @@ class SandboxState:
         if problems or not isinstance(campaign, Mapping):
             return _validation(problems, rid, now)
         assert brand is not None
-        created = _campaign_response(
+        created = campaign_response(
             campaign, str(uuid.uuid4()), brand["id"], self.organization.id, now
         )
         record.campaigns.append(created)
@@ -398,7 +290,7 @@ class SandboxState:
             )
         if problems or not isinstance(campaign, Mapping):
             return _validation(problems, rid, now)
-        new = _campaign_response(campaign, campaign_id, old["brandId"], old["customerId"], now)
+        new = campaign_response(campaign, campaign_id, old["brandId"], old["customerId"], now)
         new["createdAt"] = old["createdAt"]
         record.campaigns[index] = new
         return ok_reply(200, new, rid, now)
