@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from workflow.adapters.sent_paging import read_profile_pages
 from workflow.adapters.sent_replies import (
     decode,
     parse_data,
@@ -46,8 +47,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 #: Seconds one call may take in all, from connecting to the reply's last byte.
 DEFAULT_DEADLINE = 60.0
 DEADLINE_ENV = "ONBOARDING_SENT_DEADLINE"
-#: A list that keeps saying ``has_more`` past this many pages is a broken reply, not data.
-MAX_PAGES = 1000
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -237,44 +236,8 @@ class HttpxSentApi:
             UnexpectedResponseError: a reply without the list, or one that asks for a page
                 already read (a server ignoring the query would otherwise be read 1000 times).
         """
-        profiles: dict[str, ProfileDetail] = {}
-        params: dict[str, Any] = {}
-        asked: list[dict[str, Any]] = [params]
-        for _ in range(MAX_PAGES):
-            _, payload = self._request("GET", "/v3/profiles", params=params)
-            data = (payload or {}).get("data")
-            if not isinstance(data, dict):
-                raise UnexpectedResponseError(
-                    "GET /v3/profiles answered without a data object",
-                    status=200,
-                    request_id=request_id_of(payload),
-                )
-            listed = data.get("profiles") or []
-            if not isinstance(listed, list):
-                raise UnexpectedResponseError(
-                    "GET /v3/profiles answered a non-list 'profiles'", status=200
-                )
-            for item in listed:
-                profile = parse_data(ProfileDetail, item, "GET", "/v3/profiles", 200, payload)
-                profiles.setdefault(profile.id, profile)
-            following = _next_page(data.get("pagination"), params)
-            if following is None:
-                return list(profiles.values())
-            if following in asked:
-                where = (
-                    f"cursor {following['after']!r}"
-                    if "after" in following
-                    else f"page {following['page']}"
-                )
-                raise UnexpectedResponseError(
-                    f"GET /v3/profiles answered has_more but points to {where} again",
-                    status=200,
-                    request_id=request_id_of(payload),
-                )
-            asked.append(following)
-            params = following
-        raise UnexpectedResponseError(
-            f"GET /v3/profiles kept answering has_more after {MAX_PAGES} pages", status=200
+        return read_profile_pages(
+            lambda params: self._request("GET", "/v3/profiles", params=params)[1]
         )
 
     def update_profile(
@@ -358,22 +321,6 @@ class HttpxSentApi:
 def _response_type(model: type[M]) -> Any:
     """``SentResponse[model]``, built once per model (pydantic builds a class each time)."""
     return SentResponse[model]  # type: ignore[valid-type]
-
-
-def _next_page(pagination: object, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The query of the next page, or ``None`` when this was the last (or only) one."""
-    if not isinstance(pagination, Mapping) or pagination.get("has_more") is not True:
-        return None
-    cursors = pagination.get("cursors")
-    after = cursors.get("after") if isinstance(cursors, Mapping) else None
-    if isinstance(after, str) and after:
-        return {"after": after}
-    page = pagination.get("page")
-    current = page if isinstance(page, int) else int(params.get("page", 1))
-    following: dict[str, Any] = {"page": current + 1}
-    if isinstance(pagination.get("page_size"), int):
-        following["page_size"] = pagination["page_size"]
-    return following
 
 
 def _segment(value: str) -> str:

@@ -254,44 +254,67 @@ def create_callback_app(
     time_source = clock or SystemClock()
     if max_body_bytes <= 0:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
-    verifier: ClockedWebhook | None = None
-    if signing_secret is not None:
-        verifier = ClockedWebhook(signing_secret, time_source)
+    verifier = ClockedWebhook(signing_secret, time_source) if signing_secret is not None else None
+    receiver = _Receiver(store, vault, verifier, time_source, max_body_bytes)
+    return Starlette(
+        routes=[Route("/callbacks/{onboarding_id}", receiver.receive, methods=["POST"])]
+    )
 
-    async def check(request: Request, onboarding_id: str) -> JSONResponse:
+
+class _Receiver:
+    """What the receiver checks of one callback, in order, before recording it."""
+
+    def __init__(
+        self,
+        store: CallbackStore,
+        vault: Vault,
+        verifier: ClockedWebhook | None,
+        clock: Clock,
+        max_body_bytes: int,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.verifier = verifier
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+
+    async def receive(self, request: Request) -> JSONResponse:
+        onboarding_id = request.path_params["onboarding_id"]
+        try:
+            return await self._check(request, onboarding_id)
+        except _RefusedError as refusal:
+            return _refuse(refusal.status, refusal.reason, onboarding_id)
+
+    async def _check(self, request: Request, onboarding_id: str) -> JSONResponse:
         token = request.query_params.get("token", "")
         if not ONBOARDING_ID.fullmatch(onboarding_id):
             raise _RefusedError(404, "unknown onboarding")
-        if not vault.check_callback_token(onboarding_id, token):
+        if not self.vault.check_callback_token(onboarding_id, token):
             raise _RefusedError(403, "bad token")
-        if not await run_in_threadpool(store.has_onboarding, onboarding_id):
+        if not await run_in_threadpool(self.store.has_onboarding, onboarding_id):
             raise _RefusedError(404, "unknown onboarding")
         headers = {k.lower(): v for k, v in request.headers.items()}
         webhook_id = _webhook_id(headers)
-        body = await _read_body(request, max_body_bytes)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _RefusedError(400, "body is not valid UTF-8") from None
-        if verifier is not None:
-            try:
-                verifier.verify(text, headers, json_parse=False)
-            except (WebhookVerificationError, ValueError):  # ValueError: a garbled signature
-                raise _RefusedError(401, "bad or missing signature") from None
+        text = await self._signed_text(request, headers)
         payload = _parse_payload(text)
         recorded = await run_in_threadpool(
-            store.record_callback,
-            onboarding_id, webhook_id, _status(payload), payload, time_source.now(),
+            self.store.record_callback,
+            onboarding_id, webhook_id, _status(payload), payload, self.clock.now(),
         )  # fmt: skip
         if not recorded:
             raise _RefusedError(409, "replayed webhook-id")
         return JSONResponse({"accepted": True}, status_code=202)
 
-    async def receive(request: Request) -> JSONResponse:
-        onboarding_id = request.path_params["onboarding_id"]
+    async def _signed_text(self, request: Request, headers: dict[str, str]) -> str:
+        """The body as text, its signature checked when a signing secret is set."""
+        body = await _read_body(request, self.max_body_bytes)
         try:
-            return await check(request, onboarding_id)
-        except _RefusedError as refusal:
-            return _refuse(refusal.status, refusal.reason, onboarding_id)
-
-    return Starlette(routes=[Route("/callbacks/{onboarding_id}", receive, methods=["POST"])])
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _RefusedError(400, "body is not valid UTF-8") from None
+        if self.verifier is not None:
+            try:
+                self.verifier.verify(text, headers, json_parse=False)
+            except (WebhookVerificationError, ValueError):  # ValueError: a garbled signature
+                raise _RefusedError(401, "bad or missing signature") from None
+        return text
