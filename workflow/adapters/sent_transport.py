@@ -15,6 +15,9 @@ Only public httpx and httpcore interfaces are used: :class:`DeadlineTransport` i
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,9 +27,24 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["DeadlineBackend", "DeadlineTransport", "deadline", "time_left"]
+__all__ = ["DeadlineBackend", "DeadlineTransport", "deadline", "shared_ssl_context", "time_left"]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("sent_call_deadline", default=None)
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context httpx would make by default (``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    honoured), made once per pair of those settings and shared by every client.
+
+    Loading the certificate bundle takes tens of milliseconds of CPU; a context is safe to share
+    between connections and threads.
+    """
+    return _ssl_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 @contextmanager
@@ -165,7 +183,7 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=shared_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -17,6 +17,7 @@ from types import TracebackType
 import httpx
 from standardwebhooks import Webhook
 
+from workflow.adapters.sent_transport import shared_ssl_context
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import DeliveryError
 from workflow.engine.callbacks import check_signing_secret
@@ -72,7 +73,9 @@ class WebhookForwarder:
         check_signing_secret(secret)
         self._signer = Webhook(secret)
         self._clock: Clock = clock or SystemClock()
-        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._client = httpx.Client(
+            timeout=timeout, transport=transport, verify=shared_ssl_context()
+        )
 
     def __call__(self, event: Event) -> None:
         """Deliver one event.

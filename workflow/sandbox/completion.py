@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from workflow.adapters.sent_transport import shared_ssl_context
 from workflow.core.rules import REVISION_2026_10, Outcome, status_logic, unmet_prerequisites
 from workflow.engine.callbacks import check_signing_secret
 from workflow.sandbox.envelope import Reply, error_reply, ok_reply, timestamp
@@ -91,7 +92,7 @@ class Completer:
         if signing_secret:
             check_signing_secret(signing_secret)
             self._signer = Webhook(signing_secret)
-        self._http = http or httpx.Client(timeout=10)
+        self._http = http or httpx.Client(timeout=10, verify=shared_ssl_context())
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
         self.callbacks_sent = 0
