@@ -449,6 +449,12 @@ class Harness:
     def sent_profiles(self) -> list[dict[str, Any]]:
         return list(self.sandbox.snapshot()["profiles"])
 
+    def slow_completions(self) -> None:
+        """Sent takes an hour to finish a completion, so onboardings wait in 'complete' until
+        the completion timeout; polls come a minute apart: the same timeout, in fewer ticks."""
+        self.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+        self.worker.executor.config = dataclasses.replace(self.executor.config, poll_interval=60)
+
 
 @pytest.fixture
 def harness(
@@ -502,9 +508,7 @@ def with_key(raw: dict[str, Any], key: str) -> dict[str, Any]:
 @pytest.fixture
 def fleet(harness: Harness, samples: dict[str, Any]) -> Fleet:
     """Paused and pending onboardings, made by the engine against the sandbox."""
-    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
-    # Fewer polls before the completion deadline: the same timeout, reached in fewer ticks.
-    harness.worker.executor.config = dataclasses.replace(harness.executor.config, poll_interval=60)
+    harness.slow_completions()
     timeouts = [harness.start(with_key(samples["demo-inherited"], f"late-{n}")) for n in range(3)]
     prerequisites = harness.start(with_key(samples["demo-prerequisite-pause"], "unmet-0"))
     harness.run()

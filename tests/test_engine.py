@@ -153,7 +153,7 @@ def test_completion_timeout_pauses_and_resume_waits_again(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
     """No result by the deadline pauses the onboarding; an operator can resume the wait."""
-    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+    harness.slow_completions()
     onboarding = harness.start(samples["demo-inherited"])
     harness.run()
     row = harness.store.get(onboarding)
@@ -303,7 +303,7 @@ def test_rewind_reruns_later_steps_without_duplicating_campaigns(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
     """Rewinding to incomplete re-sends the brand under new keys but creates no campaign twice."""
-    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+    harness.slow_completions()
     onboarding = harness.start(samples["demo-own-brand-tcr"])
     harness.run()
     assert harness.store.get(onboarding).paused_from == "complete"

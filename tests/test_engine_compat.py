@@ -149,7 +149,7 @@ def test_resume_after_a_completion_timeout_waits_again_from_the_resume(
     harness: Harness, samples: dict[str, Any]
 ) -> None:
     """After COMPLETION_TIMEOUT, resume waits a full timeout more; the late completion finishes it."""
-    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
+    harness.slow_completions()
     timeout = timedelta(seconds=harness.executor.config.completion_timeout)
     assert timeout == timedelta(seconds=600)
     onboarding = harness.start(samples["demo-inherited"])
