@@ -71,6 +71,7 @@ print(sorted(m.rsplit(".", 1)[-1] for m in sys.modules
         (["list"], ["read_commands"]),
         (["export"], ["export_commands"]),
         (["validate", "-"], ["spec_commands"]),
+        (["--version"], []),
     ],
 )  # fmt: skip
 def test_a_command_line_loads_only_its_command_module(

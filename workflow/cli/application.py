@@ -72,8 +72,11 @@ def command_of(args: Sequence[str]) -> str | None:
 def load(args: Sequence[str] | None = None) -> typer.Typer:
     """Register the commands a command line needs (every command when ``args`` is ``None`` or
     names none that is known) and return :data:`app`."""
-    importlib.import_module("workflow.cli.wiring")  # the global options
-    module = COMMANDS.get(command_of(args) or "") if args is not None else None
+    importlib.import_module("workflow.cli.wiring")  # the global options (and --version)
+    command = command_of(args) if args is not None else None
+    if args is not None and command is None and "--version" in args and "--help" not in args:
+        return app  # the version needs no command
+    module = COMMANDS.get(command or "")
     for name in (module,) if module is not None else MODULES:
         importlib.import_module(f"workflow.cli.{name}")
     return app
