@@ -35,11 +35,12 @@ __all__: list[str] = []  # the commands register themselves on the app
 def _known_states(values: list[str] | None) -> list[str] | None:
     if not values:
         return values  # the flow (and pydantic with it) loads only when there is a state to check
-    from workflow.flows import STATES
+    from workflow.flows import FLOWS
 
+    states = FLOWS.states  # every version's: onboardings of each run side by side
     for value in values:
-        if value not in STATES:
-            raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(STATES)}")
+        if value not in states:
+            raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(states)}")
     return values
 
 
@@ -241,11 +242,20 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
         row = _found(reader, target, spec=True)
         data = public.onboarding(row, internals=internals)
         data["spec"] = row["spec"]
-        data["profiles_at_sent"] = reader.resource_ids(row["id"], "create_profile")
+        data["profiles_at_sent"] = _profiles_at_sent(reader, row)
     if as_json:
         typer.echo(public.dumps(data))
         return
     _print_onboarding(data, row)
+
+
+def _profiles_at_sent(reader: Any, row: dict[str, Any]) -> list[str]:
+    """Every profile the onboarding's create step made or adopted (its own flow's step)."""
+    from workflow.flows import FLOW, FLOWS
+
+    flow = FLOWS.get(int(row.get("flow_version") or FLOW.version), FLOW)
+    step = flow.profile_step
+    return list(reader.resource_ids(row["id"], step.name)) if step is not None else []
 
 
 def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
@@ -268,7 +278,7 @@ def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
         echo("last_error:")
         for line in _yaml(data["last_error"]):
             echo(line)
-    if paused and row["state"] != "pending":
+    if paused and row["state"] not in _first_states():
         from workflow.management.fixes import fix_line
 
         code = (row["last_error"] or {}).get("code")
@@ -604,3 +614,10 @@ def workers(
     print_table(columns, table)
     live = sum(r["status"] == "live" for r in rows)
     typer.echo(f"{live} live; dead: not seen for 3 heartbeats, and never stopped cleanly")
+
+
+def _first_states() -> set[str]:
+    """The state each flow version starts in (an onboarding there has done nothing yet)."""
+    from workflow.flows import FLOWS
+
+    return {FLOWS[version].machine.path[0] for version in FLOWS}

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflow.ports.sent_models import ProfileDetail, SentResponse
-from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.base import Advance, Item, Outcome, Section, StepContext, StepDefinition
 from workflow.steps.views import profile_view
 
 __all__ = ["STEP"]
@@ -65,4 +65,5 @@ STEP = StepDefinition(
     items=_items,
     finish=_finish,
     description="PATCH the own brand, or read the profile to confirm the inherited one",
+    sections=(Section("brand"),),
 )

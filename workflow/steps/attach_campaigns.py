@@ -14,13 +14,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflow.ports import StepRecord
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.base import Advance, Item, Outcome, Pause, Section, StepContext, StepDefinition
 from workflow.steps.lookup import adopted_campaign, campaign_digest, find_campaign, unproven_pause
 
 __all__ = ["STEP"]
 
 NAME = "attach_campaigns"
 INHERITED = "inherited"
+#: The prefix of the campaign items (``campaign-2`` sends ``campaigns[2]``).
+CAMPAIGN = "campaign-"
 
 
 def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
@@ -96,4 +98,5 @@ STEP = StepDefinition(
     finish=_finish,
     description="POST each own campaign (adopting one a lost reply left, if proven), or list "
     "inherited ones",
+    sections=(Section("campaigns", items=CAMPAIGN, creates=CAMPAIGN),),
 )

@@ -17,7 +17,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflow.ports import CheckpointUpdate, StepRecord
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Outcome,
+    Pause,
+    Section,
+    StepContext,
+    StepDefinition,
+)
 from workflow.steps.delete_profile import delete_item
 from workflow.steps.lookup import adopted_profile, find_profile, profile_digest, unproven_pause
 from workflow.steps.views import profile_view
@@ -102,5 +110,7 @@ STEP = StepDefinition(
     items=_items,
     finish=_finish,
     consumes_secrets=True,
+    sections=(Section("profile", creates=PROFILE),),
+    creates_profile=True,
     description="POST /v3/profiles with the secrets; adopt a profile a lost reply left, if proven",
 )

@@ -26,7 +26,7 @@ from workflow.core.bounds import MAX_REASON, bounded
 from workflow.core.errors import SentApiError
 from workflow.core.rules import CompletionFacts, predict
 from workflow.ports import CheckpointUpdate
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.base import Advance, Item, Outcome, Pause, Section, StepContext, StepDefinition
 from workflow.steps.views import completion_facts, latest_view, profile_view
 
 __all__ = ["STEP"]
@@ -209,4 +209,9 @@ STEP = StepDefinition(
     finish=_finish,
     description="PATCH channels, check prerequisites from the replies held, POST /complete",
     refusal=_refusal,
+    sections=(Section("channels", items=CHANNELS),),
+    amend_update=PROFILE,
+    amend_rejudge=FACTS,
+    rewind_resend=frozenset({PROFILE}),
+    guard_pause="PREREQUISITES",
 )
