@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +21,9 @@ from workflow.console.context import Console, User, page
 from workflow.console.listing import parse_filter
 from workflow.console.views import actions_for, diagram_svg, timeline, waiting_on
 from workflow.core.errors import OnboardingError, OnboardingNotFoundError
+
+if TYPE_CHECKING:
+    from workflow.flows import FlowDefinition
 
 __all__ = [
     "OverviewCache", "audit", "audit_export", "live_events", "live_fragment", "onboarding",
@@ -164,7 +167,8 @@ def _detail(console: Console, ident: str) -> dict[str, Any]:
         holder = None
         if row.get("lease_owner"):
             holder = next((w for w in reads.workers() if w["id"] == row["lease_owner"]), None)
-        profiles = reads.resource_ids(row["id"], "create_profile")
+        created_by = _flow_of(row).profile_step
+        profiles = reads.resource_ids(row["id"], created_by.name) if created_by else []
     return {
         "row": row, "events": timeline(history, attempts), "waiting": waiting_on(row, holder, now),
         "svg": diagram_svg(row, history), "actions": actions_for(row), "profiles": profiles,
@@ -268,3 +272,10 @@ def workers(request: Request, console: Console, user: User) -> Response:
     with console.reader() as reads:
         found = _workers(reads, now)
     return console.render(request, "workers.html", user, workers=found)
+
+
+def _flow_of(row: dict[str, Any]) -> FlowDefinition:
+    """The flow definition the onboarding runs under (its own version)."""
+    from workflow.flows import FLOW, FLOWS
+
+    return FLOWS.get(int(row.get("flow_version") or FLOW.version), FLOW)
