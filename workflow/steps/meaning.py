@@ -85,7 +85,8 @@ class Result(Generic[M]):
 
 
 def stored(output: Mapping[str, Any] | BaseModel) -> Mapping[str, Any]:
-    """An item's output as it is stored: a model's JSON object, or the mapping itself."""
+    """An item's output as it is stored: a model's JSON object (the fields it was given),
+    or the mapping itself."""
     if isinstance(output, BaseModel):
-        return output.model_dump(mode="json", exclude_none=True)
+        return output.model_dump(mode="json", exclude_unset=True)
     return output
