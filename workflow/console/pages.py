@@ -93,7 +93,7 @@ class OverviewCache:
 
 
 def _overview_counts(console: Console) -> dict[str, Any]:
-    from workflow.flows import FLOW
+    from workflow.flows import FLOW, FLOWS
 
     now = console.clock.now()
     with console.reader() as reads:
@@ -105,7 +105,7 @@ def _overview_counts(console: Console) -> dict[str, Any]:
         outcomes = reads.outcomes()
     ends = {*FLOW.machine.terminal_states, "needs_attention"}
     return {
-        "counted_at": now, "states": FLOW.machine.states, "counts": counts, "groups": groups,
+        "counted_at": now, "states": FLOWS.states, "counts": counts, "groups": groups,
         "oldest": oldest, "live": sum(w["status"] == "live" for w in found),
         "dead": sum(w["status"] == "dead" for w in found), "recent": recent,
         "recent_outcomes": {s: n for s, n in recent.items() if s in ends},
@@ -123,7 +123,7 @@ def overview(request: Request, console: Console, user: User) -> Response:
 @page
 def onboardings(request: Request, console: Console, user: User) -> Response:
     """A page of onboardings under the URL's filters, oldest first, after the URL's cursor."""
-    from workflow.flows import FLOW
+    from workflow.flows import FLOWS
     from workflow.management.public import decode_cursor, encode_cursor
 
     params = {k: request.query_params.getlist(k) for k in request.query_params}
@@ -141,7 +141,7 @@ def onboardings(request: Request, console: Console, user: User) -> Response:
         more = wanted.query(after=encode_cursor({"created_at": last.created_at, "id": last.id}))
     return console.render(
         request, "onboardings.html", user, status=400 if error else 200, rows=rows,
-        wanted=wanted, more=more, error=error, states=FLOW.machine.states,
+        wanted=wanted, more=more, error=error, states=FLOWS.states,
     )  # fmt: skip
 
 
