@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -281,3 +282,36 @@ def test_an_onboarding_of_an_unknown_flow_version_pauses_saying_so(
     assert row.last_error is not None
     assert row.last_error["code"] == "FLOW_VERSION_UNKNOWN"
     assert "flow version 2" in row.last_error["reason"]
+
+
+def test_the_flow_definition_answers_from_what_its_steps_declare() -> None:
+    """Which step and state send each section, where the PATCH and the facts live, which step
+    creates the profile: read from the steps, so version 2 moves them with the steps."""
+    assert {s: FLOW.section_state(s) for s in ("profile", "brand", "campaigns", "channels")} == {
+        "profile": "pending", "brand": "incomplete", "campaigns": "brand", "channels": "campaigns",
+    }  # fmt: skip
+    assert FLOW_V2.section_state("channels") == "verified"
+    assert FLOW.profile_update == FLOW_V2.profile_update == ("request_completion", "profile")
+    assert FLOW.completion_facts == ("request_completion", "facts")
+    assert FLOW.profile_step is not None
+    assert FLOW.state_of(FLOW.profile_step.name) == "pending"
+    assert FLOW.creates == {
+        "create_profile": ("profile", "profile"),
+        "attach_campaigns": ("campaign-", "campaigns"),
+    }
+    assert FLOW_V2.guard_pause("request_completion") == "PREREQUISITES"
+    assert FLOW_V2.guard_pause("verify_profile") is None
+
+
+def test_the_registry_holds_each_version_once_and_unions_their_states() -> None:
+    """A version is registered once (another definition under it is refused); the states the
+    CLI accepts are every registered version's."""
+    assert "verified" not in FLOWS.states
+    with FLOWS.registered(FLOW_V2):
+        assert list(FLOWS) == [1, 2]
+        assert "verified" in FLOWS.states
+        assert "verified" in FLOWS.path
+        assert FLOWS.active_states.index("campaigns") < FLOWS.active_states.index("verified")
+        with pytest.raises(ValueError, match="flow version 2 is already registered"):
+            FLOWS.register(dataclasses.replace(FLOW_V2, side=()))
+    assert list(FLOWS) == [1]
