@@ -303,6 +303,19 @@ def test_the_flow_definition_answers_from_what_its_steps_declare() -> None:
     assert FLOW_V2.guard_pause("verify_profile") is None
 
 
+def test_a_flow_whose_steps_declare_one_meaning_twice_is_refused() -> None:
+    """Two steps sending the same section: which one an amend or a rewind means is unclear."""
+    twin = dataclasses.replace(verify_profile.STEP, sections=FLOW.path[1].step.sections)
+    with pytest.raises(ValueError, match=r"declared twice: section brand \(attach_brand, verify"):
+        dataclasses.replace(
+            FLOW_V2,
+            path=tuple(
+                dataclasses.replace(e, step=twin) if e.step.name == "verify_profile" else e
+                for e in FLOW_V2.path
+            ),
+        )
+
+
 def test_the_registry_holds_each_version_once_and_unions_their_states() -> None:
     """A version is registered once (another definition under it is refused); the states the
     CLI accepts are every registered version's."""

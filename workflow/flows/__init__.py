@@ -101,6 +101,21 @@ class FlowDefinition:
     side: tuple[FlowStep, ...] = ()
     refusals: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse a flow whose steps declare one meaning twice (two steps sending a section,
+        two creating the profile, two PATCHing amended fields): nothing could choose."""
+        claims: dict[str, list[str]] = {}
+        for step in self.steps:
+            held = [f"section {s.name}" for s in step.sections]
+            held += ["creates_profile"] if step.creates_profile else []
+            held += ["amend_update"] if step.amend_update else []
+            held += ["amend_rejudge"] if step.amend_rejudge else []
+            for meaning in held:
+                claims.setdefault(meaning, []).append(step.name)
+        twice = [f"{m} ({', '.join(names)})" for m, names in claims.items() if len(names) > 1]
+        if twice:
+            raise ValueError(f"flow version {self.version}: declared twice: {'; '.join(twice)}")
+
     @cached_property
     def machine(self) -> MachineDefinition:
         """The whole transition table for this flow."""
