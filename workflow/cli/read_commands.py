@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -25,7 +25,7 @@ from workflow.cli.wiring import (
     finite,
     open_reader,
 )
-from workflow.core.clock import SystemClock
+from workflow.core.clock import SystemClock, as_utc
 from workflow.core.errors import OnboardingError
 from workflow.management import public
 
@@ -62,7 +62,7 @@ def _moment(value: str | None) -> datetime | None:
             "2026-05-01T12:00:00+00:00 (UTC when no offset is given)"
         ) from None
     try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return as_utc(moment)
     except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time there is
         raise typer.BadParameter(
             f"{value!r} is outside the times supported, 0001-01-01 to 9999-12-31 UTC"

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflow.core.clock import as_utc as as_utc
     from workflow.core.errors import (
         AuditAnchorError as AuditAnchorError,
         CommitFailedError as CommitFailedError,
@@ -130,6 +131,7 @@ _WHERE: dict[str, str] = {
     "StoreError": "workflow.core.errors",
     "SubscriberPosition": "workflow.ports.events",
     "TransitionError": "workflow.core.errors",
+    "as_utc": "workflow.core.clock",
     "UNSET": "workflow.ports.store",
     "UnexpectedResponseError": "workflow.core.errors",
     "UnresolvedCreateError": "workflow.core.errors",
