@@ -195,12 +195,23 @@ class StuckReads:
         counts = self._counts(query)
         groups = self._paused_groups(query, [c for c in counts if c["kind"] == "paused"])
         runnable = sum(c["count"] for c in counts if c["kind"] == "runnable")
+        groups += self._runnable_groups(query, runnable)
+        merged: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for group in groups:
+            found = merged.setdefault((group["cause"], group["code"]), dict(group, count=0))
+            found["count"] += group["count"]
+            found["oldest"] = min(found["oldest"], group["oldest"])
+        chosen = list(merged.values())
+        if query.codes:
+            chosen = [g for g in chosen if g["code"] in query.codes]
+        return sorted(chosen, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+
+    def _runnable_groups(self, query: StuckQuery, runnable: int) -> list[dict[str, Any]]:
+        """The groups of the ``runnable`` onboardings (as counted): expired leases, overdue
+        (the runnable count less those due later or leased), and the few others classified."""
+        groups = self._classified_groups(query)
         where, params = self._unfinished(query)
-        leased = (
-            "onboardings o"
-            if self.db.postgres
-            else "onboardings o INDEXED BY ix_onboardings_leased"
-        )
+        leased = self._leased_rows
         later = self.db.first(
             "count onboardings due later",
             f"SELECT count(*) AS count FROM onboardings o WHERE {where} "
@@ -232,7 +243,19 @@ class StuckReads:
             )
             if oldest is not None:
                 groups.append({"cause": "overdue", "code": None, "count": late, **oldest})
-        # The rest are few: due later (and not under an expired lease), or leased now.
+        return groups
+
+    @property
+    def _leased_rows(self) -> str:
+        if self.db.postgres:
+            return "onboardings o"
+        return "onboardings o INDEXED BY ix_onboardings_leased"
+
+    def _classified_groups(self, query: StuckQuery) -> list[dict[str, Any]]:
+        """The groups of the few runnable onboardings not counted as overdue: due later (and
+        not under an expired lease), or leased now; each classified."""
+        groups: list[dict[str, Any]] = []
+        leased = self._leased_rows
         for extra, rows in (
             (
                 "o.next_attempt_at >= :overdue_before "
@@ -252,15 +275,7 @@ class StuckReads:
                 f"FROM ({rest}) s GROUP BY s.cause, s.code",
                 params,
             )
-        merged: dict[tuple[str, str | None], dict[str, Any]] = {}
-        for group in groups:
-            found = merged.setdefault((group["cause"], group["code"]), dict(group, count=0))
-            found["count"] += group["count"]
-            found["oldest"] = min(found["oldest"], group["oldest"])
-        chosen = list(merged.values())
-        if query.codes:
-            chosen = [g for g in chosen if g["code"] in query.codes]
-        return sorted(chosen, key=lambda g: (CAUSES.index(g["cause"]), g["code"] or ""))
+        return groups
 
     def _counts(self, query: StuckQuery) -> list[dict[str, Any]]:
         """The rows of ``stuck_counts`` for the states asked for (all of them by default)."""
