@@ -49,7 +49,7 @@ from workflow.core.machine import OnboardingFlow
 from workflow.core.redaction import redact
 from workflow.core.spec import OnboardingSpec, OrganizationFacts
 from workflow.engine.observing import NullObserver, Observer, observe_step
-from workflow.flows import FLOW, FLOWS, FlowDefinition
+from workflow.flows import FLOW, FLOWS, FlowDefinition, unmet_needs
 from workflow.ports import (
     UNSET,
     AuditEntry,
@@ -64,8 +64,11 @@ from workflow.ports import (
     WorkerStore,
 )
 from workflow.steps.base import (
+    OWNERSHIP_READS,
+    SENT_API,
     Advance,
     Item,
+    Need,
     Pause,
     RateWait,
     StepContext,
@@ -172,6 +175,7 @@ class Executor:
         actor: str = "engine",
         observer: Observer | None = None,
         limiter: RateSlots | None = None,
+        dependencies: Mapping[Need[Any], object] | None = None,
     ) -> None:
         self.store = store
         self.limiter = (
@@ -183,6 +187,11 @@ class Executor:
         self.clock = clock or SystemClock()
         self.config = config or EngineConfig()
         self.flows = flows or FLOWS
+        #: What steps take from their context beside Sent and the store's reads.
+        self.dependencies: Mapping[Need[Any], object] = dict(dependencies or {})
+        missing = unmet_needs(self.flows, {SENT_API, OWNERSHIP_READS, *self.dependencies})
+        if missing:
+            raise ValueError(f"steps need dependencies not given: {'; '.join(missing)}")
         self.actor = actor
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -296,7 +305,7 @@ class Executor:
         except SecretUnavailableError as exc:
             result = Pause("SECRET_UNAVAILABLE", str(exc))
         except GuardRejectedError as exc:
-            result = _refusal(ctx.item, exc)
+            result = _refusal(flow, exc)
         except Exception as exc:  # a bug in a step: an attempt on a short budget, never a loop
             log.exception("onboarding %s: step %s failed", checkpoint.id, step.name)
             result = _Failure(None, "STEP_ERROR", _described(exc), True)
@@ -373,7 +382,11 @@ class Executor:
             reads=self.store,
             rate_limits=self.config.rate_limits,
             limiter=self.limiter,
+            dependencies=self.dependencies,
         )
+
+    def _flow(self, checkpoint: Checkpoint) -> FlowDefinition | None:
+        return self.flows.get(checkpoint.flow_version)
 
     def _spec(self, checkpoint: Checkpoint) -> OnboardingSpec:
         cache_key = (checkpoint.id, checkpoint.fingerprint)
@@ -437,7 +450,7 @@ class Executor:
                     return found
                 output = found
             if output is None:
-                output = item.run(ctx)
+                output = item.perform(ctx)
             done = StepRecord(
                 step.name,
                 item.id,
@@ -570,7 +583,9 @@ class Executor:
         try:
             record = machine.fire(trigger, **advance.kwargs)
         except GuardRejectedError as exc:
-            return self._pause(checkpoint, pending, now, owner, _refusal(None, exc), ctx.attempts)
+            return self._pause(
+                checkpoint, pending, now, owner, _refusal(self._flow(checkpoint), exc), ctx.attempts
+            )
         terminal = machine.is_terminal
         values = advance.update.values()
         profile_id = values.get("profile_id", checkpoint.profile_id)
@@ -843,14 +858,15 @@ def _judged_again(
     ]
 
 
-def _refusal(item: Item | None, exc: GuardRejectedError) -> Pause:
+def _refusal(flow: FlowDefinition | None, exc: GuardRejectedError) -> Pause:
     unmet = []
     for reason in exc.reasons:
         code, _, message = reason.partition(": ")
         unmet.append({"code": code, "message": message or reason})
-    if exc.trigger == "request_completion":
+    pause = flow.guard_pause(exc.trigger) if flow is not None else None
+    if pause is not None:
         return Pause(
-            "PREREQUISITES",
+            pause,
             "prerequisites not met: " + "; ".join(u["message"] for u in unmet),
             {"unmet": unmet},
         )

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workflow.core.clock import Clock, FakeClock, SystemClock
 from workflow.core.errors import CommitFailedError, OnboardingError, StoreError
@@ -41,6 +41,7 @@ from workflow.engine.holds import HOLD_GIVE_UP, Holds
 from workflow.engine.observing import Observer
 from workflow.flows import FlowDefinition
 from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
+from workflow.steps.base import Need
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -94,6 +95,9 @@ class Worker:
         on_report: called after every step (progress displays).
         db_failure_limit: seconds of continuous database failure after which ``run`` gives up.
         observer: told about every step and every tick (metrics).
+        dependencies: what the steps take from their context beside Sent and the store's
+            reads, by :class:`~workflow.steps.base.Need`; a step of a flow it runs needing one
+            not given refuses the worker (``ValueError``).
     """
 
     registry: ClassVar[dict[str, Worker]] = {}
@@ -115,6 +119,7 @@ class Worker:
         on_report: Callable[[StepReport], None] | None = None,
         db_failure_limit: float = 60.0,
         observer: Observer | None = None,
+        dependencies: Mapping[Need[Any], object] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -123,7 +128,7 @@ class Worker:
         self.clock: Clock = clock or SystemClock()
         self.executor = Executor(
             store, api, vault, clock=self.clock, config=config, flows=flows, rng=rng,
-            actor=f"worker:{self.owner}", observer=observer,
+            actor=f"worker:{self.owner}", observer=observer, dependencies=dependencies,
         )  # fmt: skip
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds

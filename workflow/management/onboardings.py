@@ -33,8 +33,6 @@ from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.following.waiting import Following
 from workflow.management.adoption import decided
 from workflow.management.decisions import (
-    COMPLETION_FACTS,
-    PROFILE_UPDATE,
     is_unresolved_create,
     patchable_profile_fields,
     profile_update,
@@ -395,22 +393,25 @@ class Onboardings(Following):
             self._refuse_while_running(current, "amend")
             paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
-            unresolved = unresolved_creates(records, paths, bool(secrets))
+            flow = FLOWS.get(current.flow_version, self.flow)
+            unresolved = unresolved_creates(records, paths, bool(secrets), flow)
             if unresolved:
                 raise UnresolvedCreateError(
                     "amend", current.state, unresolved_refusal(current, unresolved)
                 )
-            sent = sent_paths(paths, records)
-            # Profile fields the create already sent go out again as a PATCH, the next time
-            # request_completion runs: now when it is still ahead (then the facts are judged again
-            # from Sent), else after a rewind to campaigns or earlier (listed as already sent).
+            sent = sent_paths(paths, records, flow)
+            # Profile fields the create already sent go out again as a PATCH, the next time the
+            # step that PATCHes them runs: now when it is still ahead (then the facts are judged
+            # again from Sent), else after a rewind to its state or earlier (already sent).
+            update_at = flow.profile_update
             fields = (
                 patchable_profile_fields(sent, spec.storable().get("profile") or {})
-                if current.profile_id is not None
+                if current.profile_id is not None and update_at is not None
                 else []
             )
-            flow = FLOWS.get(current.flow_version, self.flow)
-            ahead = PROFILE_UPDATE[0] in flow.steps_from(current.paused_from or current.state)
+            ahead = update_at is not None and update_at[0] in flow.steps_from(
+                current.paused_from or current.state
+            )
             patched = fields if ahead else []
             if patched:
                 sent = [
@@ -421,15 +422,15 @@ class Onboardings(Following):
                 renewed_key(r)
                 for r in records
                 if not r.done
-                and (r.step, r.item) != PROFILE_UPDATE
-                and not (judge_again and (r.step, r.item) == COMPLETION_FACTS)
+                and (r.step, r.item) != update_at
+                and not (judge_again and (r.step, r.item) == flow.completion_facts)
                 # Its body is unchanged: under its own key Sent replays what it did.
-                and not is_unresolved_create(r)
+                and not is_unresolved_create(r, flow)
             ]
             if fields:
-                renewed.append(profile_update(fields, records, current.generation))
+                renewed.append(profile_update(fields, records, current.generation, flow))
             if judge_again:
-                renewed += refreshed_facts(records)
+                renewed += refreshed_facts(records, flow)
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
@@ -556,8 +557,8 @@ class Onboardings(Following):
             )
         generation = current.generation + 1
         rerun = flow.steps_from(target)
-        first = flow.step_for(path[0])
-        fresh_profile = target == path[0]
+        first = flow.profile_step
+        fresh_profile = first is not None and target == flow.state_of(first.name)
         carried: list[StepRecord] = []
         for record in self.store.records(current.id, current.generation):
             moved = dataclasses.replace(record, generation=generation)
@@ -567,8 +568,8 @@ class Onboardings(Following):
                 continue  # the old profile's later records say nothing about a new profile
             elif fresh_profile and record.done:
                 continue  # a new profile is wanted: the old one is not adopted
-            elif (record.step, record.item) == PROFILE_UPDATE:
-                # Amended profile fields are sent again in the new generation, under its key.
+            elif flow.resent_on_rewind(record.step, record.item):
+                # A request (amended profile fields): sent again in the new generation's key.
                 carried.append(
                     dataclasses.replace(
                         moved, done=False, uncertain=False, key_seq=0, first_sent_at=None
