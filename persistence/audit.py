@@ -84,9 +84,9 @@ class AuditReads:
             with self.engine.begin() as connection:
                 return work(connection)
         except SQLAlchemyError as exc:
-            from persistence.store import _describe
+            from persistence.commits import describe
 
-            raise StoreError(f"could not {what}: {_describe(exc)}") from exc
+            raise StoreError(f"could not {what}: {describe(exc)}") from exc
 
     def audit_guards(self) -> list[tuple[str, str]]:
         """Each append-only guard that is missing, disabled or altered: (name, sentence)."""
@@ -192,6 +192,6 @@ class AuditReads:
                     else:
                         yield head, [make_row(row[split:]) for row in found]
         except SQLAlchemyError as exc:
-            from persistence.store import _describe
+            from persistence.commits import describe
 
-            raise StoreError(f"could not read the audit log: {_describe(exc)}") from exc
+            raise StoreError(f"could not read the audit log: {describe(exc)}") from exc

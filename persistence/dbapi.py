@@ -8,7 +8,8 @@ more than a page of ``list`` or ``stuck --summary`` may cost in all. They read t
 
 Statements are written once with ``:name`` parameters (sqlite3's style) and rewritten to
 psycopg's ``%(name)s``. Rows come back as dictionaries with the values SqlStore returns: aware
-UTC datetimes, JSON as Python values, real booleans. Driver errors become
+UTC datetimes, JSON as Python values, real booleans, decoded by :func:`decode` after the
+column kinds of the table metadata (:mod:`persistence.columns`). Driver errors become
 :class:`~workflow.ports.StoreError` naming the read that failed and the database (password
 masked), never a statement or its parameters.
 """
@@ -19,30 +20,44 @@ import itertools
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from workflow.ports import StoreError
+from persistence.columns import ALIASES, KINDS
+from workflow.ports import StoreError, as_utc
 
-__all__ = ["Database", "Location", "locate"]
+__all__ = ["Database", "Location", "decode", "locate"]
 
-#: Columns decoded as times, JSON and booleans wherever a query returns them.
-TIMES: Final = frozenset({
-    "created_at", "updated_at", "finished_at", "next_attempt_at", "step_started_at",
-    "lease_expires_at", "completion_deadline", "nudged_at", "at", "started_at", "last_seen",
-    "stopped_at", "since", "oldest", "entered_at", "rate_slot_at",
-})  # fmt: skip
-JSON_COLUMNS: Final = frozenset({"spec", "last_error", "details"})
-BOOLEANS: Final = frozenset({"has_secrets", "wake_on_callback", "replayed"})
 #: How SQLAlchemy stores a datetime in SQLite (UTC, always six decimals, so text order is
 #: time order): parameters compared with stored times must be written the same way.
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 _PARAMETER = re.compile(r"(?<!:):([A-Za-z_]\w*)")
 _names = itertools.count()
+
+
+def _time(value: Any) -> datetime:
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+_BY_KIND: Final[dict[str, Callable[[Any], Any]]] = {"time": _time, "json": _json, "boolean": bool}
+_DECODERS: Final = {name: _BY_KIND[kind] for name, kind in {**KINDS, **ALIASES}.items()}
+
+
+def decode(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A driver row as SqlStore's values: aware UTC times, JSON decoded, real booleans."""
+    values = dict(row)
+    for name, value in values.items():
+        if value is not None and (convert := _DECODERS.get(name)) is not None:
+            values[name] = convert(value)
+    return values
 
 
 @dataclass(frozen=True)
@@ -156,7 +171,7 @@ class Database:
     # ------------------------------------------------------------------ values
     def when(self, moment: datetime) -> Any:
         """A time as a parameter compared with stored times."""
-        utc = moment.astimezone(UTC)
+        utc = as_utc(moment)
         return utc.strftime(SQLITE_TIME) if not self.postgres else utc
 
     def json_field(self, column: str, field: str) -> str:
@@ -164,23 +179,6 @@ class Database:
         if self.postgres:
             return f"({column} ->> '{field}')"
         return f"json_extract({column}, '$.{field}')"
-
-    def _decoded(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = dict(row)
-        for name, value in values.items():
-            if value is None:
-                continue
-            if name in TIMES:
-                if isinstance(value, str):
-                    value = datetime.fromisoformat(value)
-                values[name] = value.replace(tzinfo=UTC) if value.tzinfo is None else (
-                    value.astimezone(UTC)
-                )  # fmt: skip
-            elif name in JSON_COLUMNS and isinstance(value, str):
-                values[name] = json.loads(value)
-            elif name in BOOLEANS:
-                values[name] = bool(value)
-        return values
 
     # ----------------------------------------------------------------- queries
     def rows(
@@ -206,7 +204,7 @@ class Database:
                 cursor = self._connection.cursor()
             cursor.execute(sql, dict(params or {}))
             for row in cursor:
-                yield self._decoded(row)
+                yield decode(row)
             cursor.close()
         except self._errors as exc:
             raise StoreError(

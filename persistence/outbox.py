@@ -55,8 +55,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from persistence.models import OutboxCursorRow, OutboxRow
-from persistence.rows import ONBOARDINGS, aware
-from workflow.ports import AuditEntry, Event, EventPosition, SubscriberPosition
+from persistence.rows import ONBOARDINGS
+from workflow.ports import AuditEntry, Event, EventPosition, SubscriberPosition, as_utc
 
 __all__ = [
     "OUTBOX",
@@ -149,7 +149,7 @@ def _event(row: Any) -> Event:
         to_state=row.to_state,
         actor=row.actor,
         reason=row.reason,
-        at=aware(row.at) or row.at,
+        at=as_utc(row.at),
         batch_id=row.batch_id,
         request_id=row.request_id,
         details=row.details,
@@ -236,7 +236,7 @@ class OutboxQueries:
                 result.append(
                     SubscriberPosition(
                         row.subscriber, int(row.delivered), int(pending),
-                        aware(row.updated_at) or row.updated_at,
+                        as_utc(row.updated_at),
                     )
                 )  # fmt: skip
             return result

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select, union
 from sqlalchemy.engine import Connection
 
-from persistence.rows import ATTEMPTS, ONBOARDINGS, aware
-from workflow.ports import AttemptRecord, Holder
+from persistence.rows import ATTEMPTS, ONBOARDINGS
+from workflow.ports import AttemptRecord, Holder, as_utc
 
 __all__ = ["OwnershipQueries"]
 
@@ -78,5 +78,5 @@ class OwnershipQueries:
 def _attempt(row: Any) -> AttemptRecord:
     names = AttemptRecord.__dataclass_fields__
     values = {k: v for k, v in row.items() if k in names}
-    values["at"] = aware(values["at"])
+    values["at"] = as_utc(values["at"])
     return AttemptRecord(**values)

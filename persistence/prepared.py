@@ -1,13 +1,17 @@
-"""Core statements compiled once and run on the DB-API cursor: the worker's hot path.
+"""The whole-checkpoint commit, compiled once and run on the DB-API cursor: the worker's hot path.
 
-Why: a step commits a handful of small statements, and SQLAlchemy's execution machinery
-(connection and transaction objects, the compiled-cache lookup, the execution context, result
-metadata) costs several times what the driver does for each of them. The statements are still
-written with SQLAlchemy Core, against the tables the migrations create; they are compiled once
-per dialect, and their parameters go through the very bind processors SQLAlchemy would apply (a
-time as SQLite's text, JSON serialised), so what is stored is what the Core path stores.
-:func:`decoder` turns returned rows back into Python values the same way
-:mod:`persistence.rows` expects them (aware UTC times, JSON, real booleans).
+Why here and nowhere else: a step commits a handful of small statements, and SQLAlchemy's
+execution machinery (connection and transaction objects, the compiled-cache lookup, the
+execution context, result metadata) costs more than the driver does for each of them;
+``benchmarks/store_ops.py`` measures a worker's commit at about half the time this way. Every
+other statement runs through SQLAlchemy connections (:mod:`persistence.commits`,
+:mod:`persistence.claims`).
+
+The statements are the same Core statements, compiled once per dialect through SQLAlchemy's
+public API (``compile()``, ``SQLCompiler.string``, ``positiontup`` and ``binds``); their
+parameters go through the bind processors of the column types (``TypeEngine.dialect_impl(
+dialect).bind_processor(dialect)``), so what is stored is what the Core path stores, and a value
+read back goes through the type's result processor.
 
 Driver errors are wrapped as SQLAlchemy's ``DBAPIError`` subclasses (without statement or
 parameters), so callers handle them exactly as the Core path's.
@@ -15,17 +19,15 @@ parameters), so callers handle them exactly as the Core path's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, TypeDecorator
+from sqlalchemy import Column
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 
-__all__ = ["Prepared", "decoder", "transaction"]
+__all__ = ["Prepared", "result_processor", "transaction"]
 
 
 class Prepared:
@@ -46,7 +48,11 @@ class Prepared:
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
         # The processors SQLAlchemy applies before handing a value to the driver.
-        self._processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
+        self._processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self._processors[name] = process
         # Values written into the statement itself (``version + 1``) travel as parameters too.
         self._defaults: dict[str, Any] = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
@@ -93,44 +99,10 @@ class Prepared:
             cursor.executemany(self.sql, [self._converted(row) for row in rows])
 
 
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _boolean(value: Any) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def decoder(columns: Sequence[Column[Any]]) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    """A function turning a driver row of ``columns`` (in order) into a name-to-value dict."""
-    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
-    for column in columns:
-        kind = column.type
-        if isinstance(kind, TypeDecorator):
-            kind = kind.impl_instance
-        convert: Callable[[Any], Any] | None = None
-        if isinstance(kind, DateTime):
-            convert = _time
-        elif isinstance(kind, JSON):
-            convert = _json
-        elif isinstance(kind, Boolean):
-            convert = _boolean
-        converters.append((column.name, convert))
-
-    def decode(row: Sequence[Any]) -> dict[str, Any]:
-        return {
-            name: convert(value) if convert is not None else value
-            for (name, convert), value in zip(converters, row, strict=True)
-        }
-
-    return decode
+def result_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """What turns a driver value of ``column`` into its Python value, as SQLAlchemy would."""
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else (lambda value: value)
 
 
 @contextmanager

@@ -1,30 +1,30 @@
-"""Reads for operators and auditors: onboardings by id or key, lists, the audit log, attempts."""
+"""Reads for operators and auditors: onboardings by id or key, lists, the audit log, attempts.
+
+Finding an onboarding, its audit log and its attempts run the SQL the operator commands run
+(:mod:`persistence.lookups`), decoded the same way (:func:`persistence.dbapi.decode`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from persistence import lookups
+from persistence.dbapi import decode
 from persistence.models import CallbackEventRow
-from persistence.rows import (
-    ATTEMPTS,
-    CHECKPOINT_COLUMNS,
-    ONBOARDINGS,
-    TRANSITIONS,
-    aware,
-    to_checkpoint,
-    to_entry,
-)
-from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, OnboardingNotFoundError
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, to_checkpoint, to_entry
+from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, OnboardingNotFoundError, as_utc
 
 __all__ = ["Queries"]
 
 T = TypeVar("T")
 O = ONBOARDINGS  # noqa: E741
 CALLBACKS = CallbackEventRow.__table__  # type: ignore[attr-defined]
+_CHECKPOINT: Final = ", ".join(c.name for c in CHECKPOINT_COLUMNS)
+_ATTEMPT_FIELDS: Final = tuple(AttemptRecord.__dataclass_fields__)
 
 
 class Queries:
@@ -59,16 +59,15 @@ class Queries:
             raise OnboardingNotFoundError(f"no onboarding with key {key!r}")
         return to_checkpoint(row._mapping)
 
+    def _rows(self, what: str, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of a :mod:`persistence.lookups` statement, decoded."""
+        return self._run(
+            what, lambda c: [decode(row._asdict()) for row in c.execute(text(sql), params)]
+        )
+
     def find(self, id_or_key: str) -> Checkpoint:
         """By id, else by key (what operators type)."""
-        for lookup in (self.get, self.get_by_key):
-            try:
-                return lookup(id_or_key)
-            except OnboardingNotFoundError:
-                continue
-        raise OnboardingNotFoundError(
-            f"no onboarding with id or key {id_or_key!r}; 'onboarding list' shows them"
-        )
+        return to_checkpoint(lookups.find(self._rows, id_or_key, _CHECKPOINT, ("id", "key")))
 
     def list_onboardings(
         self, states: Iterable[str] | None = None, limit: int | None = None
@@ -84,33 +83,14 @@ class Queries:
 
     def history(self, onboarding_id: str) -> list[AuditEntry]:
         """The audit log of one onboarding, in order."""
-        rows = self._run(
-            "read the audit log",
-            lambda c: c.execute(
-                select(TRANSITIONS)
-                .where(TRANSITIONS.c.onboarding_id == onboarding_id)
-                .order_by(TRANSITIONS.c.seq)
-            ).all(),
-        )
-        return [to_entry(r._mapping) for r in rows]
+        return [to_entry(row) for row in lookups.history(self._rows, onboarding_id)]
 
     def attempts(self, onboarding_id: str) -> list[AttemptRecord]:
         """Every API attempt of one onboarding, in order."""
-        rows = self._run(
-            "read attempts",
-            lambda c: c.execute(
-                select(ATTEMPTS)
-                .where(ATTEMPTS.c.onboarding_id == onboarding_id)
-                .order_by(ATTEMPTS.c.id)
-            ).all(),
-        )
-        names = AttemptRecord.__dataclass_fields__
-        found = []
-        for row in rows:
-            values = {k: v for k, v in row._mapping.items() if k in names}
-            values["at"] = aware(values["at"])
-            found.append(AttemptRecord(**values))
-        return found
+        return [
+            AttemptRecord(**{name: row[name] for name in _ATTEMPT_FIELDS})
+            for row in lookups.attempts(self._rows, onboarding_id)
+        ]
 
     def callbacks(self, onboarding_id: str) -> list[dict[str, Any]]:
         """Accepted completion callbacks of one onboarding."""
@@ -122,4 +102,4 @@ class Queries:
                 .order_by(CALLBACKS.c.id)
             ).all(),
         )
-        return [{**r._mapping, "received_at": aware(r.received_at)} for r in rows]
+        return [{**r._mapping, "received_at": as_utc(r.received_at)} for r in rows]

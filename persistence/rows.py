@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Table
@@ -13,7 +13,7 @@ from persistence.models import (
     StepRecordRow,
     TransitionRow,
 )
-from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, StepRecord
+from workflow.ports import AttemptRecord, AuditEntry, Checkpoint, StepRecord, as_utc
 
 __all__ = [
     "ATTEMPTS",
@@ -25,7 +25,6 @@ __all__ = [
     "TRANSITIONS",
     "TRANSITION_KEYS",
     "attempt_values",
-    "aware",
     "to_checkpoint",
     "to_record",
     "transition_values",
@@ -57,20 +56,11 @@ TRANSITION_KEYS: Final = (
 ATTEMPT_KEYS: Final = ("onboarding_id", *AttemptRecord.__dataclass_fields__)
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: every stored time is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def to_checkpoint(row: Any) -> Checkpoint:
     """A checkpoint from a row holding (at least) :data:`CHECKPOINT_COLUMNS`."""
     values = {c.name: row[c.name] for c in CHECKPOINT_COLUMNS}
     for name in _TIMES:
-        value = values[name]
-        if value is not None and value.tzinfo is None:
-            values[name] = value.replace(tzinfo=UTC)
+        values[name] = as_utc(values[name])
     return Checkpoint(**values)
 
 
@@ -85,7 +75,7 @@ def to_record(row: Any) -> StepRecord:
         key_seq=row["key_seq"],
         uncertain=bool(row["uncertain"]),
         may_exist=bool(row["may_exist"]),
-        first_sent_at=aware(row["first_sent_at"]),
+        first_sent_at=as_utc(row["first_sent_at"]),
     )
 
 
@@ -140,7 +130,7 @@ def to_entry(row: Any) -> AuditEntry:
         from_state=row["from_state"],
         to_state=row["to_state"],
         actor=row["actor"],
-        at=aware(row["at"]) or row["at"],
+        at=as_utc(row["at"]),
         reason=row["reason"],
         request_id=row["request_id"],
         details=row["details"],

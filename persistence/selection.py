@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from persistence.models import BatchRow
-from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, aware, to_checkpoint
-from workflow.ports import BatchRecord, Checkpoint, Selected, Selector, StoreError
+from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, TRANSITIONS, to_checkpoint
+from workflow.ports import BatchRecord, Checkpoint, Selected, Selector, StoreError, as_utc
 
 __all__ = ["Selection"]
 
@@ -111,8 +111,8 @@ def conditions(selector: Selector, *, postgres: bool = False) -> list[ColumnElem
 def _to_selected(row: Any) -> Selected:
     return Selected(
         id=row.id, key=row.key, state=row.state, paused_from=row.paused_from, code=row.code,
-        created_at=aware(row.created_at) or row.created_at,
-        updated_at=aware(row.updated_at) or row.updated_at,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )  # fmt: skip
 
 

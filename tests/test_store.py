@@ -1,4 +1,9 @@
-"""The store's contract, run on SQLite and (when configured) PostgreSQL."""
+"""The store's contract, run on SQLite and (when configured) PostgreSQL.
+
+Every test takes the ``store`` fixture (tests/conftest.py), parametrised over both backends,
+so the same contract tests run against each store, as APScheduler's data-store tests do; with
+``ONBOARDING_TEST_REQUIRE_POSTGRES=1`` a missing PostgreSQL fails instead of skipping.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The DB-API hot path (persistence/prepared.py, SqlStore._fast): the claim, the apply (whole
-checkpoint or partial) and the secret read store and return what they were given, fail as
-StoreError with one CLI line, and write nothing when they fail.
+"""The store's two commit paths: the whole-checkpoint commit prepared on the DB-API cursor
+(persistence/prepared.py) and every other change through SQLAlchemy Core
+(persistence/commits.py). Both store exactly the same bytes and return what they were given;
+the claim, the apply and the secret read fail as StoreError with one CLI line and write nothing
+when they fail. The read path's decoders come from the table metadata.
 
 Real SQLite files and the real PostgreSQL (ONBOARDING_TEST_POSTGRES_URL); no mocks.
 """
@@ -140,6 +142,63 @@ def test_apply_stores_and_reads_back_what_the_change_holds(
             )
     finally:
         store.engine.dispose()
+
+
+def _masked_rows(store: SqlStore, masked: set[str]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        table: sorted(
+            ({k: ("*" if k in masked else v) for k, v in row.items()} for row in rows),
+            key=repr,
+        )
+        for table, rows in _raw_rows(store).items()
+    }
+
+
+def test_the_prepared_commit_stores_the_bytes_the_core_commit_stores(
+    database_url_for_test: str,
+) -> None:
+    """Two onboardings alike but for their id and key take the same rich change, one through
+    the prepared whole-checkpoint statement (with its base), one through Core (without): every
+    row of every table is stored the same (times as SQLite's text, JSON text, booleans), only
+    the ids, keys and the digests chained from them differ."""
+    store = SqlStore(make_engine(database_url_for_test))
+    try:
+        ((first, _), (second, _)) = store.insert_many([_new("a1"), _new("b2")])
+        claims = {c.checkpoint.id: c.checkpoint for c in store.claim("w1", NOW, 30, 2)}
+        for checkpoint, fast in ((claims[first.id], True), (claims[second.id], False)):
+            change = _rich_change(checkpoint, fast=fast)
+            returned = store.apply(change)
+            assert returned == store.get(checkpoint.id)
+        masked = {"onboarding_id", "key", "spec", "digest", "audit_head", "audit_anchor"}
+        tables = _masked_rows(store, masked)
+        for table, rows in tables.items():
+            assert len(rows) % 2 == 0, table
+            for row in rows:
+                assert rows.count(row) == 2, f"{table}: {row} differs between the paths"
+        (row, _other) = tables["onboardings"]
+        if database_url_for_test.startswith("sqlite"):
+            assert row["next_attempt_at"] == "2026-05-01 09:01:00.123456"
+            assert row["last_error"].startswith('{"code": "X"')
+    finally:
+        store.engine.dispose()
+
+
+def test_the_read_path_decodes_columns_as_the_table_metadata_says() -> None:
+    """The DB-API read path decodes by the column kinds written out in persistence.columns;
+    they are those of the tables (a new time, JSON or boolean column must be listed)."""
+    from persistence.columns import KINDS, derive
+    from persistence.dbapi import decode
+
+    assert derive() == KINDS
+    decoded = decode(
+        {"next_attempt_at": "2026-05-01 09:01:00.123456", "last_error": '{"code": "X"}',
+         "wake_on_callback": 1, "state": "pending", "since": "2026-05-01 11:00:00+02:00"}
+    )  # fmt: skip
+    assert decoded == {
+        "next_attempt_at": T + timedelta(minutes=1), "last_error": {"code": "X"},
+        "wake_on_callback": True, "state": "pending", "since": NOW,
+    }  # fmt: skip
+    assert decoded["since"].tzinfo is UTC
 
 
 # --------------------------------------------------------------------------- 2. errors

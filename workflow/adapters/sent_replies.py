@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from workflow.adapters.sent_transport import time_left
 from workflow.core.bounds import MAX_REQUEST_ID, clean_json, optional
+from workflow.core.clock import as_utc
 from workflow.core.errors import SentApiError, SentStatusError, UnexpectedResponseError
 
 __all__ = [
@@ -61,8 +62,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = as_utc(moment)
     reference = now if now is not None else time.time()
     return max(0.0, moment.timestamp() - reference)
 

@@ -6,12 +6,13 @@ option before anything is read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from workflow.cli.wiring import fail, open_reader
+from workflow.core.clock import as_utc
 from workflow.core.errors import OnboardingError
 from workflow.management import public
 
@@ -61,7 +62,7 @@ def moment(value: str | None) -> datetime | None:
             "2026-05-01T12:00:00+00:00 (UTC when no offset is given)"
         ) from None
     try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return as_utc(moment)
     except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time there is
         raise typer.BadParameter(
             f"{value!r} is outside the times supported, 0001-01-01 to 9999-12-31 UTC"

@@ -8,13 +8,14 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from workflow.console.context import Console, User, page
+from workflow.core.clock import as_utc
 from workflow.core.errors import OnboardingError
 
 __all__ = ["audit", "audit_export"]
@@ -30,7 +31,7 @@ def _time(name: str, value: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name} {value!r} is not an ISO-8601 date or time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def _wanted(request: Request) -> dict[str, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from workflow.core.clock import as_utc
 
 __all__ = ["age", "install", "pretty", "utc"]
 
@@ -13,7 +15,7 @@ def utc(value: datetime | None) -> str:
     """``2026-05-01 12:00:00 UTC`` (empty for none)."""
     if value is None:
         return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def seconds(total: float) -> str:

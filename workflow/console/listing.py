@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 from urllib.parse import urlencode
 
+from workflow.core.clock import as_utc
 from workflow.core.errors import SelectionError
 from workflow.management.selection import Selector, build_selector
 
@@ -83,7 +84,7 @@ def _moment(name: str, value: str) -> datetime | None:
             f"{name} {value!r} is not an ISO-8601 date or time, e.g. 2026-05-01 or "
             "2026-05-01T12:00 (UTC unless an offset is given)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def parse_filter(params: Mapping[str, Sequence[str]]) -> ListFilter:

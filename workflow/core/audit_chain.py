@@ -22,10 +22,11 @@ import dataclasses
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from hashlib import sha256
 from typing import Any, Final
 
+from workflow.core.clock import as_utc
 from workflow.ports import Anchoring, AuditEntry, Checkpoint
 
 __all__ = [
@@ -63,9 +64,7 @@ def canonical_time(moment: datetime) -> str:
 
 
 def _when(moment: datetime) -> str:
-    if moment.tzinfo is None:  # SQLite's: stored as UTC (and the cheap case, once per row read)
-        return moment.isoformat(timespec="microseconds") + "+00:00"
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def digest(onboarding_id: str, entry: AuditEntry, previous: str) -> str:

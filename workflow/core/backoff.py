@@ -7,6 +7,10 @@ retries with a 100 s cap until told otherwise). ``max_attempts`` is a generous b
 the budget. Failures that are not Sent being unavailable (a reply of the wrong shape, a bug in
 a step) get a short budget of their own, ``max_unexpected``: retrying them for an hour would
 only hide them.
+
+:func:`exponential` is the one schedule: :class:`RetryPolicy` draws its jittered waits under
+it, and :class:`Backoff` counts the failures of a loop that waits on a shared resource (the
+worker on its database, a subscriber on its handler) and gives the next wait.
 """
 
 from __future__ import annotations
@@ -14,7 +18,45 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy"]
+__all__ = ["Backoff", "RetryPolicy", "exponential"]
+
+
+def exponential(failures: int, initial: float, cap: float, multiplier: float = 2.0) -> float:
+    """The wait after ``failures`` failures in a row: ``initial`` after the first, multiplied
+    by ``multiplier`` after each further one, never over ``cap`` (0 failures: 0)."""
+    if failures <= 0:
+        return 0.0
+    return min(cap, initial * multiplier ** min(failures - 1, 64))
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Failures in a row of one loop and the wait each asks for (no jitter: one loop).
+
+    Args:
+        initial: seconds to wait after the first failure.
+        cap: the longest wait.
+    """
+
+    initial: float
+    cap: float
+    multiplier: float = 2.0
+    failures: int = 0
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.cap < self.initial or self.multiplier < 1:
+            raise ValueError(
+                "a backoff needs initial above 0, cap at least initial and multiplier at least 1"
+            )
+
+    def failed(self) -> float:
+        """Count one more failure; the seconds to wait before trying again."""
+        self.failures += 1
+        return exponential(self.failures, self.initial, self.cap, self.multiplier)
+
+    def succeeded(self) -> None:
+        """The loop worked again: the next failure waits ``initial`` again."""
+        self.failures = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +78,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` failures so far, >= 1)."""
-        ceiling = min(self.cap, self.initial * self.multiplier ** min(max(0, attempt - 1), 64))
+        ceiling = exponential(max(1, attempt), self.initial, self.cap, self.multiplier)
         wait = rng.uniform(0, ceiling)
         if retry_after is not None and retry_after > 0:
             wait = max(wait, min(retry_after, self.retry_after_cap))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from workflow.core.backoff import exponential
+
 __all__ = ["HOLD_CAP", "HOLD_GIVE_UP", "HOLD_INITIAL", "Hold", "Holds"]
 
 #: Seconds an onboarding whose run failed is kept aside, doubled for each failed run in a row.
@@ -50,7 +52,7 @@ class Holds:
                 return None
             previous = self._holds.get(onboarding_id)
             failures = 1 if previous is None else previous.failures + 1
-            ceiling = min(HOLD_CAP, HOLD_INITIAL * 2 ** min(failures - 1, 32))
+            ceiling = exponential(failures, HOLD_INITIAL, HOLD_CAP)
             hold = Hold(failures, now + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)))
             self._holds[onboarding_id] = hold
             return hold

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Final
 
+from workflow.core.backoff import Backoff
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import StoreError
 from workflow.ports.events import (
@@ -103,7 +104,7 @@ class Subscriber:
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if poll_interval <= 0 or backoff_initial <= 0 or backoff_cap < backoff_initial:
+        if poll_interval <= 0 or not 0 < backoff_initial <= backoff_cap:
             raise ValueError(
                 "poll_interval and backoff_initial must be above 0, backoff_cap at least "
                 "backoff_initial"
@@ -117,7 +118,7 @@ class Subscriber:
         self.backoff_cap = backoff_cap
         self.clock: Clock = clock or SystemClock()
         self.delivered = 0
-        self.failures = 0
+        self._backoff = Backoff(backoff_initial, backoff_cap)
         self._position: EventPosition | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,13 +160,17 @@ class Subscriber:
             except Exception as exc:  # the handler's failure: offer the event again later
                 self._fail(f"handler failed ({type(exc).__name__}: {exc})")
                 continue
-            self.failures = 0
+            self._backoff.succeeded()
             if handled < self.batch_size:
                 self._stopping.wait(self.poll_interval)
 
+    @property
+    def failures(self) -> int:
+        """Failures in a row (0 once an event was handled, or nothing was there to handle)."""
+        return self._backoff.failures
+
     def _fail(self, what: str) -> None:
-        self.failures += 1
-        delay = min(self.backoff_cap, self.backoff_initial * 2 ** min(self.failures - 1, 30))
+        delay = self._backoff.failed()
         log.warning("subscriber %s: %s; retrying in %.1fs", self.name, what, delay)
         self._stopping.wait(delay)
 

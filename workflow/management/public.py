@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from workflow.core.clock import as_utc
+
 __all__ = [
     "ATTEMPT",
     "ONBOARDING",
@@ -78,7 +80,7 @@ WORKER: Final = (
 
 def utc(value: datetime | None) -> str | None:
     """An aware time as ISO-8601 in UTC with the offset (``None`` stays ``None``)."""
-    return None if value is None else value.astimezone(UTC).isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _plain(value: Any) -> Any:
@@ -144,7 +146,7 @@ def encode_cursor(row: dict[str, Any]) -> str:
     """
     onboarding_id = row["id"]
     at = row["created_at"]
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    at = as_utc(at)
     micros = (at - _EPOCH) // timedelta(microseconds=1)
     if len(onboarding_id) == 32 and all(c in "0123456789abcdef" for c in onboarding_id):
         raw = micros.to_bytes(8, "big", signed=True) + bytes.fromhex(onboarding_id)
@@ -172,7 +174,7 @@ def decode_cursor(value: str | None) -> tuple[datetime, str] | None:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or not isinstance(onboarding_id, str):
             raise ValueError(value)
-        moment = moment.astimezone(UTC)  # a time past the last one there is: OverflowError
+        moment = as_utc(moment)  # a time past the last one there is: OverflowError
         if not (onboarding_id.isascii() and onboarding_id.isprintable()) or len(onboarding_id) > 64:
             raise ValueError(value)  # ids are short ASCII; a NUL or a surrogate cannot be sent
     except (ValueError, TypeError, OverflowError, binascii.Error):

@@ -7,7 +7,7 @@ validation; statuses and other text are cleaned and cut (:mod:`workflow.core.bou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from workflow.core.bounds import MAX_ID, MAX_STATUS, MAX_TEXT, bounded
+from workflow.core.clock import as_utc
 
 __all__ = [
     "ApiMeta",
@@ -57,9 +58,7 @@ def _moment(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime | Non
         moment: datetime | None = handler(value)
     except ValidationError:
         return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    return as_utc(moment)
 
 
 #: When Sent created a resource (``created_at``/``createdAt``).
