@@ -29,6 +29,7 @@ from workflow.core.errors import (
 from workflow.core.machine import OnboardingFlow
 from workflow.core.rules import DEFAULT_REVISION, check_revision
 from workflow.core.spec import OnboardingSpec, changed_paths, find_key_conflicts
+from workflow.core.transition import Firing, transition
 from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.following.waiting import Following
 from workflow.management.adoption import decided
@@ -47,9 +48,7 @@ from workflow.management.decisions import (
     unresolved_refusal,
 )
 from workflow.ports import (
-    UNSET,
     AuditEntry,
-    Change,
     Checkpoint,
     CheckpointUpdate,
     ManagementStore,
@@ -65,6 +64,10 @@ if TYPE_CHECKING:
 __all__ = ["Onboardings"]
 
 _OPERATOR_RETRIES = 5
+#: What an operator's resume, retry, rewind (or a cancel that deletes at Sent) resets.
+_FRESH_STEP: dict[str, Any] = {
+    "attempts": 0, "step_started_at": None, "last_error": None, "completion_deadline": None,
+}  # fmt: skip
 
 
 class Onboardings(Following):
@@ -326,9 +329,8 @@ class Onboardings(Following):
             raise TransitionError(
                 action, current.state, f"{action!r} is not resume, retry, rewind or cancel"
             )
-        return self._commit(
-            current, action, kwargs, actor, reason, batch_id, update, records, details
-        )
+        firing = Firing(action, actor, self.clock.now(), kwargs, reason, details, batch_id=batch_id)
+        return self._commit(current, firing, update, records)
 
     def bulk(
         self,
@@ -432,6 +434,7 @@ class Onboardings(Following):
                 renewed += refreshed_facts(records)
             update = CheckpointUpdate(
                 spec=spec.storable(), fingerprint=spec.fingerprint(),
+                # Held until the create sends them; new ones replace them (``secret``).
                 has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
                 secrets_fingerprint=self._secrets_fingerprint(secrets),
             )  # fmt: skip
@@ -439,9 +442,10 @@ class Onboardings(Following):
                 "changed": paths, "already_sent": sent, "patched": patched, "queued": fields,
                 "secrets_replaced": bool(secrets),
             }  # fmt: skip
+            firing = Firing("amend", actor, self.clock.now(), reason=reason, details=details)
             try:
                 saved = self._commit(
-                    current, "amend", {}, actor, reason, None, update, renewed, details,
+                    current, firing, update, renewed,
                     secret=self.vault.seal(secrets) if secrets else None,
                 )  # fmt: skip
             except ConcurrencyError:
@@ -481,21 +485,19 @@ class Onboardings(Following):
     def _commit(
         self,
         current: Checkpoint,
-        trigger: str,
-        kwargs: dict[str, Any],
-        actor: str,
-        reason: str,
-        batch_id: str | None,
+        firing: Firing,
         update: CheckpointUpdate,
-        records: Sequence[StepRecord],
-        details: dict[str, Any] | None,
+        records: Sequence[StepRecord] = (),
         *,
         secret: bytes | None = None,
     ) -> Checkpoint:
+        """Fire an operator's trigger on ``current`` and commit it with its audit row."""
         flow = FLOWS.get(current.flow_version, self.flow)
-        machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
+        trigger = firing.trigger
         try:
-            record = machine.fire(trigger, **kwargs)
+            change = transition(
+                current, flow.machine, firing, self.vault, update=update, secret=secret
+            )
         except GuardRejectedError as exc:
             raise GuardRejectedError(
                 trigger,
@@ -503,6 +505,7 @@ class Onboardings(Following):
                 [f"'onboarding {trigger}' refused: {r}" for r in exc.reasons],
             ) from None
         except TransitionError:
+            machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
             raise TransitionError(
                 trigger, current.state, refusal(current, machine, trigger)
             ) from None
@@ -513,37 +516,14 @@ class Onboardings(Following):
                 f"'onboarding audit verify --key {current.id}', then anchor it with "
                 "'onboarding audit anchor'; nothing was changed"
             )
-        now = self.clock.now()
-        state = record.to_state
-        terminal = state in flow.machine.terminal_states
-        runnable = state in flow.machine.active_states
-        base = CheckpointUpdate(
-            state=state,
-            paused_from=machine.paused_from,
-            next_attempt_at=now if runnable else (None if terminal else UNSET),
-            finished_at=now if terminal else UNSET,
-        )
-        if trigger in ("resume", "retry", "rewind") or (trigger == "cancel" and runnable):
-            base = dataclasses.replace(
-                base, attempts=0, step_started_at=None, last_error=None, completion_deadline=None
-            )
-        merged = dataclasses.replace(base, **update.values())
-        profile_id = merged.values().get("profile_id", current.profile_id)
-        entry = chained(
-            current,
-            AuditEntry(
-                trigger, record.from_state, state, actor, now, reason=reason,
-                details=details, profile_id=profile_id, batch_id=batch_id,
-            ),
-            self.vault,
-        )  # fmt: skip
-        if secret is None and (terminal or state not in flow.machine.path) and current.has_secrets:
-            secret = b""  # never needed again
-        change = Change(
-            current.id, current.version, now, merged, entry, records=records, secret=secret,
-            base=current,
-        )  # fmt: skip
-        return self.store.apply(change)
+        state = change.update.state
+        if trigger in ("resume", "retry", "rewind") or (
+            trigger == "cancel" and state in flow.machine.active_states
+        ):
+            # The step starts afresh: a new retry budget, and a new wait for the result.
+            fresh = CheckpointUpdate(**{**_FRESH_STEP, **change.update.values()})
+            change = dataclasses.replace(change, update=fresh)
+        return self.store.apply(dataclasses.replace(change, records=records))
 
     def _rewound(
         self, current: Checkpoint, target: str, delete_at_sent: bool
