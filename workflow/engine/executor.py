@@ -1,10 +1,12 @@
 """The executor: run the step of a claimed onboarding, one commit per outcome.
 
 For a checkpoint (and its step records) it finds the step of the state in the flow definition
-the onboarding started under, runs the first item not yet done, and commits what happened as one
-:class:`~workflow.ports.Change`: the records, the API attempts, the checkpoint update and, for a
-transition, the chained audit row. The commit returns the new checkpoint, so consecutive steps
-of one claim go on from memory; the version check still guards every commit.
+the onboarding started under, runs the first item not yet done (:mod:`workflow.engine.items`),
+decides what the outcome means (:mod:`workflow.engine.deciding`, pure) and commits it as one
+:class:`~workflow.ports.Change` (:mod:`workflow.engine.committing`): the records, the API
+attempts, the checkpoint update and, for a transition, the chained audit row. The commit returns
+the new checkpoint, so consecutive steps of one claim go on from memory; the version check still
+guards every commit.
 
 Failures are attempts too. Transient ones (Sent unavailable) are retried with backoff until the
 step's time budget is spent; a reply of the wrong shape or an error inside a step is retried on
@@ -31,19 +33,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
 
 from workflow.core.backoff import RetryPolicy
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import (
     CommitFailedError,
-    ConcurrencyError,
     GuardRejectedError,
     SecretUnavailableError,
     SentApiError,
 )
 from workflow.core.machine import MachineDefinition, OnboardingFlow
 from workflow.core.spec import OnboardingSpec, OrganizationFacts
+from workflow.engine.committing import CommitRefused, StepReport, commit, log_fields
 from workflow.engine.deciding import (
     Decision,
     Failure,
@@ -62,7 +63,6 @@ from workflow.engine.items import Progress, held_by_sent, run_items
 from workflow.engine.observing import NullObserver, Observer, observe_step
 from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.ports import (
-    Change,
     Checkpoint,
     Claim,
     RateSlots,
@@ -98,31 +98,6 @@ class EngineConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     organization: OrganizationFacts = field(default_factory=OrganizationFacts)
     rate_limits: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """What one :meth:`Executor.advance` did.
-
-    ``kind``: advance, progress, wait, retry, pause, conflict or idle.
-    """
-
-    onboarding_id: str
-    kind: str
-    state: str
-    due_now: bool
-    checkpoint: Checkpoint | None = None
-    records: Sequence[StepRecord] = ()
-    released: bool = False
-    change: Change | None = None
-
-
-class _CommitFailedSignal(Exception):
-    """The store refused a change (not a concurrency conflict): ``error`` says why."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class Executor:
@@ -221,7 +196,7 @@ class Executor:
     ) -> StepReport:
         try:
             return self._step(checkpoint, records, owner)
-        except _CommitFailedSignal as failed:  # not even the failure could be written
+        except CommitRefused as failed:  # not even the failure could be written
             raise CommitFailedError(
                 checkpoint.id,
                 f"onboarding {checkpoint.id}: could not commit the outcome of its step nor its "
@@ -236,7 +211,7 @@ class Executor:
         run = Run(checkpoint, (flow or FLOW).machine, self.actor, self.vault, now, owner)
         if flow is None:
             known = ", ".join(str(v) for v in sorted(self.flows))
-            return self._commit(run, paused(run, [], Pause(
+            return commit(self.store, run, paused(run, [], Pause(
                 "FLOW_VERSION_UNKNOWN",
                 f"onboarding started under flow version {checkpoint.flow_version}, which "
                 f"this release does not run (it runs {known}); run it with the release that "
@@ -253,7 +228,7 @@ class Executor:
         ctx = self._context(checkpoint, step, by_key, now)
         try:
             return self._outcome(run, step, ctx, flow.machine)
-        except _CommitFailedSignal as failed:
+        except CommitRefused as failed:
             return self._commit_failed(run, step, by_key, ctx, failed.error)
 
     def _outcome(
@@ -269,7 +244,7 @@ class Executor:
             result = run_items(ctx, step, flow, trigger, pending)
         except RateWait as slot:  # no slot free at Sent's pace: not an attempt
             run = dataclasses.replace(run, attempts=ctx.attempts)
-            return self._commit(run, held(run, pending, slot.slot, slot.endpoint_class))
+            return commit(self.store, run, held(run, pending, slot.slot, slot.endpoint_class))
         except SentApiError as exc:
             result = Failure(exc, exc.code or "SENT_ERROR", str(exc), exc.unexpected)
         except SecretUnavailableError as exc:
@@ -291,7 +266,7 @@ class Executor:
             decision = waiting(run, pending, result)
         else:
             decision = advanced(run, step, trigger, pending, result)
-        return self._commit(run, decision, ctx.records)
+        return commit(self.store, run, decision, ctx.records)
 
     def _failed(
         self,
@@ -307,9 +282,9 @@ class Executor:
             until = held_by_sent(ctx, exc, run.now)
             if until is not None:
                 records = [*pending, *after_failure(ctx, step, exc, run.now)]
-                return self._commit(run, held(run, records, *until))
+                return commit(self.store, run, held(run, records, *until))
         policy = step.retry or self.config.retry
-        return self._commit(run, failed(run, step, ctx, pending, failure, policy, self._draw))
+        return commit(self.store, run, failed(run, step, ctx, pending, failure, policy, self._draw))
 
     def _draw(self, policy: RetryPolicy, attempts: int, retry_after: float | None) -> float:
         with self._lock:
@@ -334,7 +309,7 @@ class Executor:
         log.warning(
             "%s: the outcome could not be committed (%s); trying again after a backoff",
             step.name, why,
-            extra=_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
+            extra=log_fields(checkpoint, checkpoint.profile_id, checkpoint.state, "retry"),
         )  # fmt: skip
         ctx.records.clear()
         ctx.records.update(records)
@@ -342,10 +317,10 @@ class Executor:
         policy = step.retry or self.config.retry
         run = dataclasses.replace(run, attempts=ctx.attempts)
         try:
-            return self._commit(run, failed(run, step, ctx, [], failure, policy, self._draw))
-        except _CommitFailedSignal:  # the attempts may be what is refused: the failure alone
+            return commit(self.store, run, failed(run, step, ctx, [], failure, policy, self._draw))
+        except CommitRefused:  # the attempts may be what is refused: the failure alone
             run = dataclasses.replace(run, attempts=())
-            return self._commit(run, failed(run, step, ctx, [], failure, policy, self._draw))
+            return commit(self.store, run, failed(run, step, ctx, [], failure, policy, self._draw))
 
     def _context(
         self,
@@ -390,73 +365,3 @@ class Executor:
             if len(self._specs) > 4096:
                 self._specs.popitem(last=False)
         return spec
-
-    # --------------------------------------------------------------- commits
-    def _commit(
-        self,
-        run: Run,
-        decision: Decision | None,
-        records: Mapping[tuple[str, str], StepRecord] | None = None,
-    ) -> StepReport:
-        """Commit ``decision`` in one transaction through the store; log it once committed.
-
-        ``records``: the step's records after the commit, carried to the next step of the
-        claim when the onboarding went on (progress, advance).
-        """
-        checkpoint = run.checkpoint
-        if decision is None:  # nothing to commit: it cannot pause from where it is
-            return StepReport(checkpoint.id, "idle", checkpoint.state, False, None)
-        change = dataclasses.replace(decision.change, base=checkpoint)
-        if checkpoint.rate_class is not None and "rate_class" not in change.update.values():
-            # The slot held was spent (or the onboarding moved on): it waits for none now.
-            change = dataclasses.replace(
-                change,
-                update=dataclasses.replace(change.update, rate_class=None, rate_slot_at=None),
-            )
-        try:
-            saved = self.store.apply(change)
-        except ConcurrencyError:
-            # An operator (or a worker that took over an expired lease) wrote first. Sent's side
-            # is safe (the same key replays); what Sent answered is kept with the attempts.
-            try:
-                self.store.record_attempts(checkpoint.id, change.attempts)
-            except Exception as exc:  # the conflict stands; the attempts are only a record
-                log.warning(
-                    "onboarding %s: could not record the attempts of a discarded outcome: %s",
-                    checkpoint.id, described(exc, first_line=True),
-                )  # fmt: skip
-            return StepReport(
-                checkpoint.id, "conflict", checkpoint.state, False, None, change=change
-            )
-        except Exception as exc:  # StoreError, or a value the driver refused
-            raise _CommitFailedSignal(exc) from exc
-        note = decision.note
-        if note is not None and log.isEnabledFor(note.level):
-            profile_id = saved.profile_id if note.trigger != "retry" else checkpoint.profile_id
-            log.log(
-                note.level, note.message, *note.args,
-                extra=_fields(checkpoint, profile_id, note.state, note.trigger),
-            )  # fmt: skip
-        due = saved.next_attempt_at is not None and saved.next_attempt_at <= change.at
-        released = change.release is not None
-        kept = list(records.values()) if records is not None and decision.kind in _GOING_ON else []
-        return StepReport(
-            saved.id, decision.kind, saved.state, due and not released, saved, kept, released,
-            change,
-        )  # fmt: skip
-
-
-#: The kinds of outcome after which the claim's next step goes on from the records in memory.
-_GOING_ON: Final = frozenset({"progress", "advance"})
-
-
-def _fields(
-    checkpoint: Checkpoint, profile_id: str | None, state: str, trigger: str
-) -> dict[str, Any]:
-    return {
-        "onboarding_id": checkpoint.id,
-        "key": checkpoint.key,
-        "profile_id": profile_id,
-        "state": state,
-        "trigger": trigger,
-    }
