@@ -34,10 +34,21 @@ class RetryPolicy:
     retry_after_cap: float = 120.0
     max_unexpected: int = 5
 
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after ``attempt`` failures (>= 1): ``initial``, growing by
+        ``multiplier`` per failure, never above ``cap``."""
+        return min(self.cap, self.initial * self.multiplier ** min(max(0, attempt - 1), 64))
+
+    def spread(self, attempt: int, rng: random.Random) -> float:
+        """A wait after ``attempt`` failures in ``[ceiling / 2, ceiling]`` ("equal jitter"): it
+        never shrinks from one failure to the next below the cap, and processes failing together
+        (workers losing their database) do not come back together."""
+        ceiling = self.ceiling(attempt)
+        return rng.uniform(ceiling / 2, ceiling)
+
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` failures so far, >= 1)."""
-        ceiling = min(self.cap, self.initial * self.multiplier ** min(max(0, attempt - 1), 64))
-        wait = rng.uniform(0, ceiling)
+        wait = rng.uniform(0, self.ceiling(attempt))
         if retry_after is not None and retry_after > 0:
             wait = max(wait, min(retry_after, self.retry_after_cap))
         return wait
