@@ -17,6 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workflow.core.lean_imports import defer_httpx_tool
+
+defer_httpx_tool()
+
 if TYPE_CHECKING:
     from workflow.adapters.sent_client import (
         HttpxSentApi as HttpxSentApi,

@@ -97,7 +97,7 @@ class HttpxSentApi:
         )
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
         if transport is None and not _environment_proxies():
-            transport = DeadlineTransport(limits)
+            transport = DeadlineTransport(limits, secure=not self.base_url.startswith("http:"))
         timeouts = httpx.Timeout(timeout)
         # Waiting for a pooled connection is no socket operation: bound it by the deadline too.
         pool = min(timeouts.pool if timeouts.pool is not None else math.inf, self.deadline)

@@ -160,12 +160,14 @@ class DeadlineTransport(httpx.BaseTransport):
     """HTTP/1.1 over a pooled ``httpcore.ConnectionPool`` whose sockets honour :func:`deadline`.
 
     Certificates are verified as httpx does by default (``SSL_CERT_FILE``/``SSL_CERT_DIR``
-    honoured).
+    honoured). With ``secure=False`` (a plain-HTTP base URL: the sandbox, a local proxy) no
+    certificate bundle is loaded up front (about 3 MiB); should a redirect lead to HTTPS,
+    httpcore verifies it against certifi's bundle.
     """
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, *, secure: bool = True) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=httpx.create_ssl_context() if secure else None,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

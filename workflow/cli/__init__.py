@@ -8,41 +8,29 @@ the database) load inside the commands that use them, so ``onboarding --help`` s
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from workflow.cli.application import GLOBAL_OPTIONS, load
 from workflow.core.printable import printable
 
-app = typer.Typer(
-    name="onboarding",
-    help="Durable onboarding of Sent sender profiles: validate, run, inspect and repair.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    # Plain help (click's): wrapped between words at the terminal's width, up to 80 columns,
-    # never cutting an option or variable name as rich's boxes do (and rich is not loaded).
-    rich_markup_mode=None,
-)
-
-from workflow.cli import (  # noqa: E402  (the modules register their commands on app)
-    audit_commands as _audit_commands,
-    console_commands as _console_commands,
-    db_commands as _db_commands,
-    event_commands as _event_commands,
-    key_commands as _key_commands,
-    read_commands as _read_commands,
-    repair_commands as _repair_commands,
-    run_commands as _run_commands,
-    sandbox_commands as _sandbox_commands,
-    spec_commands as _spec_commands,
-    wiring as _wiring,
-)
-
 __all__ = ["app", "main"]
-_REGISTERED = (
-    _wiring, _run_commands, _db_commands, _read_commands, _repair_commands, _audit_commands,
-    _sandbox_commands, _spec_commands, _event_commands, _key_commands, _console_commands,
-)  # fmt: skip
+
+if TYPE_CHECKING:
+    from workflow.cli.application import app as app
+
+
+def __getattr__(name: str) -> Any:
+    """``workflow.cli.app``: the application with every command registered (for tests and
+    tools that build the whole command tree); :func:`main` loads only what it runs."""
+    if name == "app":
+        from workflow.cli.application import load
+
+        return load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Click's error classes, found through typer: recent typer ships its own copy of click, so
@@ -55,10 +43,6 @@ _USAGE_ERROR: type[Exception] = next(
 )
 
 
-#: Options of ``onboarding`` itself, which go before the command.
-_GLOBAL_OPTIONS = frozenset({"--db", "--api-url", "--api-key", "--key-file", "--debug"})
-
-
 def _error(message: str) -> None:
     typer.secho(f"error: {printable(message)}", fg=typer.colors.RED, err=True)
 
@@ -69,6 +53,10 @@ def main(args: list[str] | None = None) -> None:
     Usage errors, our errors, database and operating-system errors print one line
     (``error: ...``) and exit 2 (usage) or 1; anything else is a bug and keeps its traceback.
     """
+    words = sys.argv[1:] if args is None else args
+    # Shell completion (typer's _ONBOARDING_COMPLETE) needs every command; a run needs its own.
+    completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
+    app = load(None if completing else words)
     try:
         code = app(args, standalone_mode=False)
     except _USAGE_ERROR as exc:
@@ -78,7 +66,7 @@ def main(args: list[str] | None = None) -> None:
         command = context.command_path if context is not None else "onboarding"
         message = exc.format_message()  # type: ignore[attr-defined]
         option = getattr(exc, "option_name", None)
-        if option in _GLOBAL_OPTIONS and context is not None and context.parent is not None:
+        if option in GLOBAL_OPTIONS and context is not None and context.parent is not None:
             # '--db' after the command: say where the global options go.
             message += f"; {option} is a global option: put it before the command, e.g. "
             message += f"'onboarding {option} … {context.info_name} …'"
@@ -92,9 +80,10 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(1)
     except Exception as exc:
         from workflow.cli.failures import explain
+        from workflow.cli.wiring import settings
 
-        message = explain(exc, _wiring.settings().db)
-        if message is None or _wiring.settings().debug:
+        message = explain(exc, settings().db)
+        if message is None or settings().debug:
             raise
         _error(message)
         sys.exit(1)

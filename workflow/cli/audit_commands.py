@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import echo, fail, open_store, open_vault
 
 if TYPE_CHECKING:

@@ -230,7 +230,7 @@ def _run_bulk(
 
 
 def _stored_code(code: str) -> bool:
-    from workflow.cli.read_commands import stored_code
+    from workflow.cli.read_options import stored_code
 
     return stored_code(code)
 

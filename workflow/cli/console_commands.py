@@ -11,7 +11,7 @@ from typing import Annotated, Final
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import KeyWhenNeeded, echo, fail, open_store, settings
 
 console_app = typer.Typer(

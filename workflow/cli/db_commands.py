@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import echo, existing_vault, settings
 
 if TYPE_CHECKING:

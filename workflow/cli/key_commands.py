@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import echo, fail
 
 key_app = typer.Typer(help="The secret key that seals secrets and anchors the audit log.")

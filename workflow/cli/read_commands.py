@@ -1,124 +1,26 @@
-"""Operator and auditor reads: list, show, history, stuck, export and workers.
+"""Operator and auditor reads of onboardings: list, show and history.
 
 They read through :mod:`persistence.reader` (the DB-API driver, no SQLAlchemy), so a page of
-``list`` or ``stuck --summary`` answers in well under 200 ms, start-up included. ``--json``
-prints the public objects of :mod:`workflow.management.public` as JSON Lines; lists and exports
-stream.
+``list`` answers in well under 200 ms, start-up included. ``--json`` prints the public objects
+of :mod:`workflow.management.public` as JSON Lines; lists stream. ``stuck``, ``batches`` and
+``workers`` are in :mod:`workflow.cli.stuck_commands`, ``export`` in
+:mod:`workflow.cli.export_commands`.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 
-from workflow.cli import app
-from workflow.cli.wiring import (
-    MAX_MINUTES,
-    MAX_ROWS,
-    echo,
-    fail,
-    finite,
-    open_reader,
-)
+from workflow.cli.application import app
+from workflow.cli.read_options import Codes, Internals, Json, States, Target, cursor, found
+from workflow.cli.wiring import MAX_ROWS, echo, fail, open_reader
 from workflow.core.clock import SystemClock
-from workflow.core.errors import OnboardingError
 from workflow.management import public
 
 __all__: list[str] = []  # the commands register themselves on the app
-
-
-def _known_states(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return values  # the flow (and pydantic with it) loads only when there is a state to check
-    from workflow.flows import STATES
-
-    for value in values:
-        if value not in STATES:
-            raise typer.BadParameter(f"unknown state {value!r}; states are {', '.join(STATES)}")
-    return values
-
-
-def _cursor(value: str | None) -> str | None:
-    try:
-        public.decode_cursor(value)  # refused at parse time, naming --after
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return value
-
-
-def _moment(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO-8601 date or time, e.g. 2026-05-01 or "
-            "2026-05-01T12:00:00+00:00 (UTC when no offset is given)"
-        ) from None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time there is
-        raise typer.BadParameter(
-            f"{value!r} is outside the times supported, 0001-01-01 to 9999-12-31 UTC"
-        ) from None
-
-
-States = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--state", callback=_known_states, help="Only these states (repeatable), e.g. pending."
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="JSON Lines (see docs/json.md).")]
-Internals = Annotated[
-    bool,
-    typer.Option("--internals", help="Also the engine's internals: lease, version, digests."),
-]
-Target = Annotated[str, typer.Argument(help="Onboarding id, key or Sent profile id.")]
-
-
-def _known_codes(values: list[str] | None) -> list[str] | None:
-    """``--code`` in any case, as the engine writes it; an unknown code is a usage error."""
-    if not values:
-        return values
-    from workflow.core.errors import SelectionError
-    from workflow.management.selection import known_codes
-
-    try:
-        return known_codes(values, stored_code)
-    except SelectionError as exc:
-        raise fail(str(exc), 2) from None
-
-
-def stored_code(code: str) -> bool:
-    """Whether some onboarding has exactly this error code (one Sent does not document)."""
-    with open_reader() as reader:
-        return bool(reader.has_code(code))
-
-
-Codes = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--code",
-        metavar="CODE",
-        callback=_known_codes,
-        help="Only those with this pause code, in any case, e.g. PREREQUISITES (repeatable).",
-    ),
-]
-
-
-def _found(reader: Any, onboarding: str, *, spec: bool = False) -> dict[str, Any]:
-    try:
-        row: dict[str, Any] = reader.find(onboarding, spec=spec)
-    except OnboardingError as exc:
-        raise fail(str(exc)) from exc
-    return row
 
 
 @app.command("list")
@@ -131,7 +33,7 @@ def list_command(
     after: Annotated[
         str | None,
         typer.Option(
-            "--after", metavar="CURSOR", callback=_cursor, help="Continue after this cursor."
+            "--after", metavar="CURSOR", callback=cursor, help="Continue after this cursor."
         ),
     ] = None,
     code: Codes = None,
@@ -238,7 +140,7 @@ def _print_onboardings(rows: list[dict[str, Any]]) -> None:
 def show(target: Target, as_json: Json = False, internals: Internals = False) -> None:
     """One onboarding's checkpoint: state, profile, progress, prediction, last error."""
     with open_reader() as reader:
-        row = _found(reader, target, spec=True)
+        row = found(reader, target, spec=True)
         data = public.onboarding(row, internals=internals)
         data["spec"] = row["spec"]
         data["profiles_at_sent"] = reader.resource_ids(row["id"], "create_profile")
@@ -314,7 +216,7 @@ def history(
 ) -> None:
     """The audit log of one onboarding: every transition, who, why, when."""
     with open_reader() as reader:
-        row = _found(reader, target)
+        row = found(reader, target)
         entries = reader.history(row["id"])
         tries = reader.attempts(row["id"]) if attempts else []
     if as_json:
@@ -354,253 +256,3 @@ def _print_attempts(tries: list[dict[str, Any]], profile_id: str | None) -> None
             (a["step"], a["attempt"], call, status, f"{a['latency_ms']:.0f}", a["outcome"])
         )
     print_table(columns, table, title=f"API attempts (profile {profile_id})")
-
-
-@app.command()
-def stuck(
-    state: States = None,
-    overdue_after: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=MAX_MINUTES,
-            callback=finite,
-            help="Minutes a runnable onboarding may be due before it counts.",
-        ),
-    ] = 5.0,
-    waiting_after: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=MAX_MINUTES,
-            callback=finite,
-            help="Minutes a completion result may take before it counts.",
-        ),
-    ] = 30.0,
-    summary: Annotated[bool, typer.Option("--summary", help="Counts per cause and code.")] = False,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=MAX_ROWS,
-            help="Onboardings shown per cause and code (tables: 10; --json: all).",
-        ),
-    ] = None,
-    code: Codes = None,
-    as_json: Json = False,
-    internals: Internals = False,
-) -> None:
-    """What needs a person, grouped by cause: paused (by error code), lease expired, overdue,
-    retrying, waiting long for completion; each group with its count, oldest and fix.
-
-    With --code, only the onboardings paused (or retrying) with those codes.
-    """
-    from persistence.reader import StuckQuery, worker_status
-    from workflow.cli import stuck_view
-
-    now = SystemClock().now()
-    query = StuckQuery(
-        now=now,
-        overdue_before=now - timedelta(minutes=overdue_after),
-        waiting_before=now - timedelta(minutes=waiting_after),
-        states=state or (),
-        codes=code or (),
-    )
-    with open_reader() as reader:
-        live = sum(worker_status(w, now) == "live" for w in reader.workers(seen_since=now))
-        groups = [stuck_view.summarized(g, now, live) for g in reader.stuck_summary(query)]
-        if summary:
-            if as_json:
-                public.write_lines(public.dumps(public.stuck_group(g)) for g in groups)
-            else:
-                stuck_view.print_summary(groups, live)
-            return
-        per_group = limit if limit is not None or as_json else 10
-        rows = (
-            stuck_view.described(r, now, live) for r in reader.stuck(query, per_group=per_group)
-        )
-        if as_json:
-            public.write_lines(stuck_view.json_rows(rows, internals=internals))
-            return
-        stuck_view.print_groups(groups, rows, now, live, internals=internals)
-
-
-@app.command()
-def export(
-    onboarding: Annotated[
-        list[str] | None, typer.Argument(help="Ids or keys (default: every onboarding).")
-    ] = None,
-    key: Annotated[
-        list[str] | None,
-        typer.Option("--key", help="Only this onboarding (id or key; repeatable)."),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="From this time on (ISO-8601; UTC unless an offset is given)."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Before this time (ISO-8601, exclusive).")
-    ] = None,
-    actor: Annotated[str | None, typer.Option(help="Only transitions by this actor.")] = None,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state", callback=_known_states, help="Only transitions into this state (repeatable)."
-        ),
-    ] = None,
-    batch: Annotated[
-        str | None,
-        typer.Option(
-            "--batch", metavar="ID", help="Only the transitions of this bulk action's batch."
-        ),
-    ] = None,
-    attempts: Annotated[
-        bool,
-        typer.Option("--attempts", help="Export the API attempts instead of the transitions."),
-    ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    internals: Internals = False,
-) -> None:
-    """Export the audit log (or, with --attempts, every API attempt) to stdout, streamed.
-
-    Rows come in the order they were recorded; each transition carries the profile id as it
-    was at that moment. Memory stays flat however long the log is.
-    """
-    from persistence.reader import ExportFilter
-
-    if fmt not in ("jsonl", "csv"):
-        raise fail(f"--format must be jsonl or csv, not {fmt!r}", code=2)
-    if attempts and (actor is not None or state or batch is not None):
-        raise fail(
-            "--actor, --state and --batch filter transitions; they do not apply to --attempts", 2
-        )
-    start, end = _option_time("--since", since), _option_time("--until", until)
-    if start is not None and end is not None and end <= start:
-        raise fail("--until must be later than --since", code=2)
-    with open_reader() as reader:
-        ids = [_found(reader, o)["id"] for o in [*(onboarding or ()), *(key or ())]]
-        if batch is not None and reader.batch(batch) is None:
-            raise fail(f"no batch {batch!r}; 'onboarding batches' lists them", 2)
-        wanted = ExportFilter(start, end, actor, state or (), ids, batch)
-        if attempts:
-            rows, fields = reader.attempt_log(wanted), public.ATTEMPT
-        else:
-            rows = reader.transitions(wanted)
-            fields = (*public.TRANSITION, *(("digest",) if internals else ()))
-
-        def shape(row: dict[str, Any]) -> dict[str, Any]:
-            if attempts:
-                return public.attempt(row)
-            return public.transition(row, internals=internals)
-
-        if fmt == "jsonl":
-            public.write_lines(public.dumps(shape(r)) for r in rows)
-        else:
-            _write_csv(fields, (shape(r) for r in rows))
-
-
-def _option_time(name: str, value: str | None) -> datetime | None:
-    try:
-        return _moment(value)
-    except typer.BadParameter as exc:
-        raise fail(f"{name}: {exc}", code=2) from None
-
-
-def _write_csv(fields: tuple[str, ...], records: Any) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-
-    def lines() -> Any:
-        yield fields
-        for record in records:
-            yield [_cell(record[name]) for name in fields]
-
-    try:
-        writer.writerows(lines())
-        sys.stdout.flush()
-    except BrokenPipeError:
-        public.write_lines(iter(()))  # the same quiet exit as JSON Lines
-        raise SystemExit(1) from None
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return "" if value is None else value
-
-
-@app.command()
-def batches(
-    as_json: Json = False,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=MAX_ROWS, help="How many, newest first.")
-    ] = 20,
-) -> None:
-    """Bulk actions (resume, retry, rewind, cancel over a selection), newest first: who, why,
-    the selection as typed, how many matched, changed and were skipped, and when.
-
-    'onboarding export --batch ID' exports the audit rows of one.
-    """
-    from workflow.cli.tables import short_time
-
-    with open_reader() as reader:
-        rows = reader.batches(limit=limit)
-    if as_json:
-        public.write_lines(public.dumps(public.batch(r)) for r in rows)
-        return
-    if not rows:
-        typer.echo("no bulk action has run against this database")
-        return
-    import textwrap
-
-    for r in rows:
-        finished = "not finished" if r["finished_at"] is None else "done"
-        echo(f"{r['id']}  {short_time(r['started_at'])}  {r['action']}")
-        for line in (
-            f"by {r['actor']}: {r['changed']} of {r['matched']} changed, {r['skipped']} "
-            f"skipped ({finished})",
-            f"selection: {r['selection']}",
-            f"reason: {r['reason']}",
-        ):
-            for part in textwrap.wrap(line, 78, break_on_hyphens=False, break_long_words=True):
-                echo(f"  {part}")
-
-
-@app.command()
-def workers(
-    as_json: Json = False,
-    every: Annotated[
-        bool, typer.Option("--all", help="Also workers stopped more than a day ago.")
-    ] = False,
-) -> None:
-    """Worker processes: live, dead (missed three heartbeats) or stopped, latest first."""
-    from persistence.reader import worker_status
-
-    now = SystemClock().now()
-    with open_reader() as reader:
-        rows = reader.workers(seen_since=None if every else now - timedelta(days=1))
-    for row in rows:
-        row["status"] = worker_status(row, now)
-        row["seen_seconds_ago"] = max(0, int((now - row["last_seen"]).total_seconds()))
-    if as_json:
-        public.write_lines(public.dumps(public.worker(r)) for r in rows)
-        return
-    if not rows:
-        typer.echo("no worker has run against this database ('onboarding worker' starts one)")
-        return
-    from workflow.cli.tables import Column, duration, print_table, short_time
-
-    columns = [
-        Column("worker"), Column("status", fixed=True), Column("seen", fixed=True),
-        Column("busy", fixed=True, justify="right"), Column("version", fixed=True),
-        Column("started", fixed=True),
-    ]  # fmt: skip
-    table = [
-        (
-            r["id"], r["status"], f"{duration(r['seen_seconds_ago'])} ago",
-            f"{r['in_flight']}/{r['concurrency']}", r["version"], short_time(r["started_at"]),
-        )
-        for r in rows
-    ]  # fmt: skip
-    print_table(columns, table)
-    live = sum(r["status"] == "live" for r in rows)
-    typer.echo(f"{live} live; dead: not seen for 3 heartbeats, and never stopped cleanly")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.bulk import (
     EXIT_CODES,
     Code,

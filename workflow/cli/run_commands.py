@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import (
     MAX_SECONDS,
     checked_actor,
@@ -231,6 +231,9 @@ def worker(
     log_format: LogFormat = "text",
 ) -> None:
     """Run onboardings: claim due ones, call Sent, retry, wait for completion."""
+    from workflow.cli.memory import share_malloc_arenas
+
+    share_malloc_arenas()  # before the step threads start (see workflow.cli.memory)
     from workflow.adapters.sent_client import HttpxSentApi
     from workflow.engine.runner import Worker
     from workflow.engine.shutdown import install_signal_handlers

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import fail, finite
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.cli.wiring import echo
 from workflow.core.clock import SystemClock
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from persistence.db import database_url, sqlite_path
-from workflow.cli import app
+from workflow.cli.application import app
 from workflow.core.printable import printable
 
 if TYPE_CHECKING:
