@@ -65,7 +65,9 @@ def commit(
     checkpoint = run.checkpoint
     if decision is None:  # nothing to commit: it cannot pause from where it is
         return StepReport(checkpoint.id, "idle", checkpoint.state, False, None)
-    change = dataclasses.replace(decision.change, base=checkpoint)
+    change = decision.change
+    if change.base is None:
+        change = dataclasses.replace(change, base=checkpoint)
     if checkpoint.rate_class is not None and "rate_class" not in change.update.values():
         # The slot held was spent (or the onboarding moved on): it waits for none now.
         change = dataclasses.replace(

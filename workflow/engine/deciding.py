@@ -63,7 +63,8 @@ class Run:
     """One run of a step: what every decision about its outcome reads.
 
     ``machine``: the state machine of the checkpoint's own flow version. ``owner``: the worker
-    whose lease a change that ends the claim releases. ``attempts``: the API calls it made.
+    whose lease a change that ends the claim releases. ``attempts``: the API calls the step
+    made (the step context's list, filled as the step runs).
     """
 
     checkpoint: Checkpoint
@@ -113,7 +114,7 @@ def progress(run: Run, pending: Sequence[StepRecord]) -> Decision:
     )
     change = Change(
         run.checkpoint.id, run.checkpoint.version, run.now, update, records=pending,
-        attempts=run.attempts,
+        attempts=run.attempts, base=run.checkpoint,
     )  # fmt: skip
     return Decision("progress", change)
 
@@ -130,7 +131,7 @@ def held(
     )
     change = Change(
         run.checkpoint.id, run.checkpoint.version, run.now, update, records=pending,
-        attempts=run.attempts, release=run.owner,
+        attempts=run.attempts, release=run.owner, base=run.checkpoint,
     )  # fmt: skip
     return Decision("wait", change)
 
@@ -143,6 +144,7 @@ def waiting(run: Run, pending: Sequence[StepRecord], wait: Wait) -> Decision:
     change = Change(
         run.checkpoint.id, run.checkpoint.version, run.now, update, records=pending,
         attempts=run.attempts, release=run.owner, wake_if_nudged_since=run.now,
+        base=run.checkpoint,
     )  # fmt: skip
     return Decision("wait", change)
 
@@ -248,7 +250,7 @@ def failed(
     )
     change = Change(
         checkpoint.id, checkpoint.version, now, update, records=records,
-        attempts=run.attempts, release=run.owner,
+        attempts=run.attempts, release=run.owner, base=checkpoint,
     )  # fmt: skip
     # Every retry at DEBUG; once at WARNING when a step keeps failing, so an outage shows in
     # the default log without a line per attempt.

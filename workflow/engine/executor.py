@@ -208,8 +208,8 @@ class Executor:
     ) -> StepReport:
         now = self.clock.now()
         flow = self.flows.get(checkpoint.flow_version)
-        run = Run(checkpoint, (flow or FLOW).machine, self.actor, self.vault, now, owner)
         if flow is None:
+            run = Run(checkpoint, FLOW.machine, self.actor, self.vault, now, owner)
             known = ", ".join(str(v) for v in sorted(self.flows))
             return commit(self.store, run, paused(run, [], Pause(
                 "FLOW_VERSION_UNKNOWN",
@@ -226,6 +226,7 @@ class Executor:
             )
         by_key = {(r.step, r.item): r for r in records if r.generation == checkpoint.generation}
         ctx = self._context(checkpoint, step, by_key, now)
+        run = Run(checkpoint, flow.machine, self.actor, self.vault, now, owner, ctx.attempts)
         try:
             return self._outcome(run, step, ctx, flow.machine)
         except CommitRefused as failed:
@@ -243,7 +244,6 @@ class Executor:
         try:
             result = run_items(ctx, step, flow, trigger, pending)
         except RateWait as slot:  # no slot free at Sent's pace: not an attempt
-            run = dataclasses.replace(run, attempts=ctx.attempts)
             return commit(self.store, run, held(run, pending, slot.slot, slot.endpoint_class))
         except SentApiError as exc:
             result = Failure(exc, exc.code or "SENT_ERROR", str(exc), exc.unexpected)
@@ -254,7 +254,6 @@ class Executor:
         except Exception as exc:  # a bug in a step: an attempt on a short budget, never a loop
             log.exception("onboarding %s: step %s failed", run.checkpoint.id, step.name)
             result = Failure(None, "STEP_ERROR", described(exc), True)
-        run = dataclasses.replace(run, attempts=ctx.attempts)
         if isinstance(result, Failure):
             return self._failed(run, step, ctx, pending, result)
         decision: Decision | None
@@ -315,7 +314,6 @@ class Executor:
         ctx.records.update(records)
         failure = Failure(None, "COMMIT_FAILED", why, True)
         policy = step.retry or self.config.retry
-        run = dataclasses.replace(run, attempts=ctx.attempts)
         try:
             return commit(self.store, run, failed(run, step, ctx, [], failure, policy, self._draw))
         except CommitRefused:  # the attempts may be what is refused: the failure alone

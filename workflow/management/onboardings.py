@@ -302,13 +302,13 @@ class Onboardings(Following):
                 runs the onboarding now; nothing changed.
         """
         secrets = spec.secret_values()
-        fingerprint = secrets_fingerprint(self.vault, secrets)
         for _ in range(_OPERATOR_RETRIES):
             current = self.store.find(id_or_key)
             refuse_amend(current, spec)
             self._refuse_while_running(current, "amend")
             records = self.store.records(current.id, current.generation)
             flow = FLOWS.get(current.flow_version, self.flow)
+            fingerprint = secrets_fingerprint(self.vault, secrets)
             amended = amendment(current, spec, records, flow, fingerprint)
             now = self.clock.now()
             firing = Firing("amend", actor, now, reason=reason, details=amended.details)
