@@ -7,6 +7,7 @@ import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -94,19 +95,10 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=150)  # logs and CI: keep the final table on one line per row
-    for suffix in ("", "-wal", "-shm", ".key"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{db}"
-    engine_db = make_engine(url)
-    upgrade(engine_db)
-    store = SqlStore(engine_db)
-    # The key file beside the database, as 'start' makes it: the CLI's commands (audit
-    # verify, operator actions) use the demo's database with the key its log is anchored with.
-    vault, _ = FernetVault.from_key_file(Path(f"{db}.key"))
+    store, vault = _fresh_database(db)
     clock = SystemClock()
-    sample = SAMPLES
     today = clock.now().date()
-    specs = [parse_spec(doc, today=today, source=str(sample)) for doc in load_documents(sample)]
+    specs = [parse_spec(doc, today=today, source=str(SAMPLES)) for doc in load_documents(SAMPLES)]
     # The "retried" sample's first two creates fail with 503 and a third lands.
     faults = FaultConfig(
         scripted=[ScriptedFault(method="POST", body_contains="Alerts", status=503, times=2)]
@@ -116,47 +108,25 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
         f"[bold]Sent onboarding demo[/]: {len(specs)} profiles, SQLite at {escape(str(db))}, "
         "in-process sandbox"
     )
+    rows = [
+        row for row, _ in Onboardings(store, vault, clock=clock).start_many(specs, actor="demo")
+    ]
+    started = time.monotonic()
     with (
         ServerThread(sandbox.app) as sent,
         ServerThread(create_callback_app(store, vault)) as receiver,
+        HttpxSentApi(sent.url, "sandbox-key", timeout=10, deadline=60) as api,  # in-process Sent
     ):
-        api = HttpxSentApi(sent.url, "sandbox-key", timeout=10, deadline=60)  # in-process Sent
         config = EngineConfig(
             callback_base_url=receiver.url, poll_interval=1.0, completion_timeout=30,
             retry=RetryPolicy(initial=0.2, cap=2.0, max_attempts=6),
             organization=OrganizationFacts(whatsapp_has_phone_number=True),
         )  # fmt: skip
-        rows = [
-            row for row, _ in Onboardings(store, vault, clock=clock).start_many(specs, actor="demo")
-        ]
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("onboarding", total=len(rows))
-            keys = {row.id: row.key for row in rows}
-
-            def report(step: StepReport) -> None:
-                if step.kind in ("advance", "pause", "retry"):
-                    progress.console.print(
-                        f"  {keys[step.onboarding_id]:<26} {step.kind:<8} -> {step.state}",
-                        markup=False, highlight=False,
-                    )  # fmt: skip
-                settled = len(
-                    store.list_onboardings(
-                        states=["submitted", "completed", "needs_attention", "cancelled"]
-                    )
-                )
-                progress.update(task, completed=settled)
-
-            started = time.monotonic()
-            Worker(
-                store, api, vault, config=config, clock=clock, concurrency=concurrency,
-                poll_interval=0.05, on_report=report,
-            ).run(until_idle=True, max_seconds=60)  # fmt: skip
-            progress.update(task, completed=len(rows))
-        api.close()
+        worker = Worker(
+            store, api, vault, config=config, clock=clock, concurrency=concurrency,
+            poll_interval=0.05,
+        )  # fmt: skip
+        _run_with_progress(console, store, worker, rows)
     sandbox.close()
     _table(console, store, [r.id for r in rows])
     snapshot = sandbox.snapshot()
@@ -169,6 +139,44 @@ def run_demo(db: Path, concurrency: int = 8) -> None:
         f"Audit trail: onboarding --db sqlite:///{db} history demo-retried --attempts",
         markup=False, highlight=False,
     )  # fmt: skip
+
+
+def _fresh_database(db: Path) -> tuple[SqlStore, FernetVault]:
+    """A new demo database at ``db`` (an earlier one is replaced), migrated, and its key file.
+
+    The key file sits beside the database, as 'start' makes it: the CLI's commands (audit
+    verify, operator actions) use the demo's database with the key its log is anchored with.
+    """
+    for suffix in ("", "-wal", "-shm", ".key"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    engine_db = make_engine(f"sqlite:///{db}")
+    upgrade(engine_db)
+    vault, _ = FernetVault.from_key_file(Path(f"{db}.key"))
+    return SqlStore(engine_db), vault
+
+
+def _run_with_progress(console: Console, store: SqlStore, worker: Worker, rows: list[Any]) -> None:
+    """Run ``worker`` until idle, a line per step and a bar of the onboardings settled."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("onboarding", total=len(rows))
+        keys = {row.id: row.key for row in rows}
+        settled_states = ["submitted", "completed", "needs_attention", "cancelled"]
+
+        def report(step: StepReport) -> None:
+            if step.kind in ("advance", "pause", "retry"):
+                progress.console.print(
+                    f"  {keys[step.onboarding_id]:<26} {step.kind:<8} -> {step.state}",
+                    markup=False, highlight=False,
+                )  # fmt: skip
+            settled = len(store.list_onboardings(states=settled_states))
+            progress.update(task, completed=settled)
+
+        worker.on_report = report
+        worker.run(until_idle=True, max_seconds=60)
+        progress.update(task, completed=len(rows))
 
 
 #: Below this width the table leaves out duration and note, and the notes follow it.
