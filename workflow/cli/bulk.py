@@ -177,20 +177,20 @@ def _run_bulk(
     **options: Any,
 ) -> None:
     from workflow.core.errors import SelectionError
-    from workflow.flows import ACTIVE_STATES, PATH, STATES
+    from workflow.flows import FLOWS
     from workflow.management.selection import build_selector
 
     now = SystemClock().now()
     try:
         selector = build_selector(
-            states=STATES, paused_states=[s for s in STATES if s in ACTIVE_STATES], now=now,
+            states=FLOWS.states, paused_states=FLOWS.active_states, now=now,
             where=filters.where or (), codes=filters.codes or (), older_than=filters.older_than,
             key_prefix=filters.key_prefix, worker=filters.worker, stored=_stored_code,
         )  # fmt: skip
     except SelectionError as exc:
         raise fail(str(exc), 2) from None
-    if action == "rewind" and options.get("target") not in PATH:
-        raise fail(f"--to must be one of: {', '.join(PATH)}", 2)
+    if action == "rewind" and options.get("target") not in FLOWS.path:
+        raise fail(f"--to must be one of: {', '.join(FLOWS.path)}", 2)
     if not dry_run and not yes and not sys.stdin.isatty():
         raise fail(
             f"stdin is not a terminal, so '{action}' cannot ask for confirmation: pass --yes "

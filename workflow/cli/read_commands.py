@@ -143,11 +143,27 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
         row = found(reader, target, spec=True)
         data = public.onboarding(row, internals=internals)
         data["spec"] = row["spec"]
-        data["profiles_at_sent"] = reader.resource_ids(row["id"], "create_profile")
+        data["profiles_at_sent"] = _profiles_at_sent(reader, row)
     if as_json:
         typer.echo(public.dumps(data))
         return
     _print_onboarding(data, row)
+
+
+def _profiles_at_sent(reader: Any, row: dict[str, Any]) -> list[str]:
+    """Every profile the onboarding's create step made or adopted (its own flow's step)."""
+    from workflow.flows import FLOW, FLOWS
+
+    flow = FLOWS.get(int(row.get("flow_version") or FLOW.version), FLOW)
+    step = flow.profile_step
+    return list(reader.resource_ids(row["id"], step.name)) if step is not None else []
+
+
+def _first_states() -> set[str]:
+    """The state each flow version starts in (an onboarding there has done nothing yet)."""
+    from workflow.flows import FLOWS
+
+    return {FLOWS[version].machine.path[0] for version in FLOWS}
 
 
 def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
@@ -170,7 +186,7 @@ def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:
         echo("last_error:")
         for line in _yaml(data["last_error"]):
             echo(line)
-    if paused and row["state"] != "pending":
+    if paused and row["state"] not in _first_states():
         from workflow.management.fixes import fix_line
 
         code = (row["last_error"] or {}).get("code")

@@ -218,16 +218,18 @@ def amend(
     if patched:
         echo(f"sent again to Sent as a profile PATCH before /complete: {', '.join(patched)}")
     if sent:
+        from workflow.flows import FLOW, FLOWS
         from workflow.management.decisions import resent_by_rewind_to
 
+        flow = FLOWS.get(row.flow_version, FLOW)
+        creating = flow.state_of(flow.profile_step.name) if flow.profile_step else None
         by_state: dict[str, list[str]] = {}
         for path in sent:
-            by_state.setdefault(resent_by_rewind_to(path, amended.get("queued", [])), []).append(
-                path
-            )
+            at = resent_by_rewind_to(path, amended.get("queued", []), flow)
+            by_state.setdefault(at, []).append(path)
         advice = "; ".join(
             f"'onboarding rewind {row.key} --to {state}' sends {', '.join(paths)}"
-            + (" (with a new profile)" if state == "pending" else "")
+            + (" (with a new profile)" if state == creating else "")
             for state, paths in by_state.items()
         )
         echo(f"already sent by earlier steps, not sent again: {advice}")

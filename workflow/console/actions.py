@@ -91,13 +91,14 @@ def _plan(console: Console, ident: str, spec: Any) -> dict[str, Any]:
     """What the amend would change: each changed path with its old and new value, and the
     profile fields the create already sent that a PATCH would carry."""
     from workflow.core.spec import changed_paths
+    from workflow.flows import FLOW, FLOWS
     from workflow.management.decisions import patchable_profile_fields, sent_paths
 
     current = console.store.find(ident)
     new = spec.storable()
     paths = changed_paths(current.spec, new)
     records = console.store.records(current.id, current.generation)
-    sent = sent_paths(paths, records)
+    sent = sent_paths(paths, records, FLOWS.get(current.flow_version, FLOW))
     patch = patchable_profile_fields(sent, new.get("profile") or {}) if current.profile_id else []
     patched = dict.fromkeys(patch, 1)
     return {

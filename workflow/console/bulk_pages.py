@@ -59,7 +59,7 @@ def _options(source: Any) -> tuple[str, str | None, bool]:
 @page
 def dry_run(request: Request, console: Console, user: User) -> Response:
     """The exact count and the first keys the action would change, and the form to run it."""
-    from workflow.flows import FLOW
+    from workflow.flows import FLOWS
 
     params = {k: request.query_params.getlist(k) for k in request.query_params}
     wanted = parse_filter(params)
@@ -72,11 +72,11 @@ def dry_run(request: Request, console: Console, user: User) -> Response:
     except (OnboardingError, ValueError) as exc:
         return console.render(
             request, "bulk.html", user, status=400, error=str(exc), wanted=wanted, report=None,
-            path=FLOW.machine.path, actions=BULK_ACTIONS,
+            path=FLOWS.path, actions=BULK_ACTIONS,
         )  # fmt: skip
     return console.render(
         request, "bulk.html", user, error=None, wanted=wanted, report=report, action=name,
-        target=target, delete=delete, path=FLOW.machine.path, actions=BULK_ACTIONS,
+        target=target, delete=delete, path=FLOWS.path, actions=BULK_ACTIONS,
         typed=report.selected > console.settings.bulk_confirm_above,
     )  # fmt: skip
 

@@ -57,12 +57,10 @@ class ListFilter:
         Raises:
             SelectionError: a filter is malformed, naming it and the rule.
         """
-        from workflow.flows import FLOW
+        from workflow.flows import FLOWS
 
-        machine = FLOW.machine
-        paused_from = sorted(machine.active_states)
         found = build_selector(
-            states=machine.states, paused_states=paused_from, now=now,
+            states=FLOWS.states, paused_states=FLOWS.active_states, now=now,
             where=[f"state={s}" for s in self.states], codes=self.codes,
             older_than=self.older_than or None, key_prefix=self.key_prefix or None,
         )  # fmt: skip

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +21,9 @@ from workflow.console.context import Console, User, page
 from workflow.console.listing import parse_filter
 from workflow.console.views import actions_for, diagram_svg, timeline, waiting_on
 from workflow.core.errors import OnboardingError, OnboardingNotFoundError
+
+if TYPE_CHECKING:
+    from workflow.flows import FlowDefinition
 
 __all__ = [
     "OverviewCache", "audit", "audit_export", "live_events", "live_fragment", "onboarding",
@@ -90,7 +93,7 @@ class OverviewCache:
 
 
 def _overview_counts(console: Console) -> dict[str, Any]:
-    from workflow.flows import FLOW
+    from workflow.flows import FLOW, FLOWS
 
     now = console.clock.now()
     with console.reader() as reads:
@@ -102,7 +105,7 @@ def _overview_counts(console: Console) -> dict[str, Any]:
         outcomes = reads.outcomes()
     ends = {*FLOW.machine.terminal_states, "needs_attention"}
     return {
-        "counted_at": now, "states": FLOW.machine.states, "counts": counts, "groups": groups,
+        "counted_at": now, "states": FLOWS.states, "counts": counts, "groups": groups,
         "oldest": oldest, "live": sum(w["status"] == "live" for w in found),
         "dead": sum(w["status"] == "dead" for w in found), "recent": recent,
         "recent_outcomes": {s: n for s, n in recent.items() if s in ends},
@@ -120,7 +123,7 @@ def overview(request: Request, console: Console, user: User) -> Response:
 @page
 def onboardings(request: Request, console: Console, user: User) -> Response:
     """A page of onboardings under the URL's filters, oldest first, after the URL's cursor."""
-    from workflow.flows import FLOW
+    from workflow.flows import FLOWS
     from workflow.management.public import decode_cursor, encode_cursor
 
     params = {k: request.query_params.getlist(k) for k in request.query_params}
@@ -138,7 +141,7 @@ def onboardings(request: Request, console: Console, user: User) -> Response:
         more = wanted.query(after=encode_cursor({"created_at": last.created_at, "id": last.id}))
     return console.render(
         request, "onboardings.html", user, status=400 if error else 200, rows=rows,
-        wanted=wanted, more=more, error=error, states=FLOW.machine.states,
+        wanted=wanted, more=more, error=error, states=FLOWS.states,
     )  # fmt: skip
 
 
@@ -164,7 +167,8 @@ def _detail(console: Console, ident: str) -> dict[str, Any]:
         holder = None
         if row.get("lease_owner"):
             holder = next((w for w in reads.workers() if w["id"] == row["lease_owner"]), None)
-        profiles = reads.resource_ids(row["id"], "create_profile")
+        created_by = _flow_of(row).profile_step
+        profiles = reads.resource_ids(row["id"], created_by.name) if created_by else []
     return {
         "row": row, "events": timeline(history, attempts), "waiting": waiting_on(row, holder, now),
         "svg": diagram_svg(row, history), "actions": actions_for(row), "profiles": profiles,
@@ -268,3 +272,10 @@ def workers(request: Request, console: Console, user: User) -> Response:
     with console.reader() as reads:
         found = _workers(reads, now)
     return console.render(request, "workers.html", user, workers=found)
+
+
+def _flow_of(row: dict[str, Any]) -> FlowDefinition:
+    """The flow definition the onboarding runs under (its own version)."""
+    from workflow.flows import FLOW, FLOWS
+
+    return FLOWS.get(int(row.get("flow_version") or FLOW.version), FLOW)

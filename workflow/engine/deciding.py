@@ -24,6 +24,7 @@ from workflow.core.errors import GuardRejectedError, SentApiError, TransitionErr
 from workflow.core.machine import MachineDefinition
 from workflow.core.redaction import redact
 from workflow.core.transition import Firing, transition
+from workflow.flows import FlowDefinition
 from workflow.ports import (
     Anchoring,
     AttemptRecord,
@@ -64,7 +65,8 @@ class Run:
 
     ``machine``: the state machine of the checkpoint's own flow version. ``owner``: the worker
     whose lease a change that ends the claim releases. ``attempts``: the API calls the step
-    made (the step context's list, filled as the step runs).
+    made (the step context's list, filled as the step runs). ``flow``: the flow definition of
+    that version (``None`` when this release does not run it).
     """
 
     checkpoint: Checkpoint
@@ -74,6 +76,7 @@ class Run:
     now: datetime
     owner: str | None
     attempts: Sequence[AttemptRecord] = ()
+    flow: FlowDefinition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,7 @@ def advanced(
             sent_secrets=step.consumes_secrets,
         )  # fmt: skip
     except GuardRejectedError as exc:
-        return paused(run, pending, refusal(exc))
+        return paused(run, pending, refusal(exc, run.flow))
     entry = change.transition
     assert entry is not None
     next_at = change.update.next_attempt_at
@@ -350,15 +353,17 @@ def refused(
     ]
 
 
-def refusal(exc: GuardRejectedError) -> Pause:
-    """The pause for a guard's refusal: unmet prerequisites each with its code, or the reasons."""
+def refusal(exc: GuardRejectedError, flow: FlowDefinition | None) -> Pause:
+    """The pause for a guard's refusal: unmet prerequisites each with its code (under the code
+    the flow names for the trigger's guard), or the reasons."""
     unmet = []
     for reason in exc.reasons:
         code, _, message = reason.partition(": ")
         unmet.append({"code": code, "message": message or reason})
-    if exc.trigger == "request_completion":
+    pause = flow.guard_pause(exc.trigger) if flow is not None else None
+    if pause is not None:
         return Pause(
-            "PREREQUISITES",
+            pause,
             "prerequisites not met: " + "; ".join(u["message"] for u in unmet),
             {"unmet": unmet},
         )

@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from workflow.core.backoff import RetryPolicy
 from workflow.core.clock import Clock, SystemClock
@@ -61,7 +62,7 @@ from workflow.engine.deciding import (
 )
 from workflow.engine.items import Progress, held_by_sent, run_items
 from workflow.engine.observing import NullObserver, Observer, observe_step
-from workflow.flows import FLOW, FLOWS, FlowDefinition
+from workflow.flows import FLOW, FLOWS, FlowDefinition, unmet_needs
 from workflow.ports import (
     Checkpoint,
     Claim,
@@ -71,7 +72,17 @@ from workflow.ports import (
     Vault,
     WorkerStore,
 )
-from workflow.steps.base import Advance, Pause, RateWait, StepContext, StepDefinition, Wait
+from workflow.steps.base import (
+    OWNERSHIP_READS,
+    SENT_API,
+    Advance,
+    Need,
+    Pause,
+    RateWait,
+    StepContext,
+    StepDefinition,
+    Wait,
+)
 
 __all__ = ["EngineConfig", "Executor", "StepReport"]
 
@@ -124,6 +135,7 @@ class Executor:
         actor: str = "engine",
         observer: Observer | None = None,
         limiter: RateSlots | None = None,
+        dependencies: Mapping[Need[Any], object] | None = None,
     ) -> None:
         self.store = store
         self.limiter = (
@@ -135,6 +147,11 @@ class Executor:
         self.clock = clock or SystemClock()
         self.config = config or EngineConfig()
         self.flows = flows or FLOWS
+        #: What steps take from their context beside Sent and the store's reads.
+        self.dependencies: Mapping[Need[Any], object] = dict(dependencies or {})
+        missing = unmet_needs(self.flows, {SENT_API, OWNERSHIP_READS, *self.dependencies})
+        if missing:
+            raise ValueError(f"steps need dependencies not given: {'; '.join(missing)}")
         self.actor = actor
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -226,7 +243,7 @@ class Executor:
             )
         by_key = {(r.step, r.item): r for r in records if r.generation == checkpoint.generation}
         ctx = self._context(checkpoint, step, by_key, now)
-        run = Run(checkpoint, flow.machine, self.actor, self.vault, now, owner, ctx.attempts)
+        run = Run(checkpoint, flow.machine, self.actor, self.vault, now, owner, ctx.attempts, flow)
         try:
             return self._outcome(run, step, ctx, flow.machine)
         except CommitRefused as failed:
@@ -250,7 +267,7 @@ class Executor:
         except SecretUnavailableError as exc:
             result = Pause("SECRET_UNAVAILABLE", str(exc))
         except GuardRejectedError as exc:
-            result = refusal(exc)
+            result = refusal(exc, run.flow)
         except Exception as exc:  # a bug in a step: an attempt on a short budget, never a loop
             log.exception("onboarding %s: step %s failed", run.checkpoint.id, step.name)
             result = Failure(None, "STEP_ERROR", described(exc), True)
@@ -348,6 +365,7 @@ class Executor:
             reads=self.store,
             rate_limits=self.config.rate_limits,
             limiter=self.limiter,
+            dependencies=self.dependencies,
         )
 
     def _spec(self, checkpoint: Checkpoint) -> OnboardingSpec:

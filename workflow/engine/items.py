@@ -86,7 +86,7 @@ def run_items(
                 return found
             output = found
         if output is None:
-            output = item.run(ctx)
+            output = item.perform(ctx)
         done = StepRecord(
             step.name,
             item.id,

@@ -4,9 +4,8 @@ The database is the only truth. APScheduler (3.x, in-memory job store, never sha
 fires :meth:`Worker.tick` on an interval; each tick claims due onboardings under a lease (the
 claim returns their checkpoints and records, so nothing is read again) and hands them to a
 bounded thread pool, so many onboardings are in flight and API latency overlaps. A worker that
-dies leaves leases that expire; any worker then takes the onboardings over. Every few seconds a
-tick also writes the worker's row in ``workers`` (its heartbeat) and a clean exit marks it
-stopped, so ``onboarding workers`` and ``onboarding stuck`` tell live workers from dead ones.
+dies leaves leases that expire; any worker then takes the onboardings over. A tick also writes
+the worker's heartbeat row and a clean exit marks it stopped (:mod:`workflow.engine.health`).
 
 When the database fails (unreachable, read-only, full), the worker backs off exponentially
 (:mod:`workflow.engine.health`) and logs one line per backoff; ``run(until_idle=True)`` gives up
@@ -32,7 +31,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import CommitFailedError, OnboardingError, StoreError
@@ -44,6 +43,7 @@ from workflow.engine.holds import HOLD_GIVE_UP, Holds
 from workflow.engine.observing import Observer
 from workflow.flows import FlowDefinition
 from workflow.ports import Claim, SentApi, Vault, WorkerStore
+from workflow.steps.base import Need
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -86,6 +86,8 @@ class Worker:
         on_report: called after every step (progress displays).
         db_failure_limit: seconds of continuous database failure after which ``run`` gives up.
         observer: told about every step and every tick (metrics).
+        dependencies: what steps take from their context beside Sent and the store's reads
+            (by :class:`~workflow.steps.base.Need`); one a step needs, not given: ``ValueError``.
     """
 
     registry: ClassVar[dict[str, Worker]] = {}
@@ -107,6 +109,7 @@ class Worker:
         on_report: Callable[[StepReport], None] | None = None,
         db_failure_limit: float = 60.0,
         observer: Observer | None = None,
+        dependencies: Mapping[Need[Any], object] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -115,7 +118,7 @@ class Worker:
         self.clock: Clock = clock or SystemClock()
         self.executor = Executor(
             store, api, vault, clock=self.clock, config=config, flows=flows, rng=rng,
-            actor=f"worker:{self.owner}", observer=observer,
+            actor=f"worker:{self.owner}", observer=observer, dependencies=dependencies,
         )  # fmt: skip
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds

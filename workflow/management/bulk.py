@@ -110,13 +110,13 @@ def _checked(ops: Onboardings, action: str, selector: Selector, target: str | No
             "a bulk action needs at least one filter (state, paused_from, code, older than, "
             "key prefix, worker); it never acts on every onboarding"
         )
-    states = {s for flow in FLOWS.values() for s in flow.machine.states}
+    states = set(FLOWS.states)
     for name, values in (("state", selector.states), ("paused_from", selector.paused_from)):
         unknown = sorted(values - states)
         if unknown:
             raise SelectionError(
                 f"{name} {', '.join(map(repr, unknown))} is not a state; states are "
-                f"{', '.join(ops.flow.machine.states)}"
+                f"{', '.join(FLOWS.states)}"
             )
     path = ops.flow.machine.path
     if action == "rewind" and target not in path:

@@ -18,8 +18,6 @@ from workflow.core.errors import SpecConflictError, TransitionError, UnresolvedC
 from workflow.core.spec import OnboardingSpec, changed_paths
 from workflow.flows import FlowDefinition
 from workflow.management.decisions import (
-    COMPLETION_FACTS,
-    PROFILE_UPDATE,
     is_unresolved_create,
     patchable_profile_fields,
     profile_update,
@@ -82,23 +80,26 @@ def amendment(
     """
     secrets = spec.has_secrets()
     paths = changed_paths(current.spec, spec.storable())
-    unresolved = unresolved_creates(records, paths, secrets)
+    unresolved = unresolved_creates(records, paths, secrets, flow)
     if unresolved:
         raise UnresolvedCreateError("amend", current.state, unresolved_refusal(current, unresolved))
-    sent = sent_paths(paths, records)
-    # Profile fields the create already sent go out again as a PATCH, the next time
-    # request_completion runs: now when it is still ahead (then the facts are judged again
-    # from Sent), else after a rewind to campaigns or earlier (listed as already sent).
+    sent = sent_paths(paths, records, flow)
+    # Profile fields the create already sent go out again as a PATCH, the next time the step
+    # that PATCHes them runs: now when it is still ahead (then the facts are judged again from
+    # Sent), else after a rewind to its state or earlier (listed as already sent).
+    update_at = flow.profile_update
     fields = (
         patchable_profile_fields(sent, spec.storable().get("profile") or {})
-        if current.profile_id is not None
+        if current.profile_id is not None and update_at is not None
         else []
     )
-    ahead = PROFILE_UPDATE[0] in flow.steps_from(current.paused_from or current.state)
+    ahead = update_at is not None and update_at[0] in flow.steps_from(
+        current.paused_from or current.state
+    )
     patched = fields if ahead else []
     if patched:
         sent = [p for p in sent if not patchable_profile_fields([p], {f: 1 for f in patched})]
-    renewed = _renewed(current, records, fields, judge_again=bool(patched))
+    renewed = _renewed(current, records, fields, flow, judge_again=bool(patched))
     update = CheckpointUpdate(
         spec=spec.storable(), fingerprint=spec.fingerprint(),
         # Held until the create sends them; new ones replace them (the sealed ``secret``).
@@ -113,7 +114,12 @@ def amendment(
 
 
 def _renewed(
-    current: Checkpoint, records: Sequence[StepRecord], fields: list[str], *, judge_again: bool
+    current: Checkpoint,
+    records: Sequence[StepRecord],
+    fields: list[str],
+    flow: FlowDefinition,
+    *,
+    judge_again: bool,
 ) -> list[StepRecord]:
     """The records an amend writes: items not yet done under new keys, the profile PATCH of
     ``fields``, and (``judge_again``: the PATCH changes what they were judged on) the facts."""
@@ -121,15 +127,15 @@ def _renewed(
         renewed_key(r)
         for r in records
         if not r.done
-        and (r.step, r.item) != PROFILE_UPDATE
-        and not (judge_again and (r.step, r.item) == COMPLETION_FACTS)
+        and (r.step, r.item) != flow.profile_update
+        and not (judge_again and (r.step, r.item) == flow.completion_facts)
         # Its body is unchanged: under its own key Sent replays what it did.
-        and not is_unresolved_create(r)
+        and not is_unresolved_create(r, flow)
     ]
     if fields:
-        renewed.append(profile_update(fields, records, current.generation))
+        renewed.append(profile_update(fields, records, current.generation, flow))
     if judge_again:
-        renewed += refreshed_facts(records)
+        renewed += refreshed_facts(records, flow)
     return renewed
 
 
@@ -156,9 +162,9 @@ def rewound(
         )
     generation = current.generation + 1
     rerun = flow.steps_from(target)
-    first = flow.step_for(path[0])
-    fresh_profile = target == path[0]
-    carried = _carried(records, generation, rerun, first.name if first else "", fresh_profile)
+    first = flow.profile_step
+    fresh_profile = first is not None and target == flow.state_of(first.name)
+    carried = _carried(records, generation, flow, rerun, first.name if first else "", fresh_profile)
     update = CheckpointUpdate(
         generation=generation, predicted_outcome=None, predicted_rule=None,
         wake_on_callback=False,
@@ -180,6 +186,7 @@ def rewound(
 def _carried(
     records: Sequence[StepRecord],
     generation: int,
+    flow: FlowDefinition,
     rerun: Collection[str],
     first_step: str,
     fresh_profile: bool,
@@ -195,8 +202,8 @@ def _carried(
             continue  # the old profile's later records say nothing about a new profile
         elif fresh_profile and record.done:
             continue  # a new profile is wanted: the old one is not adopted
-        elif (record.step, record.item) == PROFILE_UPDATE:
-            # Amended profile fields are sent again in the new generation, under its key.
+        elif flow.resent_on_rewind(record.step, record.item):
+            # A request (amended profile fields): sent again in the new generation's key.
             carried.append(
                 dataclasses.replace(
                     moved, done=False, uncertain=False, key_seq=0, first_sent_at=None

@@ -1,5 +1,9 @@
 """What operator actions decide without the store: why one does not apply, what an amend
-already sent, and the keys it renews. Pure functions of a checkpoint, a machine and records."""
+already sent, and the keys it renews. Pure functions of a checkpoint, a machine and records.
+
+What a step means (the sections it sends, its creates, where an amend's PATCH and the
+completion facts live) is asked of the onboarding's own flow definition (``flow``, the current
+one by default), which reads what its steps declare."""
 
 from __future__ import annotations
 
@@ -9,14 +13,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from workflow.core.machine import OPERATOR_TRIGGERS, OnboardingFlow
+from workflow.flows import FLOW, FlowDefinition
 from workflow.ports import Checkpoint, StepRecord
 from workflow.steps.ownership import OWNERSHIP_UNPROVEN
 
 __all__ = [
-    "COMPLETION_FACTS",
     "OWNERSHIP_UNPROVEN",
     "PATCHABLE_PROFILE_FIELDS",
-    "PROFILE_UPDATE",
     "is_unresolved_create",
     "patchable_profile_fields",
     "profile_update",
@@ -39,21 +42,12 @@ PATCHABLE_PROFILE_FIELDS: Final = frozenset({
     "allow_template_sharing", "inherit_contacts", "inherit_templates", "billing_model",
     "billing_contact",
 })  # fmt: skip
-#: The record (step, item) of the PATCH that sends amended profile fields.
-PROFILE_UPDATE: Final = ("request_completion", "profile")
-#: The record of the prerequisites' and Status Logic's inputs.
-COMPLETION_FACTS: Final = ("request_completion", "facts")
-#: The create items, by step, and the spec section each one's body is made of (``campaign-2``
-#: sends ``campaigns[2]``).
-_CREATES: Final = {
-    "create_profile": ("profile", "profile"),
-    "attach_campaigns": ("campaign-", "campaigns"),
-}
 
 
-def _create_section(record: StepRecord) -> str | None:
-    """The spec section a create item's body is made of, ``None`` for other items."""
-    prefix, section = _CREATES.get(record.step, ("", ""))
+def _create_section(record: StepRecord, flow: FlowDefinition) -> str | None:
+    """The spec section a create item's body is made of (``campaign-2`` sends
+    ``campaigns[2]``), ``None`` for other items."""
+    prefix, section = flow.creates.get(record.step, ("", ""))
     if not prefix or not record.item.startswith(prefix):
         return None
     if prefix == record.item:
@@ -68,13 +62,16 @@ def _touches(path: str, section: str) -> bool:
 
 
 def unresolved_creates(
-    records: Sequence[StepRecord], paths: Sequence[str], secrets_replaced: bool
+    records: Sequence[StepRecord],
+    paths: Sequence[str],
+    secrets_replaced: bool,
+    flow: FlowDefinition = FLOW,
 ) -> list[str]:
     """The creates an amend would change while their outcome at Sent is unknown (sent, reply
     lost or failed, not resolved since), named by the section their body is made of."""
     found = []
     for record in records:
-        section = _create_section(record)
+        section = _create_section(record, flow)
         if section is None or record.done or not record.uncertain:
             continue
         if any(_touches(p, section) for p in paths) or (secrets_replaced and section == "profile"):
@@ -92,9 +89,9 @@ def unresolved_refusal(current: Checkpoint, sections: Sequence[str]) -> str:
     )
 
 
-def is_unresolved_create(record: StepRecord) -> bool:
+def is_unresolved_create(record: StepRecord, flow: FlowDefinition = FLOW) -> bool:
     """An uncertain create: its key still replays what it did, so it keeps it."""
-    return _create_section(record) is not None and record.uncertain and not record.done
+    return _create_section(record, flow) is not None and record.uncertain and not record.done
 
 
 def running(current: Checkpoint, now: datetime) -> str | None:
@@ -141,23 +138,21 @@ def renewed_key(record: StepRecord) -> StepRecord:
     )
 
 
-_SECTION_STEP = {
-    "profile": ("create_profile", None),
-    "brand": ("attach_brand", None),
-    "campaigns": ("attach_campaigns", "campaign-"),
-    "channels": ("request_completion", "channels"),
-}
+def _section(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
 
 
-def sent_paths(paths: Sequence[str], records: Sequence[StepRecord]) -> list[str]:
+def sent_paths(
+    paths: Sequence[str], records: Sequence[StepRecord], flow: FlowDefinition = FLOW
+) -> list[str]:
     """The changed paths whose step already sent them (an amend does not send them again)."""
     done = {(r.step, r.item) for r in records if r.done}
     sent = []
     for path in paths:
-        section = path.split(".", 1)[0].split("[", 1)[0]
-        step, item = _SECTION_STEP.get(section, (None, None))
-        if step is None:
+        owner = flow.section_owner(_section(path))
+        if owner is None:
             continue
+        step, item = owner[0].name, owner[1].items
         if any(s == step and (item is None or i.startswith(item)) for s, i in done):
             sent.append(path)
     return sent
@@ -180,24 +175,31 @@ def patchable_profile_fields(
     return sorted(fields)
 
 
-def refreshed_facts(records: Sequence[StepRecord]) -> list[StepRecord]:
+def refreshed_facts(records: Sequence[StepRecord], flow: FlowDefinition = FLOW) -> list[StepRecord]:
     """The completion facts judged again from Sent after a PATCH changed the profile: the
-    ``facts`` record, when there is one, turned back into a refusal (which reads Sent)."""
+    facts record, when there is one, turned back into a refusal (which reads Sent)."""
     return [
         dataclasses.replace(r, done=False, output={**r.output, "refused": True})
         for r in records
-        if (r.step, r.item) == COMPLETION_FACTS
+        if (r.step, r.item) == flow.completion_facts
     ]
 
 
 def profile_update(
-    fields: Sequence[str], records: Sequence[StepRecord], generation: int
+    fields: Sequence[str],
+    records: Sequence[StepRecord],
+    generation: int,
+    flow: FlowDefinition = FLOW,
 ) -> StepRecord:
-    """The record asking ``request_completion`` to PATCH ``fields`` of the profile (with the
-    spec's values when it runs): a new key whenever the fields to send change."""
-    step, item = PROFILE_UPDATE
+    """The record asking the flow's PATCH item (:attr:`FlowDefinition.profile_update`) to send
+    ``fields`` of the profile (with the spec's values when it runs): a new key whenever the
+    fields to send change."""
+    where = flow.profile_update
+    if where is None:
+        raise ValueError(f"flow version {flow.version} has no step that PATCHes amended fields")
+    step, item = where
     earlier = next(
-        (r for r in records if (r.step, r.item) == PROFILE_UPDATE and r.generation == generation),
+        (r for r in records if (r.step, r.item) == where and r.generation == generation),
         None,
     )
     if earlier is None:
@@ -207,16 +209,18 @@ def profile_update(
     return dataclasses.replace(renewed, done=False, output={"fields": sorted({*pending, *fields})})
 
 
-#: The state whose step sends each section of a spec (where a rewind must go to send it again).
-_SECTION_STATE: Final = {
-    "profile": "pending", "brand": "incomplete", "campaigns": "brand", "channels": "campaigns",
-}  # fmt: skip
-
-
-def resent_by_rewind_to(path: str, queued: Sequence[str] = ()) -> str:
-    """The ``rewind --to`` state that sends an already-sent ``path`` again: the create for profile
-    fields (a new profile), except those ``queued`` for an amend's PATCH (``campaigns``)."""
-    section = path.split(".", 1)[0].split("[", 1)[0]
-    if section == "profile" and patchable_profile_fields([path], {f: 1 for f in queued}):
-        return "campaigns"
-    return _SECTION_STATE.get(section, "pending")
+def resent_by_rewind_to(path: str, queued: Sequence[str] = (), flow: FlowDefinition = FLOW) -> str:
+    """The ``rewind --to`` state that sends an already-sent ``path`` again: the state of the step
+    that sends its section (for profile fields, the create: a new profile), except profile
+    fields ``queued`` for an amend's PATCH (the state of the step that PATCHes them)."""
+    section = _section(path)
+    update = flow.profile_update
+    if (
+        update is not None
+        and section == "profile"
+        and patchable_profile_fields([path], {f: 1 for f in queued})
+    ):
+        patching = flow.state_of(update[0])
+        if patching is not None:
+            return patching
+    return flow.section_state(section) or flow.machine.path[0]

@@ -3,30 +3,52 @@ inherited one by reading the profile."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
 from workflow.ports.sent_models import ProfileDetail, SentResponse
-from workflow.steps.base import Advance, Item, Outcome, StepContext, StepDefinition
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Outcome,
+    Result,
+    Section,
+    StepContext,
+    StepDefinition,
+    StepOutput,
+)
 from workflow.steps.views import profile_view
 
-__all__ = ["STEP"]
+__all__ = ["ATTACHED", "STEP", "BrandAttached"]
 
 NAME = "attach_brand"
 BRAND = "brand"
 
 
-def _output(kind: str, reply: SentResponse[ProfileDetail]) -> Mapping[str, Any]:
+class BrandAttached(StepOutput):
+    """The brand step's output: ``own``, ``inherited`` or ``none``, and the profile's view."""
+
+    brand: str
+    brand_id: str | None = None
+    profile: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
+#: The brand step's output, for this step and later ones to read.
+ATTACHED: Final = Result(NAME, BRAND, BrandAttached)
+
+
+def _output(kind: str, reply: SentResponse[ProfileDetail]) -> BrandAttached:
     brand = reply.data.brand
-    return {
-        "brand": kind,
-        "brand_id": brand.id if brand is not None else None,
-        "profile": profile_view(reply.data),
-        "request_id": reply.request_id,
-    }
+    return BrandAttached(
+        brand=kind,
+        brand_id=brand.id if brand is not None else None,
+        profile=profile_view(reply.data),
+        request_id=reply.request_id,
+    )
 
 
-def _patch(ctx: StepContext) -> Mapping[str, Any]:
+def _patch(ctx: StepContext) -> BrandAttached:
     key = ctx.key()
     profile_id = ctx.profile_id
     body = {"brand": ctx.spec.brand}
@@ -39,7 +61,7 @@ def _patch(ctx: StepContext) -> Mapping[str, Any]:
     return _output("own", reply)
 
 
-def _confirm(ctx: StepContext) -> Mapping[str, Any]:
+def _confirm(ctx: StepContext) -> BrandAttached:
     profile_id = ctx.profile_id
     reply = ctx.call("GET", f"/v3/profiles/{profile_id}", lambda: ctx.api.get_profile(profile_id))
     brand = reply.data.brand
@@ -53,10 +75,11 @@ def _items(ctx: StepContext) -> Sequence[Item]:
 
 
 def _finish(ctx: StepContext) -> Outcome:
-    output = ctx.output(NAME, BRAND) or {}
+    attached = ctx.result(ATTACHED)
+    assert attached is not None
     return Advance(
-        details={"brand": output.get("brand"), "brand_id": output.get("brand_id")},
-        request_id=output.get("request_id"),
+        details={"brand": attached.brand, "brand_id": attached.brand_id},
+        request_id=attached.request_id,
     )
 
 
@@ -65,4 +88,5 @@ STEP = StepDefinition(
     items=_items,
     finish=_finish,
     description="PATCH the own brand, or read the profile to confirm the inherited one",
+    sections=(Section("brand"),),
 )

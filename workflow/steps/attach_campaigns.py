@@ -11,20 +11,74 @@ onboarding pauses listing the candidates. A rewind never leaves a second copy at
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workflow.ports import StepRecord
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Outcome,
+    Pause,
+    Section,
+    StepContext,
+    StepDefinition,
+    StepOutput,
+)
 from workflow.steps.lookup import adopted_campaign, campaign_digest, find_campaign, unproven_pause
 
-__all__ = ["STEP"]
+__all__ = ["STEP", "Attached", "CampaignCreated", "InheritedCampaigns", "attached"]
 
 NAME = "attach_campaigns"
 INHERITED = "inherited"
+#: The prefix of the campaign items (``campaign-2`` sends ``campaigns[2]``).
+CAMPAIGN = "campaign-"
+
+
+class CampaignCreated(StepOutput):
+    """A campaign item's output: the campaign made (or adopted, with ``reconciled``)."""
+
+    campaign_id: str
+    request_id: str | None = None
+    reconciled: bool | None = None
+    proof: str | None = None
+    chosen_by: str | None = None
+
+
+class InheritedCampaigns(StepOutput):
+    """The ``inherited`` item's output: how many campaigns the profile inherited."""
+
+    inherited_campaigns: int
+
+
+@dataclass(frozen=True)
+class Attached:
+    """What the step holds, for later steps: its own campaigns by item, and those inherited."""
+
+    own: dict[str, CampaignCreated]
+    inherited: int
+
+
+def attached(ctx: StepContext) -> Attached:
+    """The campaigns the step attached so far (its done items), typed."""
+    outputs = ctx.outputs(NAME)
+    inherited = outputs.get(INHERITED)
+    return Attached(
+        own={
+            item: CampaignCreated.model_validate(dict(output))
+            for item, output in outputs.items()
+            if item.startswith(CAMPAIGN)
+        },
+        inherited=(
+            InheritedCampaigns.model_validate(dict(inherited)).inherited_campaigns
+            if inherited is not None
+            else 0
+        ),
+    )
 
 
 def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
-    def create(ctx: StepContext) -> Mapping[str, Any]:
+    def create(ctx: StepContext) -> CampaignCreated:
         key = ctx.key()
         profile_id = ctx.profile_id
         reply = ctx.call(
@@ -35,13 +89,13 @@ def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
             resource=lambda result: result.data.id,
             content=campaign_digest(campaign),
         )
-        return {"campaign_id": reply.data.id, "request_id": reply.request_id}
+        return CampaignCreated(campaign_id=reply.data.id, request_id=reply.request_id)
 
     def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | Pause | None:
         taken = {
             str(output.get("campaign_id"))
             for item, output in ctx.outputs(NAME).items()
-            if item != f"campaign-{index}"
+            if item != f"{CAMPAIGN}{index}"
         }
         found, verdict = find_campaign(ctx, record, campaign, taken)
         if found is not None:
@@ -51,7 +105,7 @@ def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
         return None
 
     return Item(
-        f"campaign-{index}",
+        f"{CAMPAIGN}{index}",
         create,
         key_id="campaign",
         index=index,
@@ -60,14 +114,14 @@ def _campaign_item(index: int, campaign: Mapping[str, Any]) -> Item:
     )
 
 
-def _count_inherited(ctx: StepContext) -> Mapping[str, Any]:
+def _count_inherited(ctx: StepContext) -> InheritedCampaigns:
     profile_id = ctx.profile_id
     listed = ctx.call(
         "GET",
         f"/v3/profiles/{profile_id}/campaigns",
         lambda: ctx.api.list_campaigns(profile_id),
     )
-    return {"inherited_campaigns": len(listed)}
+    return InheritedCampaigns(inherited_campaigns=len(listed))
 
 
 def _items(ctx: StepContext) -> Sequence[Item]:
@@ -96,4 +150,5 @@ STEP = StepDefinition(
     finish=_finish,
     description="POST each own campaign (adopting one a lost reply left, if proven), or list "
     "inherited ones",
+    sections=(Section("campaigns", items=CAMPAIGN, creates=CAMPAIGN),),
 )

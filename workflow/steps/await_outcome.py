@@ -21,6 +21,7 @@ from workflow.core.bounds import MAX_MESSAGE, bounded
 from workflow.core.rules import REVISION_2026_10, Outcome as Result
 from workflow.ports import CallbackReads, CheckpointUpdate
 from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition, Wait
+from workflow.steps.request_completion import ACCEPTED
 
 __all__ = ["STEP"]
 
@@ -42,10 +43,12 @@ def _result(status: str) -> Result | None:
 
 def _already_done(ctx: StepContext) -> Outcome | None:
     """``/complete`` answered 200 with a status: that is the outcome, no callback comes."""
-    answer = ctx.output("request_completion", "complete") or {}
-    status = str(answer.get("status") or "").lower()
+    answer = ctx.result(ACCEPTED)
+    if answer is None:
+        return None
+    status = (answer.status or "").lower()
     result = _result(status)
-    if answer.get("http_status") != 200 or result is None:
+    if answer.http_status != 200 or result is None:
         return None
     return Advance(
         kwargs={"outcome": result},
@@ -55,7 +58,7 @@ def _already_done(ctx: StepContext) -> Outcome | None:
             "from": "/complete answered 200: already done",
             "predicted": ctx.checkpoint.predicted_outcome,
         },
-        request_id=answer.get("request_id"),
+        request_id=answer.request_id,
         update=CheckpointUpdate(actual_outcome=result.value, wake_on_callback=False),
     )
 

@@ -32,24 +32,40 @@ from workflow.ports import (
     SentApi,
     StepRecord,
 )
+from workflow.steps.meaning import (
+    OWNERSHIP_READS,
+    SENT_API,
+    Need,
+    Result,
+    Section,
+    StepOutput,
+    stored,
+)
 
 if TYPE_CHECKING:
     from workflow.core.backoff import RetryPolicy
     from workflow.core.spec import OnboardingSpec, OrganizationFacts
 
 __all__ = [
+    "OWNERSHIP_READS",
+    "SENT_API",
     "Advance",
     "Item",
+    "Need",
     "Outcome",
     "Pause",
     "RateWait",
+    "Result",
+    "Section",
     "StepContext",
     "StepDefinition",
+    "StepOutput",
     "Wait",
     "endpoint_class",
 ]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=StepOutput)
 Output = Mapping[str, Any]
 
 
@@ -116,10 +132,12 @@ class Item:
         guard: the step trigger's arguments that must be allowed before this item runs (guards
             run before side effects).
         pure: no call at all; recorded together with the next commit.
+
+    ``run`` returns a mapping or a :class:`StepOutput` model (stored as its JSON object).
     """
 
     id: str
-    run: Callable[[StepContext], Output]
+    run: Callable[[StepContext], Output | StepOutput]
     key_id: str | None = None
     index: int = 0
     creates: bool = False
@@ -127,16 +145,36 @@ class Item:
     guard: Callable[[StepContext], Mapping[str, Any]] | None = None
     pure: bool = False
 
+    def perform(self, ctx: StepContext) -> Output:
+        """Run the item; its output as stored."""
+        return stored(self.run(ctx))
+
 
 @dataclass(frozen=True)
 class StepDefinition:
-    """A step: its items, what follows them, and its retry policy.
+    """A step: its items, what follows them, its retry policy, and everything it means to the
+    rest of the engine.
 
     Neither the state it runs in nor the trigger it fires is named here: the flow definition
     (:mod:`workflow.flows`) places the step, and the executor reads the trigger from the table.
     ``consumes_secrets``: once it advances, the onboarding's sealed secrets are deleted.
     ``refusal``: reads a refusal from Sent (``/complete``'s 400 naming the unmet
     prerequisites pauses with ``PREREQUISITES``).
+
+    What operators and the flow definition ask of it:
+
+    * ``sections``: the spec sections it sends (an amend of one it sent is listed as already
+      sent; ``rewind --to`` its state sends it again).
+    * ``needs``: the dependencies it takes from :meth:`StepContext.dependency`.
+    * ``creates_profile``: it creates the onboarding's profile; a rewind into it forgets the
+      profile (and may delete it at Sent first, through its ``delete-previous`` item).
+    * ``amend_update``: its item that PATCHes profile fields an amend changed after the create
+      sent them (an amend queues it while the step is still ahead).
+    * ``amend_rejudge``: its pure item judged again from Sent after such a PATCH.
+    * ``rewind_resend``: its items a rewind into or past it sends again under the new
+      generation's key (requests, not resources: never looked up at Sent first); every other
+      item that was done or may have been applied is looked up at Sent before it runs again.
+    * ``guard_pause``: the pause code when its trigger's guard refuses (``PREREQUISITES``).
     """
 
     name: str
@@ -148,10 +186,22 @@ class StepDefinition:
     #: What a refusal from Sent (a non-retryable error) means for this step, when it means
     #: more than the error itself: a :class:`Pause` with its own code, or ``None``.
     refusal: Callable[[StepContext, SentApiError], Pause | None] | None = None
+    sections: tuple[Section, ...] = ()
+    needs: tuple[Need[Any], ...] = ()
+    creates_profile: bool = False
+    amend_update: str | None = None
+    amend_rejudge: str | None = None
+    rewind_resend: frozenset[str] = frozenset()
+    guard_pause: str | None = None
 
 
 class StepContext:
-    """Everything a step may use; it collects the API attempts the step makes."""
+    """Everything a step may use; it collects the API attempts the step makes.
+
+    ``dependencies`` is the open set a step takes what it ``needs`` from
+    (:meth:`dependency`); ``api`` and ``reads`` are in it as :data:`SENT_API` and
+    :data:`OWNERSHIP_READS`.
+    """
 
     def __init__(
         self,
@@ -170,6 +220,7 @@ class StepContext:
         reads: OwnershipReads,
         rate_limits: Mapping[str, float] | None = None,
         limiter: RateSlots | None = None,
+        dependencies: Mapping[Need[Any], object] | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         self.spec = spec
@@ -187,6 +238,9 @@ class StepContext:
         self.item: Item | None = None
         self.rate_limits: Mapping[str, float] = rate_limits or {}
         self.limiter = limiter
+        self.dependencies: Mapping[Need[Any], object] = {
+            SENT_API: api, OWNERSHIP_READS: reads, **(dependencies or {})
+        }  # fmt: skip
         #: The slot this run holds, until a call of its class spends it.
         self._held: tuple[str, datetime] | None = (
             (checkpoint.rate_class, checkpoint.rate_slot_at)
@@ -220,6 +274,17 @@ class StepContext:
         if profile_id is None:
             raise RuntimeError("no profile id: this step runs only after the profile is created")
         return profile_id
+
+    def dependency(self, need: Need[T]) -> T:
+        """The dependency ``need`` names (the worker checked it is there before it started)."""
+        try:
+            return self.dependencies[need]  # type: ignore[return-value]
+        except KeyError:
+            raise LookupError(f"step {self.step.name} needs {need.name}: not provided") from None
+
+    def result(self, where: Result[M]) -> M | None:
+        """A done item's output as its model, or ``None``."""
+        return where.parse(self.output(where.step, where.item))
 
     def record(self, step: str, item: str) -> StepRecord | None:
         """The record of one item in the current generation, done or not."""

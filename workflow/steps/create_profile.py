@@ -14,15 +14,25 @@ it is theirs (:mod:`workflow.steps.ownership`), otherwise the onboarding pauses 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from workflow.ports import CheckpointUpdate, StepRecord
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Outcome,
+    Pause,
+    Result,
+    Section,
+    StepContext,
+    StepDefinition,
+    StepOutput,
+)
 from workflow.steps.delete_profile import delete_item
 from workflow.steps.lookup import adopted_profile, find_profile, profile_digest, unproven_pause
 from workflow.steps.views import profile_view
 
-__all__ = ["STEP"]
+__all__ = ["CREATED", "STEP", "ProfileCreated"]
 
 NAME = "create_profile"
 PROFILE = "profile"
@@ -34,12 +44,31 @@ _AUDITED = frozenset({
 })  # fmt: skip
 
 
+class ProfileCreated(StepOutput):
+    """The create's output: the profile made (or adopted, with ``reconciled`` and ``proof``),
+    the view of it Sent answered, and what was sent of the secrets (never the secrets)."""
+
+    profile_id: str
+    profile: dict[str, Any] | None = None
+    request_id: str | None = None
+    payment_details_sent: bool | None = None
+    card_last4: str | None = None
+    whatsapp_access_token_sent: bool | None = None
+    reconciled: bool | None = None
+    proof: str | None = None
+    chosen_by: str | None = None
+
+
+#: The create's output, for this step and later ones to read.
+CREATED: Final = Result(NAME, PROFILE, ProfileCreated)
+
+
 def _body(ctx: StepContext) -> tuple[dict[str, Any], dict[str, str]]:
     secrets = ctx.secrets() if ctx.checkpoint.has_secrets else {}
     return ctx.spec.create_body(secrets), secrets
 
 
-def _create(ctx: StepContext) -> Mapping[str, Any]:
+def _create(ctx: StepContext) -> ProfileCreated:
     body, secrets = _body(ctx)
     key = ctx.key()
     created = ctx.call(
@@ -60,7 +89,7 @@ def _create(ctx: StepContext) -> Mapping[str, Any]:
         output["card_last4"] = str(body["payment_details"]["card_number"])[-4:]
     if "whatsapp_access_token" in secrets:
         output["whatsapp_access_token_sent"] = True
-    return output
+    return ProfileCreated.model_validate(output)
 
 
 def reconcile(ctx: StepContext, record: StepRecord) -> Mapping[str, Any] | Pause | None:
@@ -85,7 +114,9 @@ def _items(ctx: StepContext) -> Sequence[Item]:
 
 def _finish(ctx: StepContext) -> Outcome:
     output = ctx.output(NAME, PROFILE) or {}
-    profile_id = str(output["profile_id"])
+    created = CREATED.parse(output)
+    assert created is not None
+    profile_id = created.profile_id
     details = {k: v for k, v in output.items() if k in _AUDITED}
     deleted = ctx.output(NAME, DELETE_PREVIOUS)
     if deleted is not None:
@@ -102,5 +133,7 @@ STEP = StepDefinition(
     items=_items,
     finish=_finish,
     consumes_secrets=True,
+    sections=(Section("profile", creates=PROFILE),),
+    creates_profile=True,
     description="POST /v3/profiles with the secrets; adopt a profile a lost reply left, if proven",
 )

@@ -20,22 +20,48 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from workflow.core.bounds import MAX_REASON, bounded
 from workflow.core.errors import SentApiError
 from workflow.core.rules import CompletionFacts, predict
 from workflow.ports import CheckpointUpdate
-from workflow.steps.base import Advance, Item, Outcome, Pause, StepContext, StepDefinition
+from workflow.steps.attach_brand import ATTACHED
+from workflow.steps.attach_campaigns import Attached, attached
+from workflow.steps.base import (
+    Advance,
+    Item,
+    Outcome,
+    Pause,
+    Result,
+    Section,
+    StepContext,
+    StepDefinition,
+    StepOutput,
+)
+from workflow.steps.create_profile import CREATED
 from workflow.steps.views import completion_facts, latest_view, profile_view
 
-__all__ = ["STEP"]
+__all__ = ["ACCEPTED", "STEP", "CompletionAccepted"]
 
 NAME = "request_completion"
 PROFILE = "profile"
 CHANNELS = "channels"
 FACTS = "facts"
 COMPLETE = "complete"
+
+
+class CompletionAccepted(StepOutput):
+    """``/complete``'s answer: 202 (accepted, a callback follows) or 200 (already done)."""
+
+    http_status: int
+    message: str | None = None
+    status: str | None = None
+    request_id: str | None = None
+
+
+#: ``/complete``'s answer, for this step and the one that waits for the outcome.
+ACCEPTED: Final = Result(NAME, COMPLETE, CompletionAccepted)
 
 
 def _channels(ctx: StepContext) -> Mapping[str, Any]:
@@ -72,7 +98,7 @@ def _profile(ctx: StepContext) -> Mapping[str, Any]:
 
 
 def _facts(ctx: StepContext) -> Mapping[str, Any]:
-    campaigns = ctx.outputs("attach_campaigns")
+    campaigns = attached(ctx)
     previous = ctx.record(NAME, FACTS)
     if previous is not None and previous.output.get("refused"):
         # The prerequisites were refused before and a person resumed: they may have fixed the
@@ -80,13 +106,13 @@ def _facts(ctx: StepContext) -> Mapping[str, Any]:
         view, own, inherited = _read_sent(ctx, campaigns)
     else:
         view = latest_view(
-            ctx.output("create_profile", "profile"),
-            ctx.output("attach_brand", "brand"),
+            _dumped(ctx.result(CREATED)),
+            _dumped(ctx.result(ATTACHED)),
             ctx.output(NAME, PROFILE),
             ctx.output(NAME, CHANNELS),
         )
-        inherited = campaigns.get("inherited", {}).get("inherited_campaigns", 0)
-        own = sum(1 for item in campaigns if item.startswith("campaign-"))
+        inherited = campaigns.inherited
+        own = len(campaigns.own)
     facts = completion_facts(
         ctx.spec,
         view,
@@ -98,15 +124,17 @@ def _facts(ctx: StepContext) -> Mapping[str, Any]:
     return {"facts": dataclasses.asdict(facts)}
 
 
-def _read_sent(
-    ctx: StepContext, campaigns: Mapping[str, Mapping[str, Any]]
-) -> tuple[Mapping[str, Any], int, int]:
+def _dumped(output: StepOutput | None) -> Mapping[str, Any] | None:
+    return output.model_dump() if output is not None else None
+
+
+def _read_sent(ctx: StepContext, campaigns: Attached) -> tuple[Mapping[str, Any], int, int]:
     profile_id = ctx.profile_id
     profile = ctx.call("GET", f"/v3/profiles/{profile_id}", lambda: ctx.api.get_profile(profile_id))
     listed = ctx.call(
         "GET", f"/v3/profiles/{profile_id}/campaigns", lambda: ctx.api.list_campaigns(profile_id)
     )
-    own_ids = {str(o.get("campaign_id")) for o in campaigns.values() if o.get("campaign_id")}
+    own_ids = {o.campaign_id for o in campaigns.own.values()}
     own = sum(1 for c in listed if c.id in own_ids)
     return profile_view(profile.data), own, len(listed) - own
 
@@ -117,7 +145,7 @@ def _stored_facts(ctx: StepContext) -> CompletionFacts:
     return CompletionFacts(**output["facts"])
 
 
-def _complete(ctx: StepContext) -> Mapping[str, Any]:
+def _complete(ctx: StepContext) -> CompletionAccepted:
     key = ctx.key()
     profile_id = ctx.profile_id
     url = ctx.callback_url()
@@ -127,12 +155,12 @@ def _complete(ctx: StepContext) -> Mapping[str, Any]:
         lambda: ctx.api.complete(profile_id, url, idempotency_key=key),
         key=key,
     )
-    return {
-        "http_status": reply.status,
-        "message": reply.data.message,
-        "status": reply.data.status,
-        "request_id": reply.request_id,
-    }
+    return CompletionAccepted(
+        http_status=reply.status,
+        message=reply.data.message,
+        status=reply.data.status,
+        request_id=reply.request_id,
+    )
 
 
 def _items(ctx: StepContext) -> Sequence[Item]:
@@ -156,19 +184,20 @@ def _items(ctx: StepContext) -> Sequence[Item]:
 def _finish(ctx: StepContext) -> Outcome:
     facts = _stored_facts(ctx)
     decision = predict(facts)
-    accepted = ctx.output(NAME, COMPLETE) or {}
+    accepted = ctx.result(ACCEPTED)
+    assert accepted is not None
     return Advance(
         kwargs={"facts": facts},
         details={
             "predicted": decision.outcome.value,
             "rule": decision.rule,
             "why": decision.reason,
-            "http_status": accepted.get("http_status"),
-            "message": accepted.get("message"),
-            "sent_status": accepted.get("status"),
+            "http_status": accepted.http_status,
+            "message": accepted.message,
+            "sent_status": accepted.status,
             "sent_api": ctx.sent_api,
         },
-        request_id=accepted.get("request_id"),
+        request_id=accepted.request_id,
         update=CheckpointUpdate(
             predicted_outcome=decision.outcome.value,
             predicted_rule=decision.rule,
@@ -209,4 +238,9 @@ STEP = StepDefinition(
     finish=_finish,
     description="PATCH channels, check prerequisites from the replies held, POST /complete",
     refusal=_refusal,
+    sections=(Section("channels", items=CHANNELS),),
+    amend_update=PROFILE,
+    amend_rejudge=FACTS,
+    rewind_resend=frozenset({PROFILE}),
+    guard_pause="PREREQUISITES",
 )
