@@ -189,7 +189,7 @@ def test_rate_limits_setting(capsys: pytest.CaptureFixture[str]) -> None:
     wrong entry is refused in one line naming the variable and the rule."""
     import typer
 
-    from workflow.cli.wiring import rate_limits
+    from workflow.cli.engine_settings import rate_limits
 
     assert rate_limits(None) == {"complete": 10}
     assert rate_limits("write=300, complete=0") == {"write": 300}

@@ -29,15 +29,15 @@ app = typer.Typer(
 
 #: The command modules, in the order their commands are listed by ``--help``.
 MODULES: Final = (
-    "run_commands", "db_commands", "read_commands", "stuck_commands", "export_commands",
-    "repair_commands", "audit_commands", "sandbox_commands", "spec_commands", "event_commands",
-    "key_commands", "console_commands",
+    "run_commands", "worker_command", "db_commands", "read_commands", "stuck_commands",
+    "export_commands", "repair_commands", "audit_commands", "sandbox_commands", "spec_commands",
+    "event_commands", "key_commands", "console_commands",
 )  # fmt: skip
 
 #: Each top-level command (or command group) and the module that registers it
 #: (``tests/test_cli_loading.py`` checks this against what the modules register).
 COMMANDS: Final = {
-    "start": "run_commands", "worker": "run_commands", "demo": "run_commands",
+    "start": "run_commands", "worker": "worker_command", "demo": "run_commands",
     "db": "db_commands",
     "list": "read_commands", "show": "read_commands", "history": "read_commands",
     "stuck": "stuck_commands", "batches": "stuck_commands", "workers": "stuck_commands",

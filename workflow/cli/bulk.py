@@ -25,6 +25,7 @@ from workflow.core.clock import SystemClock
 if TYPE_CHECKING:
     from workflow.management.bulk import BulkReport
     from workflow.management.onboardings import Onboardings
+    from workflow.ports.selection import Selector
 
 __all__ = [
     "EXIT_CODES",
@@ -176,19 +177,10 @@ def _run_bulk(
     yes: bool,
     **options: Any,
 ) -> None:
-    from workflow.core.errors import SelectionError
     from workflow.flows import FLOWS
-    from workflow.management.selection import build_selector
 
     now = SystemClock().now()
-    try:
-        selector = build_selector(
-            states=FLOWS.states, paused_states=FLOWS.active_states, now=now,
-            where=filters.where or (), codes=filters.codes or (), older_than=filters.older_than,
-            key_prefix=filters.key_prefix, worker=filters.worker, stored=_stored_code,
-        )  # fmt: skip
-    except SelectionError as exc:
-        raise fail(str(exc), 2) from None
+    selector = _selector(filters, now)
     if action == "rewind" and options.get("target") not in FLOWS.path:
         raise fail(f"--to must be one of: {', '.join(FLOWS.path)}", 2)
     if not dry_run and not yes and not sys.stdin.isatty():
@@ -227,6 +219,23 @@ def _run_bulk(
         for skipped in report.skipped:
             echo(f"  {skipped.key} ({skipped.id}): {skipped.reason}")
         raise typer.Exit(SKIPPED_EXIT)
+
+
+def _selector(filters: Filters, now: datetime) -> Selector:
+    """The selection the filters describe, over the states of every registered flow version;
+    a filter that cannot be read is a usage error naming it."""
+    from workflow.core.errors import SelectionError
+    from workflow.flows import FLOWS
+    from workflow.management.selection import build_selector
+
+    try:
+        return build_selector(
+            states=FLOWS.states, paused_states=FLOWS.active_states, now=now,
+            where=filters.where or (), codes=filters.codes or (), older_than=filters.older_than,
+            key_prefix=filters.key_prefix, worker=filters.worker, stored=_stored_code,
+        )  # fmt: skip
+    except SelectionError as exc:
+        raise fail(str(exc), 2) from None
 
 
 def _stored_code(code: str) -> bool:

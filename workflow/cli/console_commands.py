@@ -60,7 +60,7 @@ def console(
         return
     import uvicorn
 
-    from workflow.cli.run_commands import check_port_free
+    from workflow.cli.processes import check_port_free
     from workflow.console import ConsoleSettings, create_console_app
 
     if proxy_user_header is not None and not trusted_proxy:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from workflow.cli.application import app
-from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
+from workflow.cli.processes import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import echo, fail, finite, open_store
 from workflow.core.clock import SystemClock
 from workflow.management.public import utc

@@ -18,40 +18,44 @@ from workflow.management import public
 __all__: list[str] = []  # the command registers itself on the app
 
 
+Onboardings = Annotated[
+    list[str] | None, typer.Argument(help="Ids or keys (default: every onboarding).")
+]
+Keys = Annotated[
+    list[str] | None, typer.Option("--key", help="Only this onboarding (id or key; repeatable).")
+]
+Since = Annotated[
+    str | None, typer.Option(help="From this time on (ISO-8601; UTC unless an offset is given).")
+]
+Until = Annotated[str | None, typer.Option(help="Before this time (ISO-8601, exclusive).")]
+Actor = Annotated[str | None, typer.Option(help="Only transitions by this actor.")]
+IntoStates = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state", callback=known_states, help="Only transitions into this state (repeatable)."
+    ),
+]
+Batch = Annotated[
+    str | None,
+    typer.Option("--batch", metavar="ID", help="Only the transitions of this bulk action's batch."),
+]
+Attempts = Annotated[
+    bool, typer.Option("--attempts", help="Export the API attempts instead of the transitions.")
+]
+Format = Annotated[str, typer.Option("--format", help="jsonl or csv.")]
+
+
 @app.command()
 def export(
-    onboarding: Annotated[
-        list[str] | None, typer.Argument(help="Ids or keys (default: every onboarding).")
-    ] = None,
-    key: Annotated[
-        list[str] | None,
-        typer.Option("--key", help="Only this onboarding (id or key; repeatable)."),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="From this time on (ISO-8601; UTC unless an offset is given)."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Before this time (ISO-8601, exclusive).")
-    ] = None,
-    actor: Annotated[str | None, typer.Option(help="Only transitions by this actor.")] = None,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state", callback=known_states, help="Only transitions into this state (repeatable)."
-        ),
-    ] = None,
-    batch: Annotated[
-        str | None,
-        typer.Option(
-            "--batch", metavar="ID", help="Only the transitions of this bulk action's batch."
-        ),
-    ] = None,
-    attempts: Annotated[
-        bool,
-        typer.Option("--attempts", help="Export the API attempts instead of the transitions."),
-    ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    onboarding: Onboardings = None,
+    key: Keys = None,
+    since: Since = None,
+    until: Until = None,
+    actor: Actor = None,
+    state: IntoStates = None,
+    batch: Batch = None,
+    attempts: Attempts = False,
+    fmt: Format = "jsonl",
     internals: Internals = False,
 ) -> None:
     """Export the audit log (or, with --attempts, every API attempt) to stdout, streamed.

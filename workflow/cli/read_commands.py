@@ -23,32 +23,33 @@ from workflow.management import public
 __all__: list[str] = []  # the commands register themselves on the app
 
 
+PageSize = Annotated[
+    int, typer.Option("--limit", min=0, max=MAX_ROWS, help="Onboardings per page (0: all of them).")
+]
+After = Annotated[
+    str | None,
+    typer.Option("--after", metavar="CURSOR", callback=cursor, help="Continue after this cursor."),
+]
+OlderThan = Annotated[
+    str | None,
+    typer.Option(
+        "--older-than", metavar="AGE", help="Only those not updated for AGE: 90s, 15m, 2h, 1d."
+    ),
+]
+KeyPrefix = Annotated[
+    str | None,
+    typer.Option("--key-prefix", metavar="P", help="Only keys starting with P (case-sensitive)."),
+]
+
+
 @app.command("list")
 def list_command(
     state: States = None,
-    limit: Annotated[
-        int,
-        typer.Option("--limit", min=0, max=MAX_ROWS, help="Onboardings per page (0: all of them)."),
-    ] = 50,
-    after: Annotated[
-        str | None,
-        typer.Option(
-            "--after", metavar="CURSOR", callback=cursor, help="Continue after this cursor."
-        ),
-    ] = None,
+    limit: PageSize = 50,
+    after: After = None,
     code: Codes = None,
-    older_than: Annotated[
-        str | None,
-        typer.Option(
-            "--older-than", metavar="AGE", help="Only those not updated for AGE: 90s, 15m, 2h, 1d."
-        ),
-    ] = None,
-    key_prefix: Annotated[
-        str | None,
-        typer.Option(
-            "--key-prefix", metavar="P", help="Only keys starting with P (case-sensitive)."
-        ),
-    ] = None,
+    older_than: OlderThan = None,
+    key_prefix: KeyPrefix = None,
     as_json: Json = False,
     internals: Internals = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from workflow.cli.application import app
-from workflow.cli.run_commands import LogFormat, LogLevel, setup_logging
+from workflow.cli.processes import LogFormat, LogLevel, setup_logging
 from workflow.cli.wiring import fail, finite
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def serve(
     """Serve the sandbox until interrupted. Inspect it at /_sandbox/state."""
     setup_logging(log_level, log_format)
     box = _sandbox(dict(locals()))
-    from workflow.cli.run_commands import check_port_free
+    from workflow.cli.processes import check_port_free
 
     check_port_free(host, port, "sandbox")
     keys = ", ".join(box.state.organization.api_keys)

@@ -7,7 +7,7 @@ it answers in well under a second at a million onboardings, start-up included.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,36 +20,30 @@ from workflow.management import public
 __all__: list[str] = []  # the commands register themselves on the app
 
 
+def _minutes(text: str) -> Any:
+    return typer.Option(min=0, max=MAX_MINUTES, callback=finite, help=text)
+
+
+OverdueAfter = Annotated[
+    float, _minutes("Minutes a runnable onboarding may be due before it counts.")
+]
+WaitingAfter = Annotated[float, _minutes("Minutes a completion result may take before it counts.")]
+Summary = Annotated[bool, typer.Option("--summary", help="Counts per cause and code.")]
+PerGroup = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=MAX_ROWS, help="Onboardings shown per cause and code (tables: 10; --json: all)."
+    ),
+]
+
+
 @app.command()
 def stuck(
     state: States = None,
-    overdue_after: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=MAX_MINUTES,
-            callback=finite,
-            help="Minutes a runnable onboarding may be due before it counts.",
-        ),
-    ] = 5.0,
-    waiting_after: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=MAX_MINUTES,
-            callback=finite,
-            help="Minutes a completion result may take before it counts.",
-        ),
-    ] = 30.0,
-    summary: Annotated[bool, typer.Option("--summary", help="Counts per cause and code.")] = False,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=MAX_ROWS,
-            help="Onboardings shown per cause and code (tables: 10; --json: all).",
-        ),
-    ] = None,
+    overdue_after: OverdueAfter = 5.0,
+    waiting_after: WaitingAfter = 30.0,
+    summary: Summary = False,
+    limit: PerGroup = None,
     code: Codes = None,
     as_json: Json = False,
     internals: Internals = False,
