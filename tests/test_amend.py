@@ -106,6 +106,40 @@ def test_amend_after_a_refusal_sends_new_secrets_under_a_new_key(
     assert harness.store.read_secret(onboarding) is None
 
 
+def test_amend_without_secrets_while_paused_before_the_create_keeps_them(
+    harness: Harness, secret_spec: dict[str, Any]
+) -> None:
+    """A create refused by Sent, then amended with a spec that leaves the secrets out: the
+    stored secrets stay (``has_secrets`` says so), and the resumed create sends them."""
+    harness.sandbox.state.organization = OrganizationConfig(
+        has_whatsapp_account=False, completion_delay_seconds=0
+    )
+    raw = copy.deepcopy(secret_spec)
+    raw["profile"].pop("whatsapp_business_account")  # so the missing org account refuses it
+    onboarding = harness.start(raw)
+    harness.run()
+    paused = harness.store.get(onboarding)
+    assert (paused.state, paused.profile_id) == ("needs_attention", None)
+    harness.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0)
+    fixed = copy.deepcopy(raw)
+    del fixed["profile"]["payment_details"]
+    fixed["profile"]["description"] = "Corrected while paused"
+    harness.ops.amend(onboarding, _spec(harness, fixed), actor="ops", reason="description")
+    amended = harness.store.get(onboarding)
+    assert amended.has_secrets
+    assert harness.store.read_secret(onboarding) is not None
+    harness.ops.resume(onboarding, actor="ops", reason="account fixed")
+    harness.run()
+    assert harness.store.get(onboarding).state == "submitted"
+    created = next(t for t in harness.store.history(onboarding) if t.trigger == "create_profile")
+    assert created.details is not None
+    assert created.details["card_last4"] == CARD_NUMBER[-4:]
+    (profile,) = [p for p in harness.sent_profiles() if not p["deleted"]]
+    assert profile["description"] == "Corrected while paused"
+    after = harness.store.get(onboarding)
+    assert (after.has_secrets, harness.store.read_secret(onboarding)) == (False, None)
+
+
 def test_amend_is_refused_where_it_cannot_work(harness: Harness, samples: dict[str, Any]) -> None:
     """amend names another key, or secrets after the profile exists: refused, nothing changes;
     amending a running onboarding is refused naming what applies."""

@@ -206,7 +206,7 @@ def test_every_code_the_engine_pauses_with_is_a_known_label() -> None:
     """A pause code written in the engine's source is one of ENGINE_PAUSE_CODES (so a new one
     is counted under its own name, not as ``other``)."""
     root = Path(__file__).resolve().parent.parent / "workflow"
-    pattern = re.compile(r'Pause\(\s*"([A-Z_]+)"|_Failure\(\s*\w+,\s*"([A-Z_]+)"|or "([A-Z_]+)"')
+    pattern = re.compile(r'Pause\(\s*"([A-Z_]+)"|\bFailure\(\s*\w+,\s*"([A-Z_]+)"|or "([A-Z_]+)"')
     found = {
         code
         for path in root.rglob("*.py")

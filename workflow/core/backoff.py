@@ -9,8 +9,9 @@ a step) get a short budget of their own, ``max_unexpected``: retrying them for a
 only hide them.
 
 :func:`exponential` is the one schedule: :class:`RetryPolicy` draws its jittered waits under
-it, and :class:`Backoff` counts the failures of a loop that waits on a shared resource (the
-worker on its database, a subscriber on its handler) and gives the next wait.
+it (full jitter for a step's retries; :meth:`RetryPolicy.spread`, equal jitter, for the worker
+waiting on its database and for its holds), and :class:`Backoff` counts the failures of a loop
+that waits on one resource (a subscriber on its handler) and gives the next wait.
 """
 
 from __future__ import annotations
@@ -76,10 +77,21 @@ class RetryPolicy:
     retry_after_cap: float = 120.0
     max_unexpected: int = 5
 
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after ``attempt`` failures (>= 1): ``initial``, growing by
+        ``multiplier`` per failure, never above ``cap`` (the one schedule, :func:`exponential`)."""
+        return exponential(max(1, attempt), self.initial, self.cap, self.multiplier)
+
+    def spread(self, attempt: int, rng: random.Random) -> float:
+        """A wait after ``attempt`` failures in ``[ceiling / 2, ceiling]`` ("equal jitter"): it
+        never shrinks from one failure to the next below the cap, and processes failing together
+        (workers losing their database) do not come back together."""
+        ceiling = self.ceiling(attempt)
+        return rng.uniform(ceiling / 2, ceiling)
+
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` failures so far, >= 1)."""
-        ceiling = exponential(max(1, attempt), self.initial, self.cap, self.multiplier)
-        wait = rng.uniform(0, ceiling)
+        wait = rng.uniform(0, self.ceiling(attempt))
         if retry_after is not None and retry_after > 0:
             wait = max(wait, min(retry_after, self.retry_after_cap))
         return wait

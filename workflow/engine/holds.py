@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from workflow.core.backoff import exponential
+from workflow.core.backoff import RetryPolicy
 
 __all__ = ["HOLD_CAP", "HOLD_GIVE_UP", "HOLD_INITIAL", "Hold", "Holds"]
 
 #: Seconds an onboarding whose run failed is kept aside, doubled for each failed run in a row.
 HOLD_INITIAL: Final = 1.0
 HOLD_CAP: Final = 300.0
+_BACKOFF: Final = RetryPolicy(initial=HOLD_INITIAL, multiplier=2.0, cap=HOLD_CAP)
 #: Failed runs in a row after which ``run(until_idle=True)`` no longer waits for an onboarding.
 HOLD_GIVE_UP: Final = 5
 
@@ -52,8 +53,8 @@ class Holds:
                 return None
             previous = self._holds.get(onboarding_id)
             failures = 1 if previous is None else previous.failures + 1
-            ceiling = exponential(failures, HOLD_INITIAL, HOLD_CAP)
-            hold = Hold(failures, now + timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling)))
+            wait = _BACKOFF.spread(failures, self._rng)
+            hold = Hold(failures, now + timedelta(seconds=wait))
             self._holds[onboarding_id] = hold
             return hold
 

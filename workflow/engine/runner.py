@@ -4,17 +4,17 @@ The database is the only truth. APScheduler (3.x, in-memory job store, never sha
 fires :meth:`Worker.tick` on an interval; each tick claims due onboardings under a lease (the
 claim returns their checkpoints and records, so nothing is read again) and hands them to a
 bounded thread pool, so many onboardings are in flight and API latency overlaps. A worker that
-dies leaves leases that expire; any worker then takes the onboardings over. Every few seconds a
-tick also writes the worker's row in ``workers`` (its heartbeat) and a clean exit marks it
-stopped, so ``onboarding workers`` and ``onboarding stuck`` tell live workers from dead ones.
+dies leaves leases that expire; any worker then takes the onboardings over. A tick also writes
+the worker's heartbeat row and a clean exit marks it stopped (:mod:`workflow.engine.health`).
 
-When the database fails (unreachable, read-only, full), the worker backs off exponentially and
-logs one line per backoff; ``run(until_idle=True)`` gives up after ``db_failure_limit`` seconds
-of failures instead of looping. A run of one onboarding that ends in an error (its outcome and
-even the failure of that commit refused) puts that onboarding aside in memory for a backoff of
-its own (:mod:`workflow.engine.holds`), and claims skip it meanwhile: it is never claimed again at
-once. After :data:`~workflow.engine.holds.HOLD_GIVE_UP` such runs in a row ``run(until_idle=True)``
-stops waiting for it (it is still tried after each backoff while the worker runs).
+When the database fails (unreachable, read-only, full), the worker backs off exponentially
+(:mod:`workflow.engine.health`) and logs one line per backoff; ``run(until_idle=True)`` gives up
+after ``db_failure_limit`` seconds of failures instead of looping. A run of one onboarding that
+ends in an error (its outcome and even the failure of that commit refused) puts that onboarding
+aside in memory for a backoff of its own (:mod:`workflow.engine.holds`), and claims skip it
+meanwhile: it is never claimed again at once. After :data:`~workflow.engine.holds.HOLD_GIVE_UP`
+such runs in a row ``run(until_idle=True)`` stops waiting for it (it is still tried after each
+backoff while the worker runs).
 """
 
 from __future__ import annotations
@@ -33,36 +33,27 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from workflow.core.clock import Clock, FakeClock, SystemClock
+from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import CommitFailedError, OnboardingError, StoreError
 from workflow.engine import shutdown
+from workflow.engine.driving import drive_until_idle
 from workflow.engine.executor import EngineConfig, Executor, StepReport
+from workflow.engine.health import HEARTBEAT_SECONDS, DatabaseHealth, Heartbeat
 from workflow.engine.holds import HOLD_GIVE_UP, Holds
 from workflow.engine.observing import Observer
 from workflow.flows import FlowDefinition
-from workflow.ports import Claim, SentApi, Vault, WorkerPresence, WorkerStore
+from workflow.ports import Claim, SentApi, Vault, WorkerStore
 from workflow.steps.base import Need
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
-__all__ = ["Worker", "drive_until_idle"]
+__all__ = ["HEARTBEAT_SECONDS", "Worker", "drive_until_idle"]
 
 log = logging.getLogger("workflow.runner")
 
 #: Steps one claim may run back to back before the onboarding goes back in the queue.
 MAX_STEPS_PER_CLAIM = 20
-#: Seconds between a worker's heartbeats in the ``workers`` table (written from its tick).
-HEARTBEAT_SECONDS = 5.0
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sent-onboarding")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown"
 
 
 def _skip_overlap_notices(record: logging.LogRecord) -> bool:
@@ -95,9 +86,8 @@ class Worker:
         on_report: called after every step (progress displays).
         db_failure_limit: seconds of continuous database failure after which ``run`` gives up.
         observer: told about every step and every tick (metrics).
-        dependencies: what the steps take from their context beside Sent and the store's
-            reads, by :class:`~workflow.steps.base.Need`; a step of a flow it runs needing one
-            not given refuses the worker (``ValueError``).
+        dependencies: what steps take from their context beside Sent and the store's reads
+            (by :class:`~workflow.steps.base.Need`); one a step needs, not given: ``ValueError``.
     """
 
     registry: ClassVar[dict[str, Worker]] = {}
@@ -140,12 +130,10 @@ class Worker:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._tick_lock = threading.Lock()
-        self._failing_since: float | None = None
-        self._failures = 0
-        self._retry_at = 0.0
+        self._health = DatabaseHealth()
+        self._heartbeat = Heartbeat(store, self.owner, concurrency, poll_interval)
         self._next_heartbeat = 0.0
         self._autoclaim = False  # on while run() drives the worker; tests tick by hand
-        self._presence: WorkerPresence | None = None
         self._holds = Holds()
         self._state_lock = threading.Lock()
         self._stop_lock = threading.Lock()
@@ -165,7 +153,7 @@ class Worker:
             return 0
         try:
             # Again under the lock: stop() takes it before closing the pool this submits to.
-            if self._stopping.is_set() or time.monotonic() < self._retry_at:
+            if self._stopping.is_set() or self._health.waiting():
                 return 0
             now = self.clock.now()
             with self._lock:
@@ -184,66 +172,23 @@ class Worker:
                 if free
                 else []
             )
-            self._beat(now, len(held) + len(claimed))
-            self._healthy()
+            self._heartbeat.beat(now, len(held) + len(claimed))
+            self._health.healthy()
             for claim in claimed:
                 future = self._pool.submit(self._run, claim)
                 with self._lock:
                     self._in_flight[claim.checkpoint.id] = future
             return len(claimed)
         except StoreError as exc:
-            self._unhealthy(exc)
+            self._health.failed(exc)
             return 0
         finally:
             self._tick_lock.release()
 
-    def _beat(self, now: datetime, in_flight: int, *, stopped: bool = False) -> None:
-        """Write this worker's row in ``workers``: at most every :data:`HEARTBEAT_SECONDS`."""
-        last = self._presence
-        if last is not None and not stopped:
-            elapsed = (now - last.last_seen).total_seconds()
-            if 0 <= elapsed < HEARTBEAT_SECONDS:
-                return
-        presence = WorkerPresence(
-            id=self.owner, host=socket.gethostname(), pid=os.getpid(),
-            version=last.version if last is not None else _package_version(),
-            started_at=last.started_at if last is not None else now, last_seen=now,
-            concurrency=self.concurrency, in_flight=in_flight,
-            # A tick slower than the heartbeat spaces the heartbeats out: say so, so readers
-            # do not take a slow-ticking worker for a dead one.
-            heartbeat_seconds=max(HEARTBEAT_SECONDS, self.poll_interval),
-            stopped_at=now if stopped else None,
-        )  # fmt: skip
-        self.store.record_worker(presence)
-        self._presence = presence
-
-    def _stopped(self) -> None:
-        """Mark this worker stopped in ``workers`` (a clean exit; a failure only logs)."""
-        if self._presence is None or self._presence.stopped_at is not None:
-            return
-        try:
-            self._beat(self.clock.now(), 0, stopped=True)
-        except StoreError as exc:
-            log.warning("could not mark worker %s stopped: %s", self.owner, exc)
-
-    def _healthy(self) -> None:
-        if self._failing_since is not None:
-            log.warning("database reachable again after %d failed attempts", self._failures)
-        self._failing_since, self._failures, self._retry_at = None, 0, 0.0
-
-    def _unhealthy(self, exc: StoreError) -> None:
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        self._failures += 1
-        wait = min(30.0, 0.5 * 2 ** min(self._failures - 1, 10))
-        self._retry_at = now + wait
-        log.error("database unavailable (%s); retrying in %.1fs", exc, wait)
-
     @property
     def failing_for(self) -> float:
         """Seconds the database has been failing without a break (0 when healthy)."""
-        return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
+        return self._health.failing_for
 
     def _run(self, claim: Claim) -> None:
         onboarding_id = claim.checkpoint.id
@@ -373,7 +318,7 @@ class Worker:
                     self._tick_lock.release()
                 drained = self.wait_in_flight(_left(deadline))
                 self._pool.shutdown(wait=False, cancel_futures=True)
-                self._stopped()
+                self._heartbeat.stopped(self.clock.now())
             with self._state_lock:
                 self._finished = True
                 Worker.registry.pop(self.owner, None)
@@ -427,7 +372,7 @@ class Worker:
                             idle = True
                             break
                     except StoreError as exc:
-                        self._unhealthy(exc)
+                        self._health.failed(exc)
                     if self.failing_for >= self.db_failure_limit:
                         failure = StoreError(
                             f"the database kept failing for {self.failing_for:.0f}s; "
@@ -453,26 +398,3 @@ class Worker:
 def _left(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (never below 0); ``None`` without one."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def drive_until_idle(worker: Worker, clock: FakeClock, *, max_ticks: int = 100_000) -> int:
-    """Test helper: tick synchronously, jumping the fake clock to the next due time when nothing
-    is due, until every onboarding is terminal or paused. Returns the ticks taken.
-
-    Raises:
-        RuntimeError: when the onboardings do not settle within ``max_ticks``.
-    """
-    for ticks in range(1, max_ticks + 1):
-        claimed = worker.tick()
-        worker.wait_in_flight()
-        if worker.is_idle():
-            return ticks
-        if claimed == 0:
-            due = worker.store.next_due()
-            if due is not None and due <= clock.now():
-                due = worker.next_release()  # what is due is kept aside after a failed run
-            if due is not None and due > clock.now():
-                clock.advance((due - clock.now()).total_seconds())
-            else:
-                time.sleep(0.005)  # a background completion at the sandbox, in real time
-    raise RuntimeError(f"onboardings did not settle within {max_ticks} ticks")

@@ -194,19 +194,28 @@ def check_log(
         )  # fmt: skip
     elif head.audit_head != last.digest:
         problem(last.seq, "checkpoint", "the checkpoint's audit_head is not this row's digest")
-    table = tables.get(head.flow_version)
-    if table is None:
-        problem(None, "transition", f"flow version {head.flow_version} is unknown to this code")
-    else:
-        for row in rows[1:]:
-            if (row.trigger, row.from_state, row.to_state) not in table:
-                problem(
-                    row.seq, "transition",
-                    f"{row.trigger!r} from {row.from_state!r} to {row.to_state!r} is not a "
-                    f"transition of flow version {head.flow_version}",
-                )  # fmt: skip
+    _check_transitions(head, rows, tables.get(head.flow_version), problem)
     _check_replay(head, rows, problem)
     return problems
+
+
+def _check_transitions(
+    head: AuditHead,
+    rows: Sequence[AuditRow],
+    table: Table | None,
+    problem: Callable[[int | None, str, str], None],
+) -> None:
+    """Check that every row after the first is a transition of the onboarding's flow version."""
+    if table is None:
+        problem(None, "transition", f"flow version {head.flow_version} is unknown to this code")
+        return
+    for row in rows[1:]:
+        if (row.trigger, row.from_state, row.to_state) not in table:
+            problem(
+                row.seq, "transition",
+                f"{row.trigger!r} from {row.from_state!r} to {row.to_state!r} is not a "
+                f"transition of flow version {head.flow_version}",
+            )  # fmt: skip
 
 
 def _check_chain(
@@ -339,10 +348,7 @@ def verify_audit(
         if problems:
             if anchoring is not None and not head.audit_anchor:
                 report.unanchored += 1
-            if any(p.check in ("digest", "anchor") for p in problems):
-                from workflow.management.audit_explain import explained
-
-                problems = explained(store, head, rows, problems, anchoring, originals)
+            problems = _explained(store, head, rows, problems, anchoring, originals)
             report.failed += 1
             report.problem_count += len(problems)
             for found in problems:
@@ -353,3 +359,19 @@ def verify_audit(
         database(orphan_problem(orphan) for orphan in store.audit_orphans())
     report.seconds = timer() - started
     return report
+
+
+def _explained(
+    store: AuditSource,
+    head: AuditHead,
+    rows: Sequence[AuditRow],
+    problems: list[AuditProblem],
+    anchoring: Anchoring | None,
+    originals: Callable[[str], Mapping[int, Sequence[Original]]] | None,
+) -> list[AuditProblem]:
+    """``problems``, an altered row's (``digest``, ``anchor``) told what it was altered from."""
+    if not any(p.check in ("digest", "anchor") for p in problems):
+        return problems
+    from workflow.management.audit_explain import explained
+
+    return explained(store, head, rows, problems, anchoring, originals)

@@ -165,60 +165,59 @@ def run_bulk(
     if not hasattr(ops.store, "iter_selected"):
         raise TypeError(f"{type(ops.store).__name__} cannot select onboardings in bulk")
     store = cast(SelectionStore, ops.store)
+    options, fired = _arguments(action, target, delete_at_sent)
+    scoped, batch = _scoped(selector, action, fired), batch_id or uuid.uuid4().hex
+    if dry_run:
+        # A count and the first rows: the ids are only needed to act on them.
+        with closing(store.iter_selected(scoped, page_size=max(1, preview))) as rows:
+            shown = list(islice(rows, preview))
+        return BulkReport(action, batch, True, store.count_selected(scoped), tuple(shown))
+    ids, shown = _selected(store, scoped, page_size, preview)
+    report = BulkReport(action, batch, False, len(ids), tuple(shown))
+    if not ids:
+        return report
+    if confirm is not None and not confirm(report):
+        return dataclasses.replace(report, confirmed=False)
+    batch_run = _Batch(ops, store, scoped, action, fired, options, actor, reason, batch)
+    record = BatchRecord(
+        batch, actor, reason, action, selection or selector.describe(), len(ids), ops.clock.now()
+    )
+    return batch_run.run(record, ids, report, page_size)
+
+
+def _arguments(
+    action: str, target: str | None, delete_at_sent: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``act_on``'s arguments for ``action``, and those the machine fires it with (what decides
+    whether it applies)."""
     options: dict[str, Any] = {}
     if action == "cancel":
         options = {"delete_at_sent": delete_at_sent}
     elif action == "rewind":
         options = {"target": target, "delete_at_sent": delete_at_sent}
     fired = {k: v for k, v in options.items() if action == "cancel" or k == "target"}
+    return options, fired
+
+
+def _scoped(selector: Selector, action: str, fired: dict[str, Any]) -> Selector:
+    """``selector`` narrowed to the (state, paused_from) pairs ``action`` applies to."""
     pairs = frozenset().union(
         *(applicable_pairs(flow.machine, action, **fired) for flow in FLOWS.values())
     )
-    scoped = dataclasses.replace(selector, applicable=pairs)
-    batch = batch_id or uuid.uuid4().hex
-    if dry_run:
-        # A count and the first rows: the ids are only needed to act on them.
-        with closing(store.iter_selected(scoped, page_size=max(1, preview))) as rows:
-            shown = list(islice(rows, preview))
-        return BulkReport(action, batch, True, store.count_selected(scoped), tuple(shown))
+    return dataclasses.replace(selector, applicable=pairs)
+
+
+def _selected(
+    store: SelectionStore, scoped: Selector, page_size: int, preview: int
+) -> tuple[list[str], list[Selected]]:
+    """Every selected id, and the first ``preview`` rows for display."""
     ids: list[str] = []
-    shown = []
+    shown: list[Selected] = []
     for row in store.iter_selected(scoped, page_size=page_size):
         ids.append(row.id)
         if len(shown) < preview:
             shown.append(row)
-    report = BulkReport(action, batch, False, len(ids), tuple(shown))
-    if not ids:
-        return report
-    if confirm is not None and not confirm(report):
-        return dataclasses.replace(report, confirmed=False)
-
-    batch_run = _Batch(ops, store, scoped, action, fired, options, actor, reason, batch)
-    applied: list[str] = []
-    skipped: list[Skipped] = []
-    record = BatchRecord(
-        batch, actor, reason, action, selection or selector.describe(), len(ids), ops.clock.now()
-    )
-    store.record_batch(record)
-    try:
-        for chunk in _chunks(ids, page_size):
-            found = {c.id: c for c in store.selected_checkpoints(scoped, chunk)}
-            for onboarding_id in chunk:
-                outcome = batch_run.one(onboarding_id, found.get(onboarding_id))
-                if isinstance(outcome, Skipped):
-                    skipped.append(outcome)
-                else:
-                    applied.append(onboarding_id)
-    except StoreError as exc:
-        raise StoreError(
-            f"{exc}; batch {batch} stopped after applying {len(applied)} of {len(ids)} "
-            "(their audit rows carry the batch id)"
-        ) from exc
-    finished = dataclasses.replace(
-        record, changed=len(applied), skipped=len(skipped), finished_at=ops.clock.now()
-    )
-    store.record_batch(finished)
-    return dataclasses.replace(report, applied=tuple(applied), skipped=tuple(skipped))
+    return ids, shown
 
 
 @dataclass(frozen=True)
@@ -234,6 +233,34 @@ class _Batch:
     actor: str
     reason: str
     batch_id: str
+
+    def run(
+        self, record: BatchRecord, ids: Sequence[str], report: BulkReport, page_size: int
+    ) -> BulkReport:
+        """Act on every selected onboarding, a page at a time; the batch is stored before the
+        first change, and its counts and end when it is done."""
+        applied: list[str] = []
+        skipped: list[Skipped] = []
+        self.store.record_batch(record)
+        try:
+            for chunk in _chunks(ids, page_size):
+                found = {c.id: c for c in self.store.selected_checkpoints(self.scoped, chunk)}
+                for onboarding_id in chunk:
+                    outcome = self.one(onboarding_id, found.get(onboarding_id))
+                    if isinstance(outcome, Skipped):
+                        skipped.append(outcome)
+                    else:
+                        applied.append(onboarding_id)
+        except StoreError as exc:
+            raise StoreError(
+                f"{exc}; batch {self.batch_id} stopped after applying {len(applied)} of "
+                f"{len(ids)} (their audit rows carry the batch id)"
+            ) from exc
+        finished = dataclasses.replace(
+            record, changed=len(applied), skipped=len(skipped), finished_at=self.ops.clock.now()
+        )
+        self.store.record_batch(finished)
+        return dataclasses.replace(report, applied=tuple(applied), skipped=tuple(skipped))
 
     def one(self, onboarding_id: str, current: Checkpoint | None) -> Checkpoint | Skipped:
         """Act on one selected onboarding (``None``: it no longer matches), or say why not."""

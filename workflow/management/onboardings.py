@@ -9,52 +9,33 @@ must see (a deletion, a re-sent step) is done by the worker, from the records wr
 from __future__ import annotations
 
 import dataclasses
-import hmac
-import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from workflow.core.audit_chain import chained
 from workflow.core.clock import Clock, SystemClock
 from workflow.core.errors import (
     AuditAnchorError,
     ConcurrencyError,
     GuardRejectedError,
-    SpecConflictError,
     TransitionError,
     UnresolvedCreateError,
 )
 from workflow.core.machine import OnboardingFlow
 from workflow.core.rules import DEFAULT_REVISION, check_revision
-from workflow.core.spec import OnboardingSpec, changed_paths, find_key_conflicts
+from workflow.core.spec import OnboardingSpec
+from workflow.core.transition import Firing, transition
 from workflow.flows import FLOW, FLOWS, FlowDefinition
 from workflow.following.waiting import Following
 from workflow.management.adoption import decided
-from workflow.management.decisions import (
-    is_unresolved_create,
-    patchable_profile_fields,
-    profile_update,
-    refreshed_facts,
-    refusal,
-    renewed_key,
-    running,
-    sent_paths,
-    unresolved_creates,
-    unresolved_refusal,
+from workflow.management.corrections import amendment, refuse_amend, rewound
+from workflow.management.decisions import refusal, running
+from workflow.management.starting import (
+    check_same,
+    new_onboarding,
+    refuse_repeated_keys,
+    secrets_fingerprint,
 )
-from workflow.ports import (
-    UNSET,
-    AuditEntry,
-    Change,
-    Checkpoint,
-    CheckpointUpdate,
-    ManagementStore,
-    NewOnboarding,
-    StepRecord,
-    Vault,
-)
+from workflow.ports import Checkpoint, CheckpointUpdate, ManagementStore, StepRecord, Vault
 
 if TYPE_CHECKING:
     from workflow.management.bulk import BulkReport
@@ -63,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["Onboardings"]
 
 _OPERATOR_RETRIES = 5
+#: What an operator's resume, retry, rewind (or a cancel that deletes at Sent) resets.
+_FRESH_STEP: dict[str, Any] = {
+    "attempts": 0, "step_started_at": None, "last_error": None, "completion_deadline": None,
+}  # fmt: skip
 
 
 class Onboardings(Following):
@@ -119,82 +104,20 @@ class Onboardings(Following):
             SpecConflictError: two specs share a key with different content, or a key is taken
                 by a different spec; nothing was stored.
         """
-        conflicts = find_key_conflicts(specs)
-        if conflicts:
-            given = Counter(spec.key for spec in specs)
-            repeated = [key for key, count in given.items() if count > 1]
-            raise SpecConflictError(
-                "; ".join(str(c) for c in conflicts),
-                key=repeated[0] if len(repeated) == 1 else None,
-            )
+        refuse_repeated_keys(specs)
         now = self.clock.now()
         unique = {spec.key: spec for spec in specs}
-        new = [self._new(spec, actor, now) for spec in unique.values()]
+        new = [
+            new_onboarding(spec, actor, now, self.flow, self.sent_api, self.vault)
+            for spec in unique.values()
+        ]
         # Inside the store's transaction: one conflicting key and nothing of the batch is stored.
         return self.store.insert_many(
-            new, check=lambda stored, item: self._check_same(stored, unique[item.checkpoint.key])
+            new,
+            check=lambda stored, item: check_same(
+                stored, unique[item.checkpoint.key], self.vault, self.store.read_secret
+            ),
         )
-
-    def _new(self, spec: OnboardingSpec, actor: str, now: datetime) -> NewOnboarding:
-        onboarding_id = uuid.uuid4().hex
-        secrets = spec.secret_values()
-        checkpoint = Checkpoint(
-            id=onboarding_id, key=spec.key, fingerprint=spec.fingerprint(),
-            spec=spec.storable(), state=self.flow.machine.path[0], version=0,
-            created_at=now, updated_at=now, next_attempt_at=now, flow_version=self.flow.version,
-            sent_api=self.sent_api, has_secrets=bool(secrets),
-            secrets_fingerprint=self._secrets_fingerprint(secrets), created_by=actor,
-        )  # fmt: skip
-        entry = chained(
-            checkpoint,
-            AuditEntry("start", None, checkpoint.state, actor, now, details={"key": spec.key}),
-            self.vault,
-        )
-        checkpoint = dataclasses.replace(
-            checkpoint, audit_seq=entry.seq, audit_head=entry.digest, audit_anchor=entry.anchor
-        )
-        return NewOnboarding(checkpoint, entry, self.vault.seal(secrets) if secrets else None)
-
-    def _check_same(self, stored: Checkpoint, spec: OnboardingSpec) -> None:
-        hint = "start it under a new key, or amend it while it is paused or not yet started"
-        if stored.fingerprint != spec.fingerprint():
-            paths = changed_paths(stored.spec, spec.storable())
-            raise SpecConflictError(
-                f"key {spec.key!r} already names onboarding {stored.id} with a different spec "
-                f"(changed: {', '.join(paths) or 'field order'}); {hint}",
-                key=spec.key,
-            )
-        if not self._same_secrets(stored, spec.secret_values()):
-            raise SpecConflictError(
-                f"key {spec.key!r} already names onboarding {stored.id} with other payment "
-                f"details or WhatsApp token; {hint}",
-                key=spec.key,
-            )
-
-    def _secrets_fingerprint(self, secrets: dict[str, str]) -> str:
-        # "" for a spec without secrets: comparable without the vault key, which a server
-        # database's start may not have when nothing is to be sealed.
-        return self.vault.fingerprint(secrets) if secrets else ""
-
-    def _same_secrets(self, stored: Checkpoint, secrets: dict[str, str]) -> bool:
-        """Whether ``secrets`` are the ones ``stored`` was started (or last amended) with.
-
-        Compared by their keyed fingerprint, which outlives the sealed secrets: the same spec is
-        recognised after its secrets were sent and deleted. A row stored before fingerprints
-        were kept is compared with its sealed secrets while they are held; once they are gone
-        nothing is left to compare with, and the spec (equal in every other field) is taken as
-        the one already started.
-        """
-        if stored.secrets_fingerprint is not None:
-            return hmac.compare_digest(
-                stored.secrets_fingerprint, self._secrets_fingerprint(secrets)
-            )
-        if not secrets and not stored.has_secrets:
-            return True
-        held = self.store.read_secret(stored.id)
-        if held is None:
-            return True
-        return secrets == self.vault.open(stored.id, held)
 
     # -------------------------------------------------------------- operators
     def resume(
@@ -315,7 +238,12 @@ class Onboardings(Following):
             self._refuse_while_running(current, action)
             kwargs = {"target": target}
             details = {"target": target, "delete_at_sent": delete_at_sent}
-            update, records = self._rewound(current, target or "", delete_at_sent)
+            update, records = rewound(
+                current, FLOWS.get(current.flow_version, self.flow),
+                self.store.records(current.id, current.generation),
+                lambda step: self.store.resource_ids(current.id, step),
+                target or "", delete_at_sent,
+            )  # fmt: skip
         elif action == "resume" and (adopt is not None or create_new):
             records, details = decided(
                 current, self.store, actor=actor, adopt=adopt, create_new=create_new
@@ -324,9 +252,8 @@ class Onboardings(Following):
             raise TransitionError(
                 action, current.state, f"{action!r} is not resume, retry, rewind or cancel"
             )
-        return self._commit(
-            current, action, kwargs, actor, reason, batch_id, update, records, details
-        )
+        firing = Firing(action, actor, self.clock.now(), kwargs, reason, details, batch_id=batch_id)
+        return self._commit(current, firing, update, records)
 
     def bulk(
         self,
@@ -374,80 +301,25 @@ class Onboardings(Following):
             UnresolvedCreateError: the amend would change the body of such a create, or a worker
                 runs the onboarding now; nothing changed.
         """
+        secrets = spec.secret_values()
         for _ in range(_OPERATOR_RETRIES):
             current = self.store.find(id_or_key)
-            if spec.key != current.key:
-                raise SpecConflictError(
-                    f"the spec's key {spec.key!r} is not onboarding {current.key!r}'s; amend keeps "
-                    "the key (start a new onboarding for a new key)",
-                    key=spec.key,
-                )
-            secrets = spec.secret_values()
-            if secrets and current.profile_id is not None:
-                raise SpecConflictError(
-                    f"onboarding {current.key!r} already created its profile, which is when "
-                    "payment details and the WhatsApp token are sent; change them at Sent and "
-                    "leave them out of the amended spec",
-                    key=current.key,
-                )
+            refuse_amend(current, spec)
             self._refuse_while_running(current, "amend")
-            paths = changed_paths(current.spec, spec.storable())
             records = self.store.records(current.id, current.generation)
             flow = FLOWS.get(current.flow_version, self.flow)
-            unresolved = unresolved_creates(records, paths, bool(secrets), flow)
-            if unresolved:
-                raise UnresolvedCreateError(
-                    "amend", current.state, unresolved_refusal(current, unresolved)
-                )
-            sent = sent_paths(paths, records, flow)
-            # Profile fields the create already sent go out again as a PATCH, the next time the
-            # step that PATCHes them runs: now when it is still ahead (then the facts are judged
-            # again from Sent), else after a rewind to its state or earlier (already sent).
-            update_at = flow.profile_update
-            fields = (
-                patchable_profile_fields(sent, spec.storable().get("profile") or {})
-                if current.profile_id is not None and update_at is not None
-                else []
-            )
-            ahead = update_at is not None and update_at[0] in flow.steps_from(
-                current.paused_from or current.state
-            )
-            patched = fields if ahead else []
-            if patched:
-                sent = [
-                    p for p in sent if not patchable_profile_fields([p], {f: 1 for f in patched})
-                ]
-            judge_again = bool(patched)  # the PATCH changes what the facts were judged on
-            renewed = [
-                renewed_key(r)
-                for r in records
-                if not r.done
-                and (r.step, r.item) != update_at
-                and not (judge_again and (r.step, r.item) == flow.completion_facts)
-                # Its body is unchanged: under its own key Sent replays what it did.
-                and not is_unresolved_create(r, flow)
-            ]
-            if fields:
-                renewed.append(profile_update(fields, records, current.generation, flow))
-            if judge_again:
-                renewed += refreshed_facts(records, flow)
-            update = CheckpointUpdate(
-                spec=spec.storable(), fingerprint=spec.fingerprint(),
-                has_secrets=bool(secrets) or (current.has_secrets and current.profile_id is None),
-                secrets_fingerprint=self._secrets_fingerprint(secrets),
-            )  # fmt: skip
-            details = {
-                "changed": paths, "already_sent": sent, "patched": patched, "queued": fields,
-                "secrets_replaced": bool(secrets),
-            }  # fmt: skip
+            fingerprint = secrets_fingerprint(self.vault, secrets)
+            amended = amendment(current, spec, records, flow, fingerprint)
+            now = self.clock.now()
+            firing = Firing("amend", actor, now, reason=reason, details=amended.details)
             try:
                 saved = self._commit(
-                    current, "amend", {}, actor, reason, None, update, renewed, details,
+                    current, firing, amended.update, amended.records,
                     secret=self.vault.seal(secrets) if secrets else None,
                 )  # fmt: skip
             except ConcurrencyError:
                 continue
-            return saved, sent
+            return saved, amended.already_sent
         raise ConcurrencyError(f"onboarding {id_or_key} kept changing; try again")
 
     # --------------------------------------------------------------- plumbing
@@ -482,21 +354,19 @@ class Onboardings(Following):
     def _commit(
         self,
         current: Checkpoint,
-        trigger: str,
-        kwargs: dict[str, Any],
-        actor: str,
-        reason: str,
-        batch_id: str | None,
+        firing: Firing,
         update: CheckpointUpdate,
-        records: Sequence[StepRecord],
-        details: dict[str, Any] | None,
+        records: Sequence[StepRecord] = (),
         *,
         secret: bytes | None = None,
     ) -> Checkpoint:
+        """Fire an operator's trigger on ``current`` and commit it with its audit row."""
         flow = FLOWS.get(current.flow_version, self.flow)
-        machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
+        trigger = firing.trigger
         try:
-            record = machine.fire(trigger, **kwargs)
+            change = transition(
+                current, flow.machine, firing, self.vault, update=update, secret=secret
+            )
         except GuardRejectedError as exc:
             raise GuardRejectedError(
                 trigger,
@@ -504,6 +374,7 @@ class Onboardings(Following):
                 [f"'onboarding {trigger}' refused: {r}" for r in exc.reasons],
             ) from None
         except TransitionError:
+            machine = OnboardingFlow(current.state, current.paused_from, definition=flow.machine)
             raise TransitionError(
                 trigger, current.state, refusal(current, machine, trigger)
             ) from None
@@ -514,88 +385,11 @@ class Onboardings(Following):
                 f"'onboarding audit verify --key {current.id}', then anchor it with "
                 "'onboarding audit anchor'; nothing was changed"
             )
-        now = self.clock.now()
-        state = record.to_state
-        terminal = state in flow.machine.terminal_states
-        runnable = state in flow.machine.active_states
-        base = CheckpointUpdate(
-            state=state,
-            paused_from=machine.paused_from,
-            next_attempt_at=now if runnable else (None if terminal else UNSET),
-            finished_at=now if terminal else UNSET,
-        )
-        if trigger in ("resume", "retry", "rewind") or (trigger == "cancel" and runnable):
-            base = dataclasses.replace(
-                base, attempts=0, step_started_at=None, last_error=None, completion_deadline=None
-            )
-        merged = dataclasses.replace(base, **update.values())
-        profile_id = merged.values().get("profile_id", current.profile_id)
-        entry = chained(
-            current,
-            AuditEntry(
-                trigger, record.from_state, state, actor, now, reason=reason,
-                details=details, profile_id=profile_id, batch_id=batch_id,
-            ),
-            self.vault,
-        )  # fmt: skip
-        if secret is None and (terminal or state not in flow.machine.path) and current.has_secrets:
-            secret = b""  # never needed again
-        change = Change(
-            current.id, current.version, now, merged, entry, records=records, secret=secret,
-            base=current,
-        )  # fmt: skip
-        return self.store.apply(change)
-
-    def _rewound(
-        self, current: Checkpoint, target: str, delete_at_sent: bool
-    ) -> tuple[CheckpointUpdate, list[StepRecord]]:
-        flow = FLOWS.get(current.flow_version, self.flow)
-        path = flow.machine.path
-        if target not in path:
-            raise TransitionError(
-                "rewind", current.state, f"rewind --to must be one of: {', '.join(path)}"
-            )
-        generation = current.generation + 1
-        rerun = flow.steps_from(target)
-        first = flow.profile_step
-        fresh_profile = first is not None and target == flow.state_of(first.name)
-        carried: list[StepRecord] = []
-        for record in self.store.records(current.id, current.generation):
-            moved = dataclasses.replace(record, generation=generation)
-            if record.step not in rerun:
-                carried.append(moved)  # earlier steps' outputs stand
-            elif fresh_profile and record.step != (first.name if first else ""):
-                continue  # the old profile's later records say nothing about a new profile
-            elif fresh_profile and record.done:
-                continue  # a new profile is wanted: the old one is not adopted
-            elif flow.resent_on_rewind(record.step, record.item):
-                # A request (amended profile fields): sent again in the new generation's key.
-                carried.append(
-                    dataclasses.replace(
-                        moved, done=False, uncertain=False, key_seq=0, first_sent_at=None
-                    )
-                )
-            elif record.done or record.uncertain or record.may_exist:
-                # It may exist at Sent, and the new key will not replay it: look before creating.
-                carried.append(
-                    dataclasses.replace(
-                        moved, done=False, may_exist=True, uncertain=False, key_seq=0,
-                        first_sent_at=None,
-                    )
-                )  # fmt: skip
-        update = CheckpointUpdate(
-            generation=generation, predicted_outcome=None, predicted_rule=None,
-            wake_on_callback=False,
-        )  # fmt: skip
-        if fresh_profile:
-            update = dataclasses.replace(update, profile_id=None)
-            if delete_at_sent and first is not None:
-                old = [current.profile_id] if current.profile_id else []
-                old += self.store.resource_ids(current.id, first.name)
-                carried.append(
-                    StepRecord(
-                        first.name, "delete-previous", generation,
-                        output={"profile_ids": list(dict.fromkeys(old))},
-                    )
-                )  # fmt: skip
-        return update, carried
+        state = change.update.state
+        if trigger in ("resume", "retry", "rewind") or (
+            trigger == "cancel" and state in flow.machine.active_states
+        ):
+            # The step starts afresh: a new retry budget, and a new wait for the result.
+            fresh = CheckpointUpdate(**{**_FRESH_STEP, **change.update.values()})
+            change = dataclasses.replace(change, update=fresh)
+        return self.store.apply(dataclasses.replace(change, records=records))
