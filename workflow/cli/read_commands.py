@@ -10,6 +10,7 @@ of :mod:`workflow.management.public` as JSON Lines; lists stream. ``stuck``, ``b
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -153,18 +154,30 @@ def show(target: Target, as_json: Json = False, internals: Internals = False) ->
 
 def _profiles_at_sent(reader: Any, row: dict[str, Any]) -> list[str]:
     """Every profile the onboarding's create step made or adopted (its own flow's step)."""
-    from workflow.flows import FLOW, FLOWS
+    from workflow.core.flow_catalogue import CATALOGUE
 
-    flow = FLOWS.get(int(row.get("flow_version") or FLOW.version), FLOW)
-    step = flow.profile_step
-    return list(reader.resource_ids(row["id"], step.name)) if step is not None else []
+    version = int(row.get("flow_version") or 1)
+    facts = CATALOGUE.get(version)
+    if facts is not None:
+        name = facts.profile_step
+    else:  # a version registered at run time: ask its definition
+        from workflow.flows import FLOW, FLOWS
+
+        step = FLOWS.get(version, FLOW).profile_step
+        name = step.name if step is not None else None
+    return list(reader.resource_ids(row["id"], name)) if name is not None else []
 
 
 def _first_states() -> set[str]:
     """The state each flow version starts in (an onboarding there has done nothing yet)."""
-    from workflow.flows import FLOWS
+    from workflow.core.flow_catalogue import CATALOGUE
 
-    return {FLOWS[version].machine.path[0] for version in FLOWS}
+    first = {facts.first_state for facts in CATALOGUE.values()}
+    if "workflow.flows" in sys.modules:  # versions registered at run time, if any
+        from workflow.flows import FLOWS
+
+        first |= {FLOWS[version].machine.path[0] for version in FLOWS}
+    return first
 
 
 def _print_onboarding(data: dict[str, Any], row: dict[str, Any]) -> None:

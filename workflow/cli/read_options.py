@@ -33,7 +33,12 @@ __all__ = [
 
 def known_states(values: list[str] | None) -> list[str] | None:
     if not values:
-        return values  # the flow (and pydantic with it) loads only when there is a state to check
+        return values
+    from workflow.core.flow_catalogue import CATALOGUE
+
+    built_in = {state for facts in CATALOGUE.values() for state in facts.states}
+    if all(value in built_in for value in values):
+        return values  # the flow definition (and pydantic with it) is not loaded
     from workflow.flows import FLOWS
 
     for value in values:
