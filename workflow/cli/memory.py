@@ -2,7 +2,7 @@
 
 glibc gives each thread that allocates a malloc arena of its own (up to eight per core), and
 an arena keeps the pages it once held. The worker's step threads allocate briefly and often,
-so with 16 of them the arenas alone hold megabytes the threads never use at once; two shared
+so with 16 of them the arenas alone hold megabytes the threads never use at once; four shared
 arenas serve them as fast (the work waits on Sent and the database, not on ``malloc``). The
 worker command applies it before its threads start; an embedding service decides for its own
 process (``MALLOC_ARENA_MAX`` in the environment does the same, and wins here).
@@ -19,7 +19,7 @@ __all__ = ["share_malloc_arenas"]
 _M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
-def share_malloc_arenas(count: int = 2) -> bool:
+def share_malloc_arenas(count: int = 4) -> bool:
     """Cap glibc's malloc arenas at ``count``; ``False`` where the C library is not glibc or
     ``MALLOC_ARENA_MAX`` is set (then the environment's value stands)."""
     if os.environ.get("MALLOC_ARENA_MAX") or not hasattr(os, "confstr"):
