@@ -226,6 +226,7 @@ def sandbox_url(sandbox: Sandbox, _sandbox_server: SharedServer) -> Iterator[str
     """The test's sandbox served over real HTTP on loopback (by the session's server)."""
     with _sandbox_server.switch.serving(sandbox.app):
         yield _sandbox_server.url
+        sandbox.close()  # a request a hang fault still holds answers now, not at its end
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime
@@ -96,6 +97,8 @@ class Sandbox:
         self.clock = OffsetClock(clock)
         self.state = SandboxState(organization or OrganizationConfig(), self.clock)
         self.faults = FaultInjector(faults)
+        #: Set by :meth:`close`: requests still held by a latency or hang fault answer at once.
+        self._closing = threading.Event()
         self.idempotency = IdempotencyCache()
         self.completer = Completer(self.state, self.faults, signing_secret=signing_secret)
         self.counts: Counter[str] = Counter()
@@ -211,7 +214,7 @@ class Sandbox:
             mutation=request.method != "GET",
         )
         if decision.delay:
-            await asyncio.sleep(decision.delay)
+            await self._held(decision.delay)
         if decision.status is not None:
             self._count(name, "faulted")
             reply = self._fault_reply(decision.status, name, rid, decision.retry_after)
@@ -339,8 +342,19 @@ class Sandbox:
         return snapshot(self)
 
     def close(self) -> None:
-        """Stop background completions."""
+        """Stop background completions, and let requests held by a fault answer now (a server
+        waiting for its requests to finish then stops without waiting out a hang)."""
+        self._closing.set()
         self.completer.close()
+
+    async def _held(self, seconds: float) -> None:
+        """Wait ``seconds`` (a latency or hang fault), or until the sandbox closes."""
+        deadline = time.monotonic() + seconds
+        while not self._closing.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.05))
 
 
 def _response(reply: Reply) -> Response:
