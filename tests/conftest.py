@@ -315,9 +315,11 @@ def _emptied(url: str) -> bool:
             tables = list(connection.execute(text(_WRITTEN_TABLES)).scalars())
             if not tables:
                 return True
-            # TRUNCATE, not DELETE: new empty files, as the planner sees a fresh table.
+            # TRUNCATE, not DELETE: new empty files, as the planner sees a fresh table. CASCADE:
+            # a written table may be referenced by one left untouched (onboardings by
+            # step_attempts), which PostgreSQL then truncates too (it is empty already).
             connection.execute(text("SET LOCAL session_replication_role = replica"))
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         return True
     except Exception:  # no permission to bypass triggers, a table gone, ...: migrate anew
         return False
