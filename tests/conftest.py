@@ -452,11 +452,13 @@ class Harness:
     def sent_profiles(self) -> list[dict[str, Any]]:
         return list(self.sandbox.snapshot()["profiles"])
 
-    def slow_completions(self) -> None:
+    def slow_completions(self, poll_interval: float = 60) -> None:
         """Sent takes an hour to finish a completion, so onboardings wait in 'complete' until
         the completion timeout; polls come a minute apart: the same timeout, in fewer ticks."""
         self.sandbox.state.organization = OrganizationConfig(completion_delay_seconds=3600)
-        self.worker.executor.config = dataclasses.replace(self.executor.config, poll_interval=60)
+        self.worker.executor.config = dataclasses.replace(
+            self.executor.config, poll_interval=poll_interval
+        )
 
 
 @pytest.fixture
@@ -510,8 +512,9 @@ def with_key(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 @pytest.fixture
 def fleet(harness: Harness, samples: dict[str, Any]) -> Fleet:
-    """Paused and pending onboardings, made by the engine against the sandbox."""
-    harness.slow_completions()
+    """Paused and pending onboardings, made by the engine against the sandbox. Their
+    completions time out after two polls five minutes apart (the timeout is ten minutes)."""
+    harness.slow_completions(poll_interval=300)
     timeouts = [harness.start(with_key(samples["demo-inherited"], f"late-{n}")) for n in range(3)]
     prerequisites = harness.start(with_key(samples["demo-prerequisite-pause"], "unmet-0"))
     harness.run()
