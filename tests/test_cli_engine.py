@@ -245,12 +245,15 @@ def _sigkill_rounds(
     ]
     profiles = [p for p in sandbox.snapshot()["profiles"] if not p["deleted"]]
     assert sorted(p["id"] for p in profiles) == sorted(r["profile_id"] for r in rows)
+    histories: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    for line in cli("export").stdout.splitlines():  # every transition, in the order recorded
+        transition = json.loads(line)
+        histories[transition["onboarding_id"]].append(transition)
     for row in rows:
         sent = next(p for p in profiles if p["id"] == row["profile_id"])
         requested = len(samples[row["key"].rsplit("-", 1)[0]].get("campaigns", []))
         assert len(sent["own_campaigns"]) == requested
-        lines = cli("history", row["id"], "--json").stdout.splitlines()
-        history = [t for t in map(json.loads, lines) if t["kind"] == "transition"]
+        history = histories[row["id"]]
         assert [t["seq"] for t in history] == list(range(1, len(history) + 1))
         records = [
             TransitionRecord(t["trigger"], t["from_state"], t["to_state"], t["seq"])
@@ -284,17 +287,25 @@ def test_sigterm_finishes_in_flight_steps_and_releases_leases(
     assert [w["status"] for w in workers] == ["stopped"]
 
 
-def test_demo_runs_every_path_and_prints_the_table(tmp_path: Path) -> None:
-    """'onboarding demo' finishes (within the subprocess timeout) with one row per sample and
-    the expected outcomes."""
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """'onboarding demo --db DIR/demo.db' run once for the module: its directory and output."""
+    directory = tmp_path_factory.mktemp("demo")
     result = subprocess.run(
-        [sys.executable, "-m", "workflow", "demo", "--db", str(tmp_path / "demo.db")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+        [sys.executable, "-m", "workflow", "demo", "--db", str(directory / "demo.db")],
+        capture_output=True, text=True, timeout=120, cwd=directory, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    return directory, result.stdout
+
+
+def test_demo_runs_every_path_and_prints_the_table(demo_run: tuple[Path, str]) -> None:
+    """'onboarding demo' finishes (within the subprocess timeout) with one row per sample and
+    the expected outcomes."""
+    _, stdout = demo_run
     lines = {
         line.split("│")[1].strip(): line
-        for line in result.stdout.splitlines()
+        for line in stdout.splitlines()
         if line.startswith("│ demo-")
     }
     assert set(lines) == {
@@ -307,7 +318,9 @@ def test_demo_runs_every_path_and_prints_the_table(tmp_path: Path) -> None:
     assert "transient failure(s) retried" in lines["demo-retried"]
 
 
-def test_demo_never_replaces_a_database_it_did_not_make(tmp_path: Path) -> None:
+def test_demo_never_replaces_a_database_it_did_not_make(
+    tmp_path: Path, demo_run: tuple[Path, str]
+) -> None:
     """'demo --db' on a database holding real onboardings refuses with one line and leaves the
     file as it was; a file an earlier demo made is replaced (a sqlite:/// URL names it too)."""
     work = tmp_path / "work.db"
@@ -330,11 +343,11 @@ def test_demo_never_replaces_a_database_it_did_not_make(tmp_path: Path) -> None:
         "another --db"
     ]
     assert work.read_bytes() == before
-    demo = tmp_path / "mine.db"
-    for _ in range(2):  # the second run replaces the first run's database
-        ran = subprocess.run(
-            [sys.executable, "-m", "workflow", "demo", "--db", f"sqlite:///{demo}"],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
-        )  # fmt: skip
-        assert ran.returncode == 0, ran.stderr
-    assert not (tmp_path / "sqlite:").exists()
+    directory, _ = demo_run  # the module's demo run made its database: this run replaces it
+    made = directory / "demo.db"
+    ran = subprocess.run(
+        [sys.executable, "-m", "workflow", "demo", "--db", f"sqlite:///{made}"],
+        capture_output=True, text=True, timeout=120, cwd=directory, env=env,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert not (directory / "sqlite:").exists()
