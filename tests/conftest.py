@@ -344,6 +344,14 @@ def _fresh_postgres(url: str) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The populated database the read commands' tests share (:mod:`tests.populated`)."""
+    from tests.populated import populate
+
+    return populate(tmp_path_factory)
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

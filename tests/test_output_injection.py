@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 import yaml
 
 from tests.cli_process import environment, run
+from tests.conftest import SAMPLES
 from workflow.core.printable import printable
+from workflow.core.spec import load_documents
 from workflow.following.logs import configure_logging
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
@@ -100,10 +103,12 @@ def test_json_log_lines_keep_control_characters_as_json_escapes() -> None:
     assert (entry["message"], entry["key"]) == (HOSTILE, REASON)
 
 
-@pytest.fixture
-def hostile_run(tmp_path: Path, samples: dict[str, Any]) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def hostile_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """An onboarding whose create Sent refused with control sequences in its error, run by a
-    real worker against the served sandbox; returns how to run the CLI on its database."""
+    real worker against the served sandbox, once for the module: its directory and the run."""
+    directory = tmp_path_factory.mktemp("hostile")
+    samples = {doc["key"]: doc for doc in load_documents(SAMPLES)}
     faults = FaultConfig(
         scripted=[
             ScriptedFault(
@@ -113,19 +118,33 @@ def hostile_run(tmp_path: Path, samples: dict[str, Any]) -> dict[str, Any]:
         ]
     )  # fmt: skip
     box = Sandbox(OrganizationConfig(completion_delay_seconds=0.1), faults)
-    specs = tmp_path / "specs.yaml"
+    specs = directory / "specs.yaml"
     specs.write_text(yaml.safe_dump([samples["demo-inherited"]]))
-    db = f"sqlite:///{tmp_path / 'onboarding.db'}"
+    db = f"sqlite:///{directory / 'onboarding.db'}"
     with ServerThread(box.app) as server:
         env = environment(
             SENT_BASE_URL=server.url, SENT_DM_API_KEY="sandbox-key", COLUMNS="250",
             ONBOARDING_CALLBACK_BASE_URL="http://127.0.0.1:9",
         )  # fmt: skip
-        assert run("--db", db, "start", str(specs), env=env, cwd=tmp_path).returncode == 0
-        worker = run("--db", db, "worker", "--until-idle", env=env, cwd=tmp_path, timeout=120)
+        assert run("--db", db, "start", str(specs), env=env, cwd=directory).returncode == 0
+        worker = run("--db", db, "worker", "--until-idle", env=env, cwd=directory, timeout=120)
     box.close()
     assert worker.returncode == 0, worker.stderr
-    return {"db": db, "env": env, "cwd": tmp_path, "worker": worker}
+    return {"directory": directory, "env": env, "worker": worker}
+
+
+@pytest.fixture
+def hostile_run(hostile_template: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The module's hostile run, its database (and key file) copied for this test; returns how
+    to run the CLI on the copy."""
+    for name in ("onboarding.db", "onboarding.db-wal", "onboarding.db-shm", "onboarding.db.key"):
+        source = hostile_template["directory"] / name
+        if source.exists():
+            shutil.copy2(source, tmp_path / name)
+    return {
+        "db": f"sqlite:///{tmp_path / 'onboarding.db'}", "env": hostile_template["env"],
+        "cwd": tmp_path, "worker": hostile_template["worker"],
+    }  # fmt: skip
 
 
 def _cli(context: dict[str, Any], *args: str) -> str:

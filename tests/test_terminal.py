@@ -11,7 +11,7 @@ import pytest
 import typer
 
 from tests.cli_process import ONBOARDING, environment, run
-from tests.test_json_schema import Database, database  # noqa: F401  (the populated database)
+from tests.populated import Database
 from workflow.cli import app
 
 NARROW = {"COLUMNS": "80", "LINES": "50"}
@@ -75,7 +75,7 @@ READS = [
 ]
 
 
-def test_every_read_command_fits_80_columns(database: Database) -> None:  # noqa: F811
+def test_every_read_command_fits_80_columns(database: Database) -> None:
     """list, show and history of every onboarding, stuck, workers, batches, audit: no line of
     normal output is wider than 80 columns."""
     keys = [line["key"] for line in database.lines("list", "--json")]
@@ -91,7 +91,7 @@ def test_every_read_command_fits_80_columns(database: Database) -> None:  # noqa
         assert len(widest) <= 80, (words, widest)
 
 
-def test_show_lays_the_spec_out_as_yaml_and_the_error_as_lines(database: Database) -> None:  # noqa: F811
+def test_show_lays_the_spec_out_as_yaml_and_the_error_as_lines(database: Database) -> None:
     """show prints the spec as indented YAML and last_error field by field, not one-line JSON."""
     paused = next(
         line["key"]
