@@ -67,23 +67,26 @@ def run(
     cwd: Path | None = None,
     preexec_fn: Callable[[], None] | None = None,
     timeout: float = 60,
+    input: str | None = None,
     process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``onboarding ARGS`` and capture its output: in this process, or in a subprocess of
-    the installed script when ``process`` is true or a ``preexec_fn`` is given (it needs a
-    child to run in). ``timeout`` bounds a subprocess only."""
+    """Run ``onboarding ARGS`` with ``input`` on stdin (none: empty) and capture its output: in
+    this process, or in a subprocess of the installed script when ``process`` is true or a
+    ``preexec_fn`` is given (it needs a child to run in). ``timeout`` bounds a subprocess only."""
     assert ONBOARDING.exists(), f"{ONBOARDING} is missing: pip install -e '.[dev]'"
     if process or preexec_fn is not None:
         return subprocess.run(
             [str(ONBOARDING), *args], capture_output=True, text=True, env=env or environment(),
-            cwd=cwd, preexec_fn=preexec_fn, timeout=timeout, check=False,
+            cwd=cwd, preexec_fn=preexec_fn, timeout=timeout, input=input,
+            stdin=subprocess.DEVNULL if input is None else None, check=False,
         )  # fmt: skip
-    return _run_here(list(args), env or environment(), cwd)
+    return _run_here(list(args), env or environment(), cwd, input or "")
 
 
-def _pipe(errors: str) -> io.TextIOWrapper:
-    """A text stream like a fresh interpreter's stdout or stderr on a pipe (not a TTY)."""
-    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors=errors, write_through=True)
+def _pipe(errors: str, content: str = "") -> io.TextIOWrapper:
+    """A text stream like a fresh interpreter's stdin, stdout or stderr on a pipe (not a TTY)."""
+    data = io.BytesIO(content.encode())
+    return io.TextIOWrapper(data, encoding="utf-8", errors=errors, write_through=True)
 
 
 def _read(stream: io.TextIOWrapper) -> str:
@@ -95,13 +98,14 @@ def _read(stream: io.TextIOWrapper) -> str:
 
 
 def _run_here(
-    args: list[str], env: dict[str, str], cwd: Path | None
+    args: list[str], env: dict[str, str], cwd: Path | None, stdin: str
 ) -> subprocess.CompletedProcess[str]:
     """``onboarding ARGS`` in this process, as the console script runs it in a new one."""
     from workflow.cli import main
 
     stdout, stderr = _pipe("strict"), _pipe("backslashreplace")
-    with _process_state(env, cwd, [str(ONBOARDING), *args], stdout, stderr), _engines_disposed():
+    streams = _pipe("strict", stdin), stdout, stderr
+    with _process_state(env, cwd, [str(ONBOARDING), *args], streams), _engines_disposed():
         try:
             main(args)
             code = 0
@@ -151,8 +155,7 @@ def _process_state(
     env: dict[str, str],
     cwd: Path | None,
     argv: list[str],
-    stdout: io.TextIOWrapper,
-    stderr: io.TextIOWrapper,
+    streams: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper],
 ) -> Iterator[None]:
     """Environment, directory, argv, standard streams, warnings, logging and signal handlers as
     in a new interpreter, for the time of one command; this process's own after it."""
@@ -165,7 +168,7 @@ def _process_state(
         if cwd is not None:
             os.chdir(cwd)
         sys.argv = argv
-        sys.stdin, sys.stdout, sys.stderr = _pipe("strict"), stdout, stderr
+        sys.stdin, sys.stdout, sys.stderr = streams
         _reset_settings()
         with warnings.catch_warnings(), _fresh_logging():
             warnings.resetwarnings()
