@@ -3,22 +3,28 @@
 Claiming is one ``UPDATE ... WHERE id IN (due rows) RETURNING`` that takes the lease and moves
 the version on (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never run the
 same onboarding and a worker whose lease was taken over cannot commit; then one ``SELECT``
-reads the claimed onboardings' step records. Both statements are built once per dialect, the
-ids they leave out or read as expanding parameters, so SQLAlchemy compiles each once.
+reads the claimed onboardings' step records. A worker claims several times a second, so both
+run on the DB-API cursor, compiled once (:mod:`persistence.prepared`; ``benchmarks/store_ops.py``
+measures ``claim 16``): the ids a claim leaves out or reads are numbered parameters, compiled
+once per power of two (the list padded with its first id), not once per size. ``load`` reads
+one onboarding through a SQLAlchemy connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cached_property
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Integer, and_, bindparam, event, or_, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Column, Integer, and_, bindparam, or_, select, update
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from persistence.commits import describe
+from persistence.prepared import Prepared, result_processor, transaction
 from persistence.rows import CHECKPOINT_COLUMNS, ONBOARDINGS, RECORDS, to_checkpoint, to_record
-from workflow.ports import Checkpoint, Claim, OnboardingNotFoundError, StepRecord
+from workflow.ports import Checkpoint, Claim, OnboardingNotFoundError, StepRecord, StoreError
 
 __all__ = ["Claims"]
 
@@ -34,17 +40,23 @@ RECORDS_OF: Final = (
 LOAD: Final = select(*CHECKPOINT_COLUMNS).where(O.c.id == bindparam("id"))
 
 
-@cache
-def _claim(postgres: bool, skipping: bool) -> Any:
+def _padded(ids: Collection[str]) -> list[str]:
+    """``ids`` sorted and padded with the first to a power of two (one compilation per size)."""
+    listed = sorted(ids)
+    size = 1 << (len(listed) - 1).bit_length()
+    return listed + listed[:1] * (size - len(listed))
+
+
+def _claim(postgres: bool, skipping: int) -> Any:
     """The claim at ``now`` for ``owner`` until ``until``, at most ``limit`` rows, oldest due
-    first; with ``skipping``, none of the ids ``skip``."""
+    first, none of the ids ``skip0`` ... ``skip{skipping - 1}``."""
     now = bindparam("now", type_=O.c.next_attempt_at.type)
     conditions = [
         O.c.next_attempt_at <= now,
         or_(O.c.lease_expires_at.is_(None), O.c.lease_expires_at < now),
     ]
     if skipping:
-        conditions.append(O.c.id.not_in(bindparam("skip", expanding=True)))
+        conditions.append(O.c.id.not_in([bindparam(f"skip{n}") for n in range(skipping)]))
     due = (
         select(O.c.id)
         .where(*conditions)
@@ -63,6 +75,63 @@ def _claim(postgres: bool, skipping: bool) -> Any:
         )
         .returning(*CHECKPOINT_COLUMNS)
     )
+
+
+def _records_of(count: int) -> Any:
+    """The current generation's step records of the onboardings ``id0`` ... ``id{count - 1}``."""
+    return (
+        select(RECORDS)
+        .join(O, and_(RECORDS.c.onboarding_id == O.c.id, RECORDS.c.generation == O.c.generation))
+        .where(O.c.id.in_([bindparam(f"id{n}") for n in range(count)]))
+    )
+
+
+def _decoder(columns: Sequence[Column[Any]], dialect: Dialect) -> Callable[[Any], dict[str, Any]]:
+    """A driver row of ``columns`` as a mapping of Python values, as SQLAlchemy decodes it."""
+    named = [(c.name, result_processor(c, dialect)) for c in columns]
+    return lambda row: {
+        name: process(value) for (name, process), value in zip(named, row, strict=True)
+    }
+
+
+class _ClaimCursor:
+    """The claim and its records' read, compiled for one dialect on first use of each size."""
+
+    def __init__(self, dialect: Dialect, postgres: bool) -> None:
+        self._dialect = dialect
+        self._postgres = postgres
+        self._claims: dict[int, Prepared] = {}
+        self._reads: dict[int, Prepared] = {}
+        self.checkpoint = _decoder(CHECKPOINT_COLUMNS, dialect)
+        self.record = _decoder(list(RECORDS.c), dialect)
+
+    def claiming(self, skipping: int) -> Prepared:
+        found = self._claims.get(skipping)
+        if found is None:
+            found = Prepared(_claim(self._postgres, skipping), self._dialect)
+            found = self._claims.setdefault(skipping, found)
+        return found
+
+    def reading(self, count: int) -> Prepared:
+        found = self._reads.get(count)
+        if found is None:
+            found = self._reads.setdefault(count, Prepared(_records_of(count), self._dialect))
+        return found
+
+    def claim(self, cursor: Any, values: dict[str, Any], skip: Collection[str]) -> list[Claim]:
+        skipped = _padded(skip) if skip else []
+        values.update((f"skip{n}", value) for n, value in enumerate(skipped))
+        rows = self.claiming(len(skipped)).execute(cursor, values).fetchall()
+        checkpoints = [to_checkpoint(self.checkpoint(row)) for row in rows]
+        if not checkpoints:
+            return []
+        found: dict[str, list[StepRecord]] = {c.id: [] for c in checkpoints}
+        ids = _padded(found)
+        read = self.reading(len(ids)).execute(cursor, {f"id{n}": i for n, i in enumerate(ids)})
+        for row in read.fetchall():
+            record = self.record(row)
+            found[record["onboarding_id"]].append(to_record(record))
+        return [Claim(c, found[c.id]) for c in checkpoints]
 
 
 class Claims:
@@ -93,34 +162,26 @@ class Claims:
         }  # fmt: skip
         if skip:
             values["skip"] = sorted(skip)
-        statement = _claim(self._postgres, bool(skip))
+        try:
+            with transaction(self.engine) as cursor:
+                return self._claim_cursor.claim(cursor, values, skip)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not claim due onboardings: {describe(exc)}") from exc
 
-        def work(connection: Connection) -> list[Claim]:
-            rows = connection.execute(statement, values).all()
-            return self._with_records(connection, [to_checkpoint(row._mapping) for row in rows])
-
-        return self._run("claim due onboardings", work)
+    @cached_property
+    def _claim_cursor(self) -> _ClaimCursor:
+        return _ClaimCursor(self.engine.dialect, self._postgres)
 
     def claim_statement(
         self, owner: str, now: datetime, lease_seconds: float, limit: int
     ) -> tuple[str, Any]:
-        """The claim's SQL and driver parameters as :meth:`claim` sends them (for query plans):
-        the claim runs in a transaction rolled back, and what reached the driver is kept."""
-        sent: list[tuple[str, Any]] = []
-
-        def keep(_c: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-            sent.append((sql, parameters))
-
-        statement = _claim(self._postgres, False)
+        """The claim's SQL and driver parameters as :meth:`claim` sends them (for query plans)."""
         values = {
             "now": now, "limit": limit, "owner": owner,
             "until": now + timedelta(seconds=lease_seconds),
         }  # fmt: skip
-        with self.engine.connect() as connection:
-            event.listen(connection, "before_cursor_execute", keep)
-            connection.execute(statement, values)
-            connection.rollback()
-        return sent[0]
+        claiming = self._claim_cursor.claiming(0)
+        return claiming.sql, claiming.params(values)
 
     def _with_records(self, connection: Connection, checkpoints: list[Checkpoint]) -> list[Claim]:
         if not checkpoints:

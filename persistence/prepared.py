@@ -1,11 +1,11 @@
-"""The whole-checkpoint commit, compiled once and run on the DB-API cursor: the worker's hot path.
+"""Statements compiled once and run on the DB-API cursor: the worker's hot path.
 
 Why here and nowhere else: a step commits a handful of small statements, and SQLAlchemy's
 execution machinery (connection and transaction objects, the compiled-cache lookup, the
 execution context, result metadata) costs more than the driver does for each of them;
-``benchmarks/store_ops.py`` measures a worker's commit at about half the time this way. Every
-other statement runs through SQLAlchemy connections (:mod:`persistence.commits`,
-:mod:`persistence.claims`).
+``benchmarks/store_ops.py`` measures a worker's commit at about half the time this way. The
+whole-checkpoint commit (:mod:`persistence.commits`) and the claim (:mod:`persistence.claims`)
+run here; every other statement runs through SQLAlchemy connections.
 
 The statements are the same Core statements, compiled once per dialect through SQLAlchemy's
 public API (``compile()``, ``SQLCompiler.string``, ``positiontup`` and ``binds``); their

@@ -229,6 +229,23 @@ def test_claim_respects_due_time_and_leases(store: SqlStore) -> None:
         store.apply(_change(claimed[0].checkpoint, attempts=1))
 
 
+@pytest.mark.parametrize("skipped", [1, 3, 5])
+def test_a_claim_leaves_out_the_ids_it_is_told_to_skip(store: SqlStore, skipped: int) -> None:
+    """The ids a worker still holds are never claimed again, whatever their number (the
+    claim pads the list it sends to a power of two with one of them); every other due
+    onboarding is claimed, each with its own step records."""
+    rows = [_start(store, f"k{index}") for index in range(7)]
+    with_record = store.apply(
+        dataclasses.replace(_change(rows[-1]), records=[StepRecord("s", "last", 0, done=True)])
+    )
+    skip = {row.id for row in rows[:skipped]}
+    claimed = store.claim("w1", NOW, 30, 10, skip=skip)
+    assert sorted(c.checkpoint.key for c in claimed) == [f"k{i}" for i in range(skipped, 7)]
+    records = {c.checkpoint.id: [r.item for r in c.records] for c in claimed}
+    assert records[with_record.id] == ["last"]
+    assert all(items == [] for oid, items in records.items() if oid != with_record.id)
+
+
 def test_a_releasing_change_ends_the_lease(store: SqlStore) -> None:
     """A change that releases the claim clears the lease in the same commit."""
     _start(store)
