@@ -164,6 +164,9 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> Engine:
             # (a "file:" URI names its file in its own grammar, with its own open mode)
             event.listen(engine, "do_connect", _private_file(path))
         return engine
+    from persistence.partial_indexes import declare_postgresql_predicates
+
+    declare_postgresql_predicates()  # the models' partial indexes, as PostgreSQL declares them
     return create_engine(
         resolved, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
         hide_parameters=True,

@@ -27,10 +27,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlmodel import Field, SQLModel
 
+from persistence.partial_indexes import on_create
 from workflow.ports import as_utc
 
 __all__ = [
@@ -76,6 +78,11 @@ def _json(**kwargs: Any) -> Any:
     return Field(sa_column=Column(JSON, **kwargs))
 
 
+# A partial index's predicate is declared for SQLite (``sqlite_where``); PostgreSQL takes the same
+# one, declared once PostgreSQL is used (see persistence.partial_indexes).
+event.listen(SQLModel.metadata, "before_create", on_create)
+
+
 class OnboardingRow(SQLModel, table=True):
     """The checkpoint of one onboarding."""
 
@@ -88,7 +95,6 @@ class OnboardingRow(SQLModel, table=True):
             "ix_onboardings_unfinished", "next_attempt_at", "lease_owner", "lease_expires_at",
             "attempts", "wake_on_callback", "updated_at", "step_started_at", "audit_seq", "state",
             "id", sqlite_where=text("finished_at IS NULL"),
-            postgresql_where=text("finished_at IS NULL"),
         ),
         Index("ix_onboardings_created", "created_at", "id"),
         Index("ix_onboardings_state_created", "state", "created_at", "id"),
@@ -98,7 +104,6 @@ class OnboardingRow(SQLModel, table=True):
         Index(
             "ix_onboardings_leased", "lease_expires_at", "next_attempt_at", "state",
             sqlite_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
-            postgresql_where=text("lease_owner IS NOT NULL AND finished_at IS NULL"),
         ),
         # The console's predicted vs actual outcomes, counted from the index (migration 0011).
         # Its PostgreSQL-only ``ix_onboardings_key_pattern`` (key prefixes) is in the migration
@@ -172,7 +177,6 @@ class TransitionRow(SQLModel, table=True):
             "ix_transitions_batch",
             "batch_id",
             sqlite_where=text("batch_id IS NOT NULL"),
-            postgresql_where=text("batch_id IS NOT NULL"),
         ),
     )
 

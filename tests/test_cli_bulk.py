@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from persistence.db import make_engine
 from persistence.migrate import upgrade
-from tests.cli_process import ONBOARDING, environment, one_line_error
+from tests.cli_process import ONBOARDING, environment, one_line_error, run
 from tests.conftest import TEST_KEY, Fleet, Harness, with_key
 from workflow.cli import app
 
@@ -28,14 +28,9 @@ BATCH = re.compile(r"batch ([0-9a-f]{32}): (\w+) (\d+) of (\d+)")
 KEYED = environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode())
 
 
-def onboarding(
-    *args: str, stdin: int | None = subprocess.DEVNULL
-) -> subprocess.CompletedProcess[str]:
-    """Run the console script with no terminal on stdin (as cron or a pipeline would)."""
-    return subprocess.run(
-        [str(ONBOARDING), *args], capture_output=True, text=True, env=KEYED,
-        stdin=stdin, timeout=120, check=False,
-    )  # fmt: skip
+def onboarding(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line with no terminal on stdin (as cron or a pipeline would)."""
+    return run(*args, env=KEYED, timeout=120)
 
 
 def interactive(args: list[str], answer: str, meanwhile: Callable[[], None]) -> tuple[int, str]:

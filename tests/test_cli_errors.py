@@ -277,7 +277,7 @@ def test_malformed_secret_key_is_one_line(
 )
 def test_sandbox_serve_refuses_bad_options_in_one_line(options: list[str], says: str) -> None:
     """Options the sandbox cannot honour are refused before it serves anything."""
-    result = run("sandbox", "serve", *options, timeout=30)
+    result = run("sandbox", "serve", *options, timeout=30, process=True)  # a server: its own
     line = one_line_error(result)
     assert says in line
     assert "Sent sandbox on" not in result.stdout
@@ -289,7 +289,7 @@ def test_sandbox_serve_on_a_taken_port_says_so_and_nothing_else() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run("sandbox", "serve", "--port", str(port), timeout=30)
+        result = run("sandbox", "serve", "--port", str(port), timeout=30, process=True)
     assert f"sandbox port {port} on 127.0.0.1 is already in use" in one_line_error(result)
     assert "--port" in result.stderr
     assert result.stdout == ""

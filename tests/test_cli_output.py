@@ -49,10 +49,15 @@ def ran(tmp_path_factory: pytest.TempPathFactory, samples_module: dict[str, dict
     specs = tmp_path / "specs.yaml"
     specs.write_text(yaml.safe_dump(list(samples_module.values())))
     with ServerThread(box.app) as sent:
+        # The installed script in its own process, end to end (the rest of the suite calls its
+        # entry point in-process): these prove the console script and the worker process work.
         api = ["--api-url", sent.url, "--api-key", "sandbox-key"]
-        assert run("--db", db, "db", "upgrade", env=env).returncode == 0
-        assert run("--db", db, "start", str(specs), env=env).returncode == 0
-        worked = run("--db", db, *api, "worker", "--until-idle", "--poll-interval", "0.05", env=env)
+        assert run("--db", db, "db", "upgrade", env=env, process=True).returncode == 0
+        assert run("--db", db, "start", str(specs), env=env, process=True).returncode == 0
+        worked = run(
+            "--db", db, *api, "worker", "--until-idle", "--poll-interval", "0.05", env=env,
+            process=True,
+        )  # fmt: skip
         assert worked.returncode == 0, worked.stderr
     box.close()
     return Ran(db, env, tmp_path)
@@ -142,7 +147,9 @@ def test_json_keeps_full_values(ran: Ran) -> None:
 
 def test_demo_fits_80_columns(tmp_path: Path) -> None:
     """At COLUMNS=80 the demo's table fits, and the notes it leaves out follow it in full."""
-    result = run("demo", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=120)
+    result = run(
+        "demo", "--db", str(tmp_path / "demo.db"), cwd=tmp_path, timeout=120, process=True
+    )  # its own process: the demo serves a sandbox and runs a worker
     assert result.returncode == 0, result.stderr
     table = result.stdout[result.stdout.index("╭") : result.stdout.index("╰")]
     _fits(table)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from tests.cli_process import ONBOARDING, environment
+from tests.cli_process import environment, run
 from tests.conftest import TEST_KEY, Fleet, Harness
 from tests.console_helpers import add_users, client, console_app, csrf_of, sign_in
 from workflow.console import pages
@@ -76,11 +75,9 @@ def test_an_action_from_the_console_writes_the_row_the_cli_writes(
     )
     assert reply.status_code == 303
     key = harness.store.get(by_cli).key
-    done = subprocess.run(
-        [str(ONBOARDING), "--db", database_url_for_test, cli[0], key, *cli[1:], "--reason",
-         reason, "--actor", "olga"],
-        capture_output=True, text=True, check=False, timeout=120,
-        env=environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode()),
+    done = run(
+        "--db", database_url_for_test, cli[0], key, *cli[1:], "--reason", reason, "--actor",
+        "olga", env=environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode()),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     console_row, cli_row = _row(harness, by_console), _row(harness, by_cli)

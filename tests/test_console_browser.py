@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli_process import ONBOARDING, environment
+from tests.cli_process import environment, run
 from tests.conftest import TEST_KEY, Fleet, Harness, _fresh_sqlite
 from tests.console_helpers import PASSWORD, add_users, console_app
 from workflow.adapters.serving import ServerThread
@@ -178,11 +177,9 @@ def test_a_resume_from_the_page_writes_the_row_the_cli_writes(
     resume.get_by_label("Reason").fill("the result was lost")
     resume.get_by_role("button", name="Resume").click()
     expect(page.get_by_test_id("state")).to_have_text("complete")
-    done = subprocess.run(
-        [str(ONBOARDING), "--db", database_url_for_test, "resume", "late-1", "--reason",
-         "the result was lost", "--actor", "olga"],
-        capture_output=True, text=True, check=False, timeout=120,
-        env=environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode()),
+    done = run(
+        "--db", database_url_for_test, "resume", "late-1", "--reason", "the result was lost",
+        "--actor", "olga", env=environment(ONBOARDING_SECRET_KEY=TEST_KEY.decode()),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert _row(harness, fleet.timeouts[0]) == _row(harness, fleet.timeouts[1])

@@ -11,17 +11,14 @@ from jsonschema import Draft202012Validator
 
 from persistence.console_access import ConsoleAccess
 from persistence.store import SqlStore
-from tests.cli_process import ONBOARDING, environment, one_line_error
+from tests.cli_process import environment, one_line_error, run
 from workflow.console.access import check_password
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
 
 def _onboarding(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ONBOARDING), "--db", url, "console", *args], input=stdin, capture_output=True,
-        text=True, env=environment(), timeout=60, check=False,
-    )  # fmt: skip
+    return run("--db", url, "console", *args, input=stdin, env=environment())
 
 
 def test_users_are_added_listed_and_removed_with_argon2_hashes(sqlite_store: SqlStore) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -42,6 +44,32 @@ def test_happy_path_to_each_outcome() -> None:
         record = flow.fire("conclude", outcome=outcome)
         assert record == TransitionRecord("conclude", "complete", outcome.value, 5)
         assert flow.is_terminal
+
+
+def test_flows_on_one_table_fire_from_many_threads_at_once() -> None:
+    """The table's one machine serves every thread in turn: each flow moves along its own path,
+    its guards judging its own arguments, whatever the others do meanwhile."""
+    outcomes = list(Outcome) * 64
+
+    def run(outcome: Outcome) -> tuple[str, int, bool]:
+        flow = OnboardingFlow(definition=FLOW.machine)
+        _walk_to(flow, "complete")
+        refused = False
+        try:
+            flow.fire("request_completion", facts=READY)  # not valid from complete
+        except TransitionError:
+            refused = True
+        flow.fire("conclude", outcome=outcome)
+        return flow.state, flow.version, refused
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns between nearly every bytecode
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(run, outcomes))
+    finally:
+        sys.setswitchinterval(interval)
+    assert results == [(outcome.value, 5, True) for outcome in outcomes]
 
 
 def test_invalid_trigger_raises_clear_error_and_changes_nothing() -> None:

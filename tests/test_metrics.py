@@ -144,7 +144,7 @@ def test_a_taken_metrics_port_is_one_line(tmp_path: Path) -> None:
     assert run("--db", db, "db", "upgrade").returncode == 0
     with MetricsServer(PrometheusObserver().registry, 0) as taken:
         env = environment(SENT_DM_API_KEY="k")
-        result = run("--db", db, "worker", "--metrics-port", str(taken.port), env=env)
+        result = run("--db", db, "worker", "--metrics-port", str(taken.port), env=env, process=True)
     assert f"metrics port {taken.port} on 127.0.0.1 is already in use" in one_line_error(result)
     assert not (tmp_path / "taken.db.key").exists()
 

@@ -213,7 +213,7 @@ def test_a_key_still_being_processed_answers_409_and_its_replay_is_marked() -> N
 
 
 def test_sandbox_serve_refuses_an_unknown_revision() -> None:
-    done = run_cli("sandbox", "serve", "--api-revision", "2027-01", "--port", "1")
+    done = run_cli("sandbox", "serve", "--api-revision", "2027-01", "--port", "1", process=True)
     assert done.returncode != 0
     assert "api_revision" in done.stderr
     assert "Traceback" not in done.stderr

@@ -107,10 +107,11 @@ def test_show_lays_the_spec_out_as_yaml_and_the_error_as_lines(database: Databas
 
 
 def test_version_is_printed() -> None:
-    """--version prints the installed version and exits 0."""
+    """--version prints the installed version and exits 0 (the installed script, in its own
+    process: the console script's entry point works)."""
     from importlib.metadata import version
 
-    result = run("--version", env=environment())
+    result = run("--version", env=environment(), process=True)
     assert result.returncode == 0
     assert result.stdout.strip() == f"onboarding (sent-onboarding) {version('sent-onboarding')}"
 

@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -144,7 +145,8 @@ def write_key_file(path: Path, *, force: bool = False) -> None:
 class FernetVault:
     """Seals and opens an onboarding's secrets; derives its callback token.
 
-    ``cryptography`` loads on the first seal or open: a worker whose onboardings carry no
+    ``cryptography`` loads on the first seal (opening calls the OpenSSL ``hashlib`` loaded,
+    :mod:`workflow.adapters.fernet_open`, where it can): a worker whose onboardings carry no
     secrets (and every read-only command) never pays for it.
     """
 
@@ -158,6 +160,7 @@ class FernetVault:
             raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
         self._key = key
         self._fernet_instance: Any = None
+        self._opener: Callable[[bytes], bytes] | None = None
         # A separate key for callback tokens, so a leaked token says nothing about the vault key.
         self._token_key = hashlib.sha256(b"onboarding-callback-token:" + key).digest()
         self._anchors = AnchorKey(hkdf_sha256(raw, ANCHOR_LABEL))
@@ -275,17 +278,36 @@ class FernetVault:
                 f"onboarding {onboarding_id}: its payment details / WhatsApp token are no longer "
                 f"held; {amend}"
             )
-        from cryptography.fernet import InvalidToken
-
         try:
-            values: dict[str, str] = json.loads(self._fernet.decrypt(blob))
-        except (InvalidToken, ValueError):
+            values: dict[str, str] = json.loads(self._open_token(blob))
+        except ValueError:  # InvalidFernetToken, cryptography's InvalidToken, or no JSON
             raise SecretUnavailableError(
                 f"onboarding {onboarding_id}: its secrets cannot be decrypted with the configured "
                 "key (ONBOARDING_SECRET_KEY or the key file changed): restore that key and run "
                 f"'onboarding resume {onboarding_id}', or {amend}"
             ) from None
         return values
+
+    def _open_token(self, blob: bytes) -> bytes:
+        """The plaintext of a token (:mod:`workflow.adapters.fernet_open`, else ``cryptography``).
+
+        Raises:
+            ValueError: the token cannot be opened with this key.
+        """
+        if self._opener is None:
+            from workflow.adapters.fernet_open import opener
+
+            self._opener = opener(self._key) or self._cryptography_open
+        return self._opener(blob)
+
+    def _cryptography_open(self, blob: bytes) -> bytes:
+        from cryptography.fernet import InvalidToken
+
+        try:
+            opened: bytes = self._fernet.decrypt(blob)
+        except InvalidToken:
+            raise ValueError("invalid Fernet token") from None
+        return opened
 
     def anchor(self, onboarding_id: str, seq: int, head: str, previous: str) -> str:
         """The anchor of an audit chain head (:func:`workflow.core.audit_chain.anchor`), under the

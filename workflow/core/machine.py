@@ -22,7 +22,8 @@ and ``version``, never a machine object.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
@@ -209,27 +210,31 @@ class MachineDefinition:
 
         return named(f"not_past_paused_state_{state}", test)
 
-    def _machine(self) -> tuple[Machine, _Model]:
-        """This thread's machine for the table (building one costs far more than firing)."""
-        local = _LOCAL.__dict__.setdefault("machines", {})
-        cached = local.get(id(self))
-        if cached is None:
-            model = _Model()
-            machine = Machine(
-                model=model,
-                states=list(self.states),
-                transitions=[row.as_dict() for row in self.transitions],
-                initial=self.path[0],
-                auto_transitions=False,
-                send_event=True,
-                queued=True,
-                model_attribute="state",
-            )
-            cached = local[id(self)] = (machine, model, self)  # keep self alive with the cache
-        return cached[0], cached[1]
+    @contextmanager
+    def _machine(self) -> Iterator[tuple[Machine, _Model]]:
+        """The table's machine, for one thread at a time: building one costs far more than
+        firing, and one per thread would keep a copy for each of a worker's step threads."""
+        with _MACHINES_LOCK:
+            cached = _MACHINES.get(id(self))
+            if cached is None:
+                model = _Model()
+                machine = Machine(
+                    model=model,
+                    states=list(self.states),
+                    transitions=[row.as_dict() for row in self.transitions],
+                    initial=self.path[0],
+                    auto_transitions=False,
+                    send_event=True,
+                    queued=True,
+                    model_attribute="state",
+                )
+                cached = _MACHINES[id(self)] = (machine, model, self)  # keeps self alive
+            yield cached[0], cached[1]
 
 
-_LOCAL = threading.local()
+#: Each table's machine (by the definition's id) and the lock its users take in turn.
+_MACHINES: dict[int, tuple[Machine, _Model, MachineDefinition]] = {}
+_MACHINES_LOCK = threading.RLock()
 
 
 class OnboardingFlow:
@@ -295,17 +300,17 @@ class OnboardingFlow:
                 before,
                 f"trigger {trigger!r} is not valid in state {before!r}; allowed: {allowed}",
             )
-        machine, model = self.definition._machine()
-        machine.set_state(before, model)
-        model.paused_from = self.paused_from
-        # Self-loops (retry, amend) leave the state as it was, so the guards are asked first:
-        # a refusal raises before anything moves.
-        if not getattr(model, f"may_{trigger}")(**kwargs):
-            raise GuardRejectedError(trigger, before, self._refusal_reasons(trigger, kwargs))
-        if not commit:
-            return before
-        machine.events[trigger].trigger(model, **kwargs)
-        return model.state
+        with self.definition._machine() as (machine, model):
+            machine.set_state(before, model)
+            model.paused_from = self.paused_from
+            # Self-loops (retry, amend) leave the state as it was, so the guards are asked
+            # first: a refusal raises before anything moves.
+            if not getattr(model, f"may_{trigger}")(**kwargs):
+                raise GuardRejectedError(trigger, before, self._refusal_reasons(trigger, kwargs))
+            if not commit:
+                return before
+            machine.events[trigger].trigger(model, **kwargs)
+            return model.state
 
     def _refusal_reasons(self, trigger: str, kwargs: dict[str, Any]) -> Sequence[str]:
         explain = self.definition.refusals.get(trigger)

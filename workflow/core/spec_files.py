@@ -35,7 +35,6 @@ from typing import Any, Final
 from workflow.core.errors import Problem, SpecError
 from workflow.core.redaction import redact
 from workflow.core.spec_excerpts import DuplicateKeyError, Refused, located, one_line
-from workflow.core.spec_yaml import decode_yaml
 from workflow.core.validation.fields import field_name
 from workflow.core.validation.limits import (
     MAX_DEPTH,
@@ -151,10 +150,17 @@ def load_documents(path: str | Path, *, max_bytes: int | None = None) -> list[ob
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Refused(f"it is not UTF-8 text (byte {exc.start})") from None
-        loaded = _decode_json(text) if file.suffix.lower() == ".json" else decode_yaml(text)
+        loaded = _decode_json(text) if file.suffix.lower() == ".json" else _decode_yaml(text)
     except Refused as exc:
         raise SpecError([Problem("file", f"cannot read {file}: {exc}")], source=str(file)) from None
     return list(loaded) if isinstance(loaded, list) else [loaded]
+
+
+def _decode_yaml(text: str) -> object:
+    # PyYAML loads with the first YAML file: a worker, which reads stored specs, never does.
+    from workflow.core.spec_yaml import decode_yaml
+
+    return decode_yaml(text)
 
 
 def decode_json_text(data: str | bytes | bytearray, *, max_bytes: int | None = None) -> object:
