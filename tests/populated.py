@@ -20,7 +20,7 @@ from tests.cli_process import environment, run
 from workflow.core.spec import load_documents
 from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
 
-__all__ = ["Database", "populate"]
+__all__ = ["Database", "populate", "sample_run"]
 
 SAMPLES = Path(workflow.__file__).resolve().parent / "samples" / "demo.yaml"
 
@@ -39,11 +39,9 @@ class Database:
         return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def populate(tmp_path_factory: pytest.TempPathFactory) -> Database:
-    """The samples run once by 'onboarding worker --until-idle', then changed by an operator
-    (the tests only read it)."""
-    directory = tmp_path_factory.mktemp("schema")
-    samples = {doc["key"]: doc for doc in load_documents(SAMPLES)}  # type: ignore[index]
+def sample_run() -> tuple[Sandbox, dict[str, str]]:
+    """The Sent and the environment a run of every sample uses: 'demo-main-country' gets a
+    non-retryable 400 from Sent, completions take 0.1 s, a fresh key."""
     faults = FaultConfig(
         scripted=[ScriptedFault(method="POST", body_contains="Marketing EU", status=400)]
     )
@@ -52,6 +50,15 @@ def populate(tmp_path_factory: pytest.TempPathFactory) -> Database:
         ONBOARDING_SECRET_KEY=Fernet.generate_key().decode(), ONBOARDING_POLL_INTERVAL="0.2",
         ONBOARDING_CALLBACK_BASE_URL="http://127.0.0.1:9",
     )  # fmt: skip
+    return box, env
+
+
+def populate(tmp_path_factory: pytest.TempPathFactory) -> Database:
+    """The samples run once by 'onboarding worker --until-idle', then changed by an operator
+    (the tests only read it)."""
+    directory = tmp_path_factory.mktemp("schema")
+    samples = {doc["key"]: doc for doc in load_documents(SAMPLES)}  # type: ignore[index]
+    box, env = sample_run()
     url = f"sqlite:///{directory / 'onboarding.db'}"
     specs = directory / "specs.yaml"
     specs.write_text(yaml.safe_dump(list(samples.values())))

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography.fernet import Fernet
 
-from tests.cli_process import environment, run
+from tests.cli_process import run
 from tests.conftest import SAMPLES
+from tests.populated import sample_run
 from workflow.core.spec import load_documents
-from workflow.sandbox import FaultConfig, OrganizationConfig, Sandbox, ScriptedFault, ServerThread
+from workflow.sandbox import ServerThread
 
 
 @dataclass
@@ -37,14 +37,7 @@ class Ran:
 def ran(tmp_path_factory: pytest.TempPathFactory, samples_module: dict[str, dict[str, Any]]) -> Ran:
     """Every sample run once; 'demo-main-country' gets a non-retryable 400 from Sent."""
     tmp_path = tmp_path_factory.mktemp("output")
-    faults = FaultConfig(
-        scripted=[ScriptedFault(method="POST", body_contains="Marketing EU", status=400)]
-    )
-    box = Sandbox(OrganizationConfig(completion_delay_seconds=0.1), faults)
-    env = environment(
-        ONBOARDING_SECRET_KEY=Fernet.generate_key().decode(), ONBOARDING_POLL_INTERVAL="0.2",
-        ONBOARDING_CALLBACK_BASE_URL="http://127.0.0.1:9",
-    )  # fmt: skip
+    box, env = sample_run()
     db = f"sqlite:///{tmp_path / 'onboarding.db'}"
     specs = tmp_path / "specs.yaml"
     specs.write_text(yaml.safe_dump(list(samples_module.values())))
