@@ -7,10 +7,13 @@ bound parameter, so it is compiled once per dialect and each commit only binds v
 rows a change adds (audit row, outbox event, step records, attempts, secret) are listed once
 (:func:`additions`) and written by the statements of :meth:`Commits._statements`.
 
-A writer holding the checkpoint (``Change.base``, the worker after each step) writes every
-versioned column from memory, reads back only ``next_attempt_at``, and runs on the DB-API
-cursor (:mod:`persistence.prepared`: the one place it pays); any other change (an operator's)
-writes the columns it names through a SQLAlchemy connection and reads the checkpoint back.
+A writer holding the checkpoint (``Change.base``, the worker after each step) writes the
+versioned columns the change names, reads back only ``next_attempt_at``, builds the new
+checkpoint from memory, and runs on the DB-API cursor (:mod:`persistence.prepared`: where it
+pays); any other change (an operator's) writes the columns it names through a SQLAlchemy
+connection and reads the checkpoint back. Either way a column the change leaves alone is not
+written: its indexes are not touched, and a value another writer may set without the version
+(a callback's wake-up) stays as it is.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ T = TypeVar("T")
 O = ONBOARDINGS  # noqa: E741
 SECRETS = SecretRow.__table__  # type: ignore[attr-defined]
 
-#: Columns the checkpoint's version guards, written whole when the writer holds the checkpoint.
-#: Not among them: the lease (a heartbeat moves it without a version), the nudge time (a
-#: callback sets it), and the spec and its fingerprints (changed only by an amend).
+#: Columns the checkpoint's version guards: a change that names only these, from a writer holding
+#: the checkpoint, commits on the DB-API cursor. Not among them: the lease (a heartbeat moves it
+#: without a version), the nudge time (a callback sets it), and the spec and its fingerprints
+#: (changed only by an amend).
 WHOLE: Final = frozenset(
     c.name
     for c in CHECKPOINT_COLUMNS
@@ -83,12 +87,13 @@ def describe(exc: SQLAlchemyError) -> str:
 
 
 @lru_cache(maxsize=256)
-def checkpoint_update(columns: frozenset[str], whole: bool) -> Any:
+def checkpoint_update(columns: frozenset[str], held: bool) -> Any:
     """The update of ``columns`` (values ``v_<name>``) at ``w_id`` and ``w_version``.
 
     ``next_attempt_at`` stays due at ``w_now`` when a callback nudged the onboarding at or after
     ``w_since`` (it arrived while the step ran: the wait is over); the lease ends when
-    ``w_release`` is true. Returns ``next_attempt_at`` (``whole``) or the whole checkpoint.
+    ``w_release`` is true. Returns ``next_attempt_at`` (``held``: the writer holds the rest) or
+    the whole checkpoint.
     """
     values: dict[str, Any] = {
         name: bindparam(f"v_{name}", type_=O.c[name].type) for name in sorted(columns)
@@ -103,7 +108,7 @@ def checkpoint_update(columns: frozenset[str], whole: bool) -> Any:
     release = bindparam("w_release", type_=Boolean())
     values["lease_owner"] = case((release, null()), else_=O.c.lease_owner)
     values["lease_expires_at"] = case((release, null()), else_=O.c.lease_expires_at)
-    returned = (O.c.next_attempt_at,) if whole else CHECKPOINT_COLUMNS
+    returned = (O.c.next_attempt_at,) if held else CHECKPOINT_COLUMNS
     return (
         update(O)
         .where(O.c.id == bindparam("w_id"), O.c.version == bindparam("w_version"))
@@ -139,10 +144,9 @@ def additions(change: Change, key: str) -> list[tuple[str, list[dict[str, Any]]]
     return found
 
 
-def _written(change: Change, base: Checkpoint | None) -> dict[str, Any]:
-    """The columns a change writes: every versioned one from ``base`` when given."""
-    values: dict[str, Any] = {name: getattr(base, name) for name in WHOLE} if base else {}
-    values.update(change.update.values())
+def _written(change: Change, named: dict[str, Any]) -> dict[str, Any]:
+    """The columns a change writes: those its update names (``named``), and its bookkeeping."""
+    values = named
     values["version"] = change.expected_version + 1
     values["updated_at"] = change.at
     entry = change.transition
@@ -155,7 +159,7 @@ def _written(change: Change, base: Checkpoint | None) -> dict[str, Any]:
     return values
 
 
-def _parameters(change: Change, values: dict[str, Any], whole: bool) -> dict[str, Any]:
+def _parameters(change: Change, values: dict[str, Any], held: bool) -> dict[str, Any]:
     """The update's parameters for the columns ``values``."""
     params = {f"v_{name}": value for name, value in values.items()}
     for name in _JSON:
@@ -168,21 +172,35 @@ def _parameters(change: Change, values: dict[str, Any], whole: bool) -> dict[str
     )
     if "next_attempt_at" in values:
         # Without the checkpoint, a change that pauses stays paused whatever the nudge.
-        paused = not whole and values["next_attempt_at"] is None
+        paused = not held and values["next_attempt_at"] is None
         params.update(w_since=None if paused else change.wake_if_nudged_since, w_now=change.at)
     return params
 
 
 class _Cursor:
-    """The statements of the whole-checkpoint commit, compiled for one dialect."""
+    """The statements of the commit on the cursor, compiled for one dialect: the checkpoint's
+    update once per set of columns written (the engine's code makes a few dozen), the rows a
+    change adds once each."""
+
+    _KEPT: Final = 256
 
     def __init__(self, dialect: Any, statements: dict[str, Any]) -> None:
-        self.whole = Prepared(checkpoint_update(WHOLE, True), dialect)
+        self._dialect = dialect
+        self._updates: dict[frozenset[str], Prepared] = {}
         self.due = result_processor(O.c.next_attempt_at, dialect)
         self.adds = {
             name: Prepared(statement, dialect, ADDED_KEYS[name])
             for name, statement in statements.items()
         }
+
+    def update(self, columns: frozenset[str]) -> Prepared:
+        found = self._updates.get(columns)
+        if found is None:
+            if len(self._updates) >= self._KEPT:
+                self._updates.clear()
+            found = Prepared(checkpoint_update(columns, True), self._dialect)
+            found = self._updates.setdefault(columns, found)
+        return found
 
 
 class Commits:
@@ -220,26 +238,27 @@ class Commits:
         """
         what = f"commit onboarding {change.onboarding_id}"
         base = change.base
-        if (
-            base is not None
-            and base.version == change.expected_version
-            and WHOLE.issuperset(change.update.values())
-        ):
-            whole = base
+        named = change.update.values()
+        if base is not None and base.version == change.expected_version and WHOLE.issuperset(named):
+            held = base
             try:
                 with transaction(self.engine) as cursor:
-                    return self._commit_whole(cursor, change, whole)
+                    return self._commit_held(cursor, change, held, named)
             except (ConcurrencyError, OnboardingNotFoundError, IntegrityError):
                 raise
             except SQLAlchemyError as exc:
                 raise StoreError(f"could not {what}: {describe(exc)}") from exc
-        return self._run(what, lambda connection: self._commit(connection, change))
+        return self._run(what, lambda connection: self._commit(connection, change, named))
 
-    def _commit_whole(self, cursor: Any, change: Change, base: Checkpoint) -> Checkpoint:
-        """Every versioned column from memory, then the rows the change adds, on one cursor."""
+    def _commit_held(
+        self, cursor: Any, change: Change, base: Checkpoint, named: dict[str, Any]
+    ) -> Checkpoint:
+        """The named columns, then the rows the change adds, on one cursor; the new checkpoint
+        is ``base`` with them (and ``next_attempt_at`` as stored)."""
         prepared = self._prepared
-        values = _written(change, base)
-        row = prepared.whole.execute(cursor, _parameters(change, values, True)).fetchone()
+        values = _written(change, named)
+        update = prepared.update(frozenset(values))
+        row = update.execute(cursor, _parameters(change, values, True)).fetchone()
         if row is None:
             raise _concurrency(change)
         for name, rows in additions(change, base.key):
@@ -252,9 +271,9 @@ class Commits:
         )
         return dataclasses.replace(base, **values)
 
-    def _commit(self, connection: Connection, change: Change) -> Checkpoint:
+    def _commit(self, connection: Connection, change: Change, named: dict[str, Any]) -> Checkpoint:
         """The columns the change names, read back whole, then the rows it adds."""
-        values = _written(change, None)
+        values = _written(change, named)
         statement = checkpoint_update(frozenset(values), False)
         row = connection.execute(statement, _parameters(change, values, False)).first()
         if row is None:

@@ -4,8 +4,9 @@ Why here and nowhere else: a step commits a handful of small statements, and SQL
 execution machinery (connection and transaction objects, the compiled-cache lookup, the
 execution context, result metadata) costs more than the driver does for each of them;
 ``benchmarks/store_ops.py`` measures a worker's commit at about half the time this way. The
-whole-checkpoint commit (:mod:`persistence.commits`) and the claim (:mod:`persistence.claims`)
-run here; every other statement runs through SQLAlchemy connections.
+whole-checkpoint commit (:mod:`persistence.commits`), the claim (:mod:`persistence.claims`) and
+the read of the secrets a step sends (``SqlStore.read_secret``) run here; every other statement
+runs through SQLAlchemy connections.
 
 The statements are the same Core statements, compiled once per dialect through SQLAlchemy's
 public API (``compile()``, ``SQLCompiler.string``, ``positiontup`` and ``binds``); their

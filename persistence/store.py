@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -34,6 +35,7 @@ from persistence.commits import SECRETS, Commits, describe
 from persistence.models import CallbackEventRow
 from persistence.outbox import OutboxQueries, publish
 from persistence.ownership import OwnershipQueries
+from persistence.prepared import Prepared, transaction
 from persistence.presence import Presence
 from persistence.queries import Queries
 from persistence.rate_limits import SqlRateSlots
@@ -300,12 +302,21 @@ class SqlStore(
 
     # ---------------------------------------------------------------- secrets
     def read_secret(self, onboarding_id: str) -> bytes | None:
-        """The sealed secrets of one onboarding, if still held."""
-        row = self._run(
-            "read a secret",
-            lambda c: c.execute(SECRET_OF, {"id": onboarding_id}).first(),
-        )
+        """The sealed secrets of one onboarding, if still held.
+
+        A worker reads them in the step that sends them; the read runs prepared on the DB-API
+        cursor (:mod:`persistence.prepared`), like the claim and the commit around it.
+        """
+        try:
+            with transaction(self.engine) as cursor:
+                row = self._secret_of.execute(cursor, {"id": onboarding_id}).fetchone()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read a secret: {describe(exc)}") from exc
         return None if row is None else bytes(row[0])
+
+    @cached_property
+    def _secret_of(self) -> Prepared:
+        return Prepared(SECRET_OF, self.engine.dialect)
 
     def resource_ids(self, onboarding_id: str, step: str) -> list[str]:
         """Every resource id Sent answered to ``step``'s calls for this onboarding, newest first."""

@@ -33,7 +33,7 @@ class InvalidFernetToken(ValueError):
 
 
 @cache
-def _libcrypto() -> ctypes.CDLL | None:
+def _libcrypto() -> ctypes.PyDLL | None:
     """The ``libcrypto`` ``hashlib`` loaded (read from ``/proc/self/maps``), with the
     signatures used here declared; ``None`` when there is none to find."""
     import _hashlib  # noqa: F401  (maps libcrypto; hashlib has imported it already)
@@ -46,7 +46,9 @@ def _libcrypto() -> ctypes.CDLL | None:
     if len(paths) != 1:
         return None
     try:
-        lib = ctypes.CDLL(paths.pop())
+        # PyDLL keeps the GIL through each call: they take microseconds, and releasing it
+        # would hand it to another step thread six times per token.
+        lib = ctypes.PyDLL(paths.pop())
         lib.EVP_aes_128_cbc.restype = ctypes.c_void_p
         lib.EVP_aes_128_cbc.argtypes = []
         lib.EVP_CIPHER_CTX_new.restype = ctypes.c_void_p
@@ -66,7 +68,7 @@ def _libcrypto() -> ctypes.CDLL | None:
     return lib
 
 
-def _aes_128_cbc_unpadded(lib: ctypes.CDLL, key: bytes, iv: bytes, data: bytes) -> bytes:
+def _aes_128_cbc_unpadded(lib: ctypes.PyDLL, key: bytes, iv: bytes, data: bytes) -> bytes:
     """``data`` decrypted, its PKCS#7 padding checked and removed (OpenSSL's default)."""
     context = lib.EVP_CIPHER_CTX_new()
     if not context:

@@ -22,13 +22,12 @@ and ``version``, never a machine object.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
 
-from transitions import EventData, Machine
+from transitions import Event, EventData, Machine
 
 from workflow.core.errors import GuardRejectedError, TransitionError
 
@@ -210,26 +209,27 @@ class MachineDefinition:
 
         return named(f"not_past_paused_state_{state}", test)
 
-    @contextmanager
-    def _machine(self) -> Iterator[tuple[Machine, _Model]]:
-        """The table's machine, for one thread at a time: building one costs far more than
-        firing, and one per thread would keep a copy for each of a worker's step threads."""
-        with _MACHINES_LOCK:
-            cached = _MACHINES.get(id(self))
-            if cached is None:
-                model = _Model()
-                machine = Machine(
-                    model=model,
-                    states=list(self.states),
-                    transitions=[row.as_dict() for row in self.transitions],
-                    initial=self.path[0],
-                    auto_transitions=False,
-                    send_event=True,
-                    queued=True,
-                    model_attribute="state",
-                )
-                cached = _MACHINES[id(self)] = (machine, model, self)  # keeps self alive
-            yield cached[0], cached[1]
+    def _machine(self) -> tuple[Machine, _Model]:
+        """The table's machine and the model it moves, built once (under the lock) and shared:
+        building one costs far more than firing, and one per thread would keep a copy for each
+        of a worker's step threads. Its users take ``_MACHINES_LOCK`` while they move it."""
+        cached = _MACHINES.get(id(self))
+        if cached is None:
+            with _MACHINES_LOCK:
+                cached = _MACHINES.get(id(self))
+                if cached is None:
+                    model = _Model()
+                    machine = Machine(
+                        model=model,
+                        states=list(self.states),
+                        transitions=[row.as_dict() for row in self.transitions],
+                        initial=self.path[0],
+                        auto_transitions=False,
+                        send_event=True,
+                        model_attribute="state",
+                    )
+                    cached = _MACHINES[id(self)] = (machine, model, self)  # keeps self alive
+        return cached[0], cached[1]
 
 
 #: Each table's machine (by the definition's id) and the lock its users take in turn.
@@ -300,16 +300,17 @@ class OnboardingFlow:
                 before,
                 f"trigger {trigger!r} is not valid in state {before!r}; allowed: {allowed}",
             )
-        with self.definition._machine() as (machine, model):
+        machine, model = self.definition._machine()
+        with _MACHINES_LOCK:
             machine.set_state(before, model)
             model.paused_from = self.paused_from
-            # Self-loops (retry, amend) leave the state as it was, so the guards are asked
-            # first: a refusal raises before anything moves.
-            if not getattr(model, f"may_{trigger}")(**kwargs):
+            event = machine.events[trigger]
+            # Self-loops (retry, amend) leave the state as it was, so whether a row's guards
+            # passed is what the event answers, not the state: a refusal raises before anything
+            # moves. Firing asks the guards once, in ``Event.trigger``.
+            passed = event.trigger(model, **kwargs) if commit else _passes(event, model, kwargs)
+            if not passed:
                 raise GuardRejectedError(trigger, before, self._refusal_reasons(trigger, kwargs))
-            if not commit:
-                return before
-            machine.events[trigger].trigger(model, **kwargs)
             return model.state
 
     def _refusal_reasons(self, trigger: str, kwargs: dict[str, Any]) -> Sequence[str]:
@@ -325,6 +326,19 @@ class OnboardingFlow:
         if trigger in ("resume", "retry"):
             return [f"cannot {trigger}: paused_from is {self.paused_from!r}"]
         return [f"guard refused {trigger!r}"]
+
+
+def _passes(event: Event, model: _Model, kwargs: dict[str, Any]) -> bool:
+    """Whether one of ``event``'s rows from the model's state would fire with ``kwargs`` (as
+    ``Machine.may_<trigger>`` answers, without its scan of every other trigger)."""
+    machine = event.machine
+    state = machine.get_model_state(model)
+    data = EventData(state, event, machine, model, (), kwargs)
+    for row in event.transitions[state.name]:
+        data.transition = row
+        if all(condition.check(data) for condition in row.conditions):
+            return True
+    return False
 
 
 def replay(records: Sequence[TransitionRecord], initial: str = "pending") -> str:

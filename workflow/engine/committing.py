@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from workflow.core.errors import ConcurrencyError
 from workflow.engine.deciding import Decision, Run, described
-from workflow.ports import Change, Checkpoint, StepRecord, WorkerStore
+from workflow.ports import UNSET, Change, Checkpoint, StepRecord, WorkerStore
 
 __all__ = ["CommitRefused", "StepReport", "commit", "log_fields"]
 
@@ -68,7 +68,7 @@ def commit(
     change = decision.change
     if change.base is None:
         change = dataclasses.replace(change, base=checkpoint)
-    if checkpoint.rate_class is not None and "rate_class" not in change.update.values():
+    if checkpoint.rate_class is not None and change.update.rate_class is UNSET:
         # The slot held was spent (or the onboarding moved on): it waits for none now.
         change = dataclasses.replace(
             change,

@@ -26,6 +26,7 @@ from workflow.core.redaction import redact
 from workflow.core.transition import Firing, transition
 from workflow.flows import FlowDefinition
 from workflow.ports import (
+    UNSET,
     Anchoring,
     AttemptRecord,
     Change,
@@ -156,13 +157,13 @@ def advanced(
     run: Run, step: StepDefinition, trigger: str, pending: Sequence[StepRecord], advance: Advance
 ) -> Decision | None:
     """Every item is done: fire the step's trigger (its guards may still refuse: a pause)."""
-    values = advance.update.values()
+    wake = advance.update.wake_on_callback
     update = dataclasses.replace(
         advance.update,
         attempts=0,
         step_started_at=None,
         last_error=None,
-        wake_on_callback=values.get("wake_on_callback", False),
+        wake_on_callback=False if wake is UNSET else wake,
     )
     firing = Firing(
         trigger, run.actor, run.now, advance.kwargs, details=advance.details or None,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Final
 
 __all__ = [
@@ -201,8 +202,14 @@ class CheckpointUpdate:
     def values(self) -> dict[str, Any]:
         """The fields that are set, by name."""
         return {
-            name: value for name in self.__slots__ if (value := getattr(self, name)) is not UNSET
+            name: value
+            for name, value in zip(_UPDATE_FIELDS, _update_fields(self), strict=True)
+            if value is not UNSET
         }
+
+
+_UPDATE_FIELDS: Final = CheckpointUpdate.__slots__
+_update_fields: Final = attrgetter(*_UPDATE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +227,8 @@ class Change:
         wake_if_nudged_since: when a callback woke the onboarding at or after this time (while
             the step ran), it stays due now instead of taking ``next_attempt_at``.
         base: the checkpoint the change applies to, when the writer holds it: the store can
-            then write the whole checkpoint with one prepared statement and return the new one
-            without reading anything back.
+            then write the columns the update names with a prepared statement and return the
+            new checkpoint without reading it back.
     """
 
     onboarding_id: str
