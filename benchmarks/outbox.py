@@ -1,8 +1,8 @@
 """What the transition outbox costs on the commit path, and how fast a subscriber drains it.
 
 Commit path: ``--onboardings`` onboardings are started, then ``--transitions`` transitions are
-committed through ``SqlStore.apply`` exactly as the executor commits them (the whole checkpoint
-through the prepared statement, a chained audit row, one attempt), round robin over the
+committed through ``SqlStore.apply`` exactly as the executor commits them (the checkpoint's
+columns through the prepared statement, a chained audit row, one attempt), round robin over the
 onboardings, from ``--threads`` threads. The same work runs with the outbox write and with it
 replaced by nothing, alternating ``--repeat`` times; each keeps its best rate.
 

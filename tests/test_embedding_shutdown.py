@@ -8,6 +8,7 @@ bound" is ``communicate(timeout=...)``: a process that hangs fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -63,7 +64,9 @@ class Service:
 
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-u", str(path)], env=env, cwd=path.parent, text=True,
+            # faulthandler: a service that hangs shows every thread's stack when aborted.
+            [sys.executable, "-X", "faulthandler", "-u", str(path)], env=env, cwd=path.parent,
+            text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         self.output: list[str] = []
@@ -91,6 +94,9 @@ class Service:
         try:
             status = self.process.wait(timeout=BOUND)
         except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # faulthandler writes where it hangs
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
             self.kill()
             pytest.fail(f"the service did not exit within {BOUND}s:\n{self.stderr()}")
         self._close()

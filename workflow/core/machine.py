@@ -21,7 +21,6 @@ and ``version``, never a machine object.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -209,32 +208,36 @@ class MachineDefinition:
 
         return named(f"not_past_paused_state_{state}", test)
 
-    def _machine(self) -> tuple[Machine, _Model]:
-        """The table's machine and the model it moves, built once (under the lock) and shared:
-        building one costs far more than firing, and one per thread would keep a copy for each
-        of a worker's step threads. Its users take ``_MACHINES_LOCK`` while they move it."""
-        cached = _MACHINES.get(id(self))
-        if cached is None:
-            with _MACHINES_LOCK:
-                cached = _MACHINES.get(id(self))
-                if cached is None:
-                    model = _Model()
-                    machine = Machine(
-                        model=model,
-                        states=list(self.states),
-                        transitions=[row.as_dict() for row in self.transitions],
-                        initial=self.path[0],
-                        auto_transitions=False,
-                        send_event=True,
-                        model_attribute="state",
-                    )
-                    cached = _MACHINES[id(self)] = (machine, model, self)  # keeps self alive
-        return cached[0], cached[1]
+    def _lend(self) -> tuple[Machine, _Model]:
+        """An idle machine of this table and the model it moves, built when every one is in
+        use; give it back with :meth:`_give_back`. Building one costs far more than firing, and
+        one per thread would keep a copy for each of a worker's step threads: the pool holds as
+        many as ever fired at once (one or two), and a thread switched out while firing holds
+        up no other."""
+        pool = _IDLE.get(id(self))
+        if pool is None:
+            pool = _IDLE.setdefault(id(self), ([], self))  # keeps self alive
+        try:
+            return pool[0].pop()  # atomic: no two threads get the same machine
+        except IndexError:
+            model = _Model()
+            machine = Machine(
+                model=model,
+                states=list(self.states),
+                transitions=[row.as_dict() for row in self.transitions],
+                initial=self.path[0],
+                auto_transitions=False,
+                send_event=True,
+                model_attribute="state",
+            )
+            return machine, model
+
+    def _give_back(self, lent: tuple[Machine, _Model]) -> None:
+        _IDLE[id(self)][0].append(lent)
 
 
-#: Each table's machine (by the definition's id) and the lock its users take in turn.
-_MACHINES: dict[int, tuple[Machine, _Model, MachineDefinition]] = {}
-_MACHINES_LOCK = threading.RLock()
+#: Each table's idle machines (by the definition's id), with the definition they belong to.
+_IDLE: dict[int, tuple[list[tuple[Machine, _Model]], MachineDefinition]] = {}
 
 
 class OnboardingFlow:
@@ -300,8 +303,8 @@ class OnboardingFlow:
                 before,
                 f"trigger {trigger!r} is not valid in state {before!r}; allowed: {allowed}",
             )
-        machine, model = self.definition._machine()
-        with _MACHINES_LOCK:
+        lent = machine, model = self.definition._lend()
+        try:
             machine.set_state(before, model)
             model.paused_from = self.paused_from
             event = machine.events[trigger]
@@ -309,9 +312,12 @@ class OnboardingFlow:
             # passed is what the event answers, not the state: a refusal raises before anything
             # moves. Firing asks the guards once, in ``Event.trigger``.
             passed = event.trigger(model, **kwargs) if commit else _passes(event, model, kwargs)
-            if not passed:
-                raise GuardRejectedError(trigger, before, self._refusal_reasons(trigger, kwargs))
-            return model.state
+            after = model.state
+        finally:
+            self.definition._give_back(lent)
+        if not passed:
+            raise GuardRejectedError(trigger, before, self._refusal_reasons(trigger, kwargs))
+        return after
 
     def _refusal_reasons(self, trigger: str, kwargs: dict[str, Any]) -> Sequence[str]:
         explain = self.definition.refusals.get(trigger)
