@@ -12,7 +12,7 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from workflow.core.errors import GuardRejectedError, TransitionError
-from workflow.core.machine import OnboardingFlow, TransitionRecord, replay
+from workflow.core.machine import _IDLE, OnboardingFlow, TransitionRecord, replay
 from workflow.core.rules import CompletionFacts, Outcome
 from workflow.flows import FLOW, PATH, STATES, TERMINAL_STATES, TRIGGERS
 
@@ -47,8 +47,9 @@ def test_happy_path_to_each_outcome() -> None:
 
 
 def test_flows_on_one_table_fire_from_many_threads_at_once() -> None:
-    """The table's one machine serves every thread in turn: each flow moves along its own path,
-    its guards judging its own arguments, whatever the others do meanwhile."""
+    """The table's machines are lent to one thread at a time: each flow moves along its own
+    path, its guards judging its own arguments, whatever the others do meanwhile; no more
+    machines are kept than threads fired at once."""
     outcomes = list(Outcome) * 64
 
     def run(outcome: Outcome) -> tuple[str, int, bool]:
@@ -70,6 +71,7 @@ def test_flows_on_one_table_fire_from_many_threads_at_once() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert results == [(outcome.value, 5, True) for outcome in outcomes]
+    assert 1 <= len(_IDLE[id(FLOW.machine)][0]) <= 16
 
 
 def test_invalid_trigger_raises_clear_error_and_changes_nothing() -> None:
