@@ -254,15 +254,24 @@ class Commits:
         self, cursor: Any, change: Change, base: Checkpoint, named: dict[str, Any]
     ) -> Checkpoint:
         """The named columns, then the rows the change adds, on one cursor; the new checkpoint
-        is ``base`` with them (and ``next_attempt_at`` as stored)."""
+        is ``base`` with them (and ``next_attempt_at`` as stored).
+
+        Every parameter is converted before the first statement: the transaction (SQLite's
+        write lock, PostgreSQL's row lock) lasts only as long as the statements.
+        """
         prepared = self._prepared
         values = _written(change, named)
         update = prepared.update(frozenset(values))
-        row = update.execute(cursor, _parameters(change, values, True)).fetchone()
+        checkpoint = update.converted(_parameters(change, values, True))
+        added = [
+            (prepared.adds[name], [prepared.adds[name].converted(row) for row in rows])
+            for name, rows in additions(change, base.key)
+        ]
+        row = update.execute_converted(cursor, [checkpoint]).fetchone()
         if row is None:
             raise _concurrency(change)
-        for name, rows in additions(change, base.key):
-            prepared.adds[name].execute_many(cursor, rows)
+        for statement, parameters in added:
+            statement.execute_converted(cursor, parameters)
         lease = (None, None) if change.release is not None else (
             base.lease_owner, base.lease_expires_at
         )  # fmt: skip

@@ -74,10 +74,15 @@ class Prepared:
             for name in self._order
         )
 
-    def _converted(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def converted(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """:meth:`params`, a value its type cannot store raised as SQLAlchemy reports it.
+
+        Raises:
+            sqlalchemy.exc.StatementError: a value cannot be converted for the driver.
+        """
         try:
             return self.params(values)
-        except Exception as exc:  # a value its type cannot store, as SQLAlchemy reports it
+        except Exception as exc:
             raise StatementError(
                 f"a parameter cannot be stored: {type(exc).__name__}", None, None, exc,
                 hide_parameters=True,
@@ -89,15 +94,19 @@ class Prepared:
         Raises:
             sqlalchemy.exc.StatementError: a value cannot be converted for the driver.
         """
-        cursor.execute(self.sql, self._converted(values))
+        cursor.execute(self.sql, self.converted(values))
         return cursor
 
-    def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement for every row (one round trip where the driver batches)."""
+    def execute_converted(
+        self, cursor: Any, rows: Sequence[tuple[Any, ...] | dict[str, Any]]
+    ) -> Any:
+        """Run the statement for parameters :meth:`converted` made beforehand (one round trip
+        where the driver batches); returns the cursor."""
         if len(rows) == 1:
-            cursor.execute(self.sql, self._converted(rows[0]))
+            cursor.execute(self.sql, rows[0])
         elif rows:
-            cursor.executemany(self.sql, [self._converted(row) for row in rows])
+            cursor.executemany(self.sql, rows)
+        return cursor
 
 
 def result_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:

@@ -5,6 +5,8 @@ recorded, the proxy header believed only when configured."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date
 from typing import Any
 
@@ -310,3 +312,24 @@ def test_an_unknown_onboarding_is_a_404_page_on_every_route(app: Any) -> None:
     )
     assert reply.status_code == 409
     assert "no onboarding with" in reply.text
+
+
+def test_adding_a_user_hashes_once_and_a_console_makes_the_unknown_users_hash_at_start() -> None:
+    """``console user add`` pays for one argon2id hash, its own; a console makes the hash an
+    unknown user's sign-in is checked against when it starts, not on that first sign-in."""
+    script = """
+import argon2
+made = []
+original = argon2.PasswordHasher.hash
+argon2.PasswordHasher.hash = lambda self, *a, **k: made.append(1) or original(self, *a, **k)
+from workflow.console import access
+access.hash_password("a long enough password")
+print(len(made))
+access.prepare_sign_in()
+access.check_password(None, "a long enough password")
+print(len(made))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["1", "2"]

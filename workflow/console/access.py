@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -37,6 +38,7 @@ __all__ = [
     "check_password",
     "check_user_name",
     "hash_password",
+    "prepare_sign_in",
 ]
 
 ROLES: Final = ("viewer", "operator", "admin")
@@ -44,8 +46,6 @@ ROLES: Final = ("viewer", "operator", "admin")
 ACTING_ROLES: Final = frozenset({"operator", "admin"})
 _HASHER: Final = PasswordHasher()
 _USER_NAME: Final = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-#: A hash to verify against when the user does not exist, so both answers take as long.
-_DUMMY_HASH: Final = _HASHER.hash("not a password anyone has")
 
 
 def check_user_name(name: str) -> str:
@@ -73,10 +73,23 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so both answers take as long
+    (made on the first sign-in: ``console user add`` never needs it)."""
+    return _HASHER.hash("not a password anyone has")
+
+
+def prepare_sign_in() -> None:
+    """Make the unknown user's hash now (a console starting): the first sign-in as a user that
+    does not exist then takes as long as any other."""
+    _dummy_hash()
+
+
 def check_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored_hash`` (``None``: no such user, still hashed)."""
     try:
-        return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _HASHER.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow.console import actions, bulk_pages, pages
+from workflow.console.access import prepare_sign_in
 from workflow.console.context import Console, ConsoleSettings
 from workflow.console.signin import login_form, login_submit, logout
 
@@ -135,6 +136,7 @@ def create_console_app(
     from workflow.management.onboardings import Onboardings
 
     clock = clock or SystemClock()
+    prepare_sign_in()
     console = Console(
         store=store, ops=Onboardings(store, vault, clock=clock), access=ConsoleAccess(store.engine),
         settings=settings, templates=_templates(),
