@@ -421,6 +421,24 @@ def test_a_change_with_its_base_writes_the_same_as_a_partial_one(store: SqlStore
         store.apply(Change(base.id, base.version, NOW, CheckpointUpdate(attempts=3), base=base))
 
 
+def test_a_held_change_leaves_the_columns_it_does_not_name_as_stored(store: SqlStore) -> None:
+    """A change from the checkpoint's holder writes only the columns it names: a callback's
+    wake-up that arrived after the holder read the checkpoint stays, and the change returns
+    what a fresh read gives."""
+    later = NOW + timedelta(hours=1)
+    _start(store, next_attempt_at=NOW, wake_on_callback=True)
+    (claim,) = store.claim("w1", NOW, 30, 1)
+    held = store.apply(
+        Change(claim.checkpoint.id, claim.checkpoint.version, NOW,
+               CheckpointUpdate(next_attempt_at=later), base=claim.checkpoint)
+    )  # fmt: skip
+    woken_at = NOW + timedelta(seconds=1)
+    assert store.record_callback(held.id, "msg_1", None, {}, woken_at)
+    saved = store.apply(Change(held.id, held.version, NOW, CheckpointUpdate(attempts=1), base=held))
+    assert (saved.attempts, saved.next_attempt_at, saved.version) == (1, woken_at, 3)
+    assert saved == store.get(held.id)
+
+
 @pytest.mark.parametrize("with_base", [True, False])
 def test_deleting_the_secret_clears_has_secrets(store: SqlStore, with_base: bool) -> None:
     """A change that deletes the sealed secret also says no secret is held (both commit paths);
