@@ -230,6 +230,13 @@ def sandbox_url(sandbox: Sandbox, _sandbox_server: SharedServer) -> Iterator[str
 
 
 @pytest.fixture
+def quick_sent(sandbox: Sandbox, sandbox_url: str) -> str:
+    """The test's sandbox over HTTP (the session's server), completing profiles quickly."""
+    sandbox.state.organization = OrganizationConfig(completion_delay_seconds=0.1)
+    return sandbox_url
+
+
+@pytest.fixture
 def api(sandbox_url: str) -> Iterator[HttpxSentApi]:
     """Our client, pointed at the served sandbox."""
     with HttpxSentApi(sandbox_url, "sandbox-key", timeout=10) as client:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ from cryptography.fernet import Fernet
 from tests.cli_process import environment, one_line_error, run
 from workflow.adapters.vault import FernetVault, default_key_file
 from workflow.core.errors import SecretUnavailableError
-from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
-
-
-@pytest.fixture
-def sent_url() -> Iterator[str]:
-    """The sandbox over HTTP, completing profiles quickly."""
-    box = Sandbox(OrganizationConfig(completion_delay_seconds=0.1))
-    with ServerThread(box.app) as server:
-        yield server.url
-    box.close()
 
 
 def _write(path: Path, *specs: dict[str, Any]) -> Path:
@@ -34,7 +23,7 @@ def _write(path: Path, *specs: dict[str, Any]) -> Path:
 
 
 def test_start_and_worker_in_different_directories_share_the_key(
-    tmp_path: Path, sent_url: str, secret_spec: dict[str, Any]
+    tmp_path: Path, quick_sent: str, secret_spec: dict[str, Any]
 ) -> None:
     """start in one directory, worker in another, same --db: the worker reads the sealed card."""
     here, there, data = tmp_path / "here", tmp_path / "there", tmp_path / "data"
@@ -44,7 +33,7 @@ def test_start_and_worker_in_different_directories_share_the_key(
     env = environment(
         ONBOARDING_POLL_INTERVAL="0.2", ONBOARDING_CALLBACK_BASE_URL="http://127.0.0.1:9"
     )
-    common = ["--db", f"sqlite:///{database}", "--api-url", sent_url, "--api-key", "sandbox-key"]
+    common = ["--db", f"sqlite:///{database}", "--api-url", quick_sent, "--api-key", "sandbox-key"]
 
     started = run(
         *common, "start", str(_write(here / "specs.yaml", secret_spec)), env=env, cwd=here

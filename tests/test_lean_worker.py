@@ -8,13 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-
-from workflow.sandbox import OrganizationConfig, Sandbox, ServerThread
 
 #: Modules the worker must not load on SQLite (the first word is each one's reason).
 NOT_LOADED = ("sqlalchemy.dialects.postgresql", "yaml", "cryptography")
@@ -31,24 +26,16 @@ print(json.dumps({"code": code, "loaded": sorted(m for m in sys.modules if m in 
 """.replace("NOT_LOADED", repr(NOT_LOADED))
 
 
-@pytest.fixture
-def sandbox_url() -> Iterator[str]:
-    box = Sandbox(OrganizationConfig(completion_delay_seconds=0.1))
-    with ServerThread(box.app) as server:
-        yield server.url
-    box.close()
-
-
 def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def test_the_worker_on_sqlite_loads_no_postgresql_yaml_or_cryptography(
-    tmp_path: Path, sandbox_url: str, secret_spec: dict[str, Any]
+    tmp_path: Path, quick_sent: str, secret_spec: dict[str, Any]
 ) -> None:
     db = f"sqlite:///{tmp_path / 'worker.db'}"
     env = {**os.environ, "ONBOARDING_POLL_INTERVAL": "0.1"}
-    common = ["--db", db, "--api-url", sandbox_url, "--api-key", "sandbox-key"]
+    common = ["--db", db, "--api-url", quick_sent, "--api-key", "sandbox-key"]
     specs = tmp_path / "specs.json"
     specs.write_text(json.dumps(secret_spec), encoding="utf-8")
     cli = [sys.executable, "-m", "workflow"]
